@@ -1,0 +1,150 @@
+//! The two traits a user implements: [`ServiceConfig`] (metadata, derived with
+//! `#[derive(Service)]`) and [`Service`] (behaviour), plus the ids the manager hands out.
+
+use std::fmt;
+
+use crate::context::Context;
+
+/// A boxed error, as returned by [`Service::run`] and by fallible factories and hooks.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Static metadata of a service: its name and its graceful-shutdown timeout.
+///
+/// Implement it with `#[derive(Service)]` and the `#[service(...)]` attribute:
+///
+/// ```
+/// use cotyledon::Service;
+///
+/// #[derive(Service)]
+/// #[service(name = "heavy", graceful_shutdown_timeout = 5)]
+/// struct Heavy;
+///
+/// use cotyledon::ServiceConfig;
+/// assert_eq!(Heavy::NAME, "heavy");
+/// assert_eq!(Heavy::GRACEFUL_SHUTDOWN_TIMEOUT, Some(5));
+/// ```
+pub trait ServiceConfig {
+    /// The service name used in log messages and process titles. Defaults to the
+    /// type's name when derived without `name = "…"`.
+    const NAME: &'static str;
+
+    /// Seconds a worker of this service may spend in [`Service::terminate`] after
+    /// SIGTERM before it is forced to exit with status 1.
+    ///
+    /// `None` (the default) uses the manager's `graceful_shutdown_timeout`;
+    /// `Some(0)` waits forever.
+    const GRACEFUL_SHUTDOWN_TIMEOUT: Option<u64> = None;
+}
+
+/// The behaviour of a service, run in each of its worker processes.
+///
+/// Every method has cotyledon's default, so `impl Service for MyType {}` is a
+/// complete service that does nothing until it is told to stop. Methods take `&self`
+/// because they are called from different threads: `run` on its own thread,
+/// `terminate` and `reload` on threads started by the worker's signal loop.
+///
+/// ```
+/// use cotyledon::{BoxError, Context, Service};
+///
+/// #[derive(Service)]
+/// #[service(name = "printer")]
+/// struct Printer;
+///
+/// impl Service for Printer {
+///     fn run(&self, ctx: &Context) -> Result<(), BoxError> {
+///         // Work in steps of one second until SIGTERM (or SIGINT) arrives.
+///         while !ctx.wait_timeout(std::time::Duration::from_secs(1)) {
+///             log::info!("worker {} is working", ctx.worker_id());
+///         }
+///         Ok(())
+///     }
+///
+///     fn terminate(&self) -> i32 {
+///         log::info!("bye");
+///         0
+///     }
+/// }
+/// ```
+pub trait Service: ServiceConfig + Send + Sync + 'static {
+    /// The worker's main loop, started on its own thread once the service is built.
+    ///
+    /// The default waits until the worker is told to stop. If `run` returns `Ok`, the
+    /// worker stays alive until it is told to stop. If it returns `Err` or panics, the
+    /// error is logged at ERROR and the worker exits with status 2 (and is respawned).
+    ///
+    /// # Errors
+    ///
+    /// Any error the service wants logged before its worker exits with status 2.
+    fn run(&self, ctx: &Context) -> Result<(), BoxError> {
+        ctx.wait_for_stop();
+        Ok(())
+    }
+
+    /// Called once, on its own thread, when the worker is asked to stop gracefully
+    /// (SIGTERM, the master shutting down, the master dying, or the default
+    /// [`reload`](Service::reload)).
+    ///
+    /// The [`Context`] given to `run` is already marked as stopping when this is
+    /// called. The returned value is the worker's exit status (default 0). The worker
+    /// exits as soon as this returns: `run` is not joined, so a service that must
+    /// finish its current job waits for it here.
+    fn terminate(&self) -> i32 {
+        0
+    }
+
+    /// Called on its own thread when the worker receives SIGHUP (the master forwards
+    /// its own SIGHUP to every worker). Not called while `terminate` or another
+    /// `reload` is running.
+    ///
+    /// The default restarts the worker: it takes the graceful SIGTERM path (so
+    /// [`terminate`](Service::terminate) runs and decides the exit status) and the
+    /// manager respawns the same worker id.
+    fn reload(&self) {
+        crate::worker::request_graceful_exit();
+    }
+}
+
+/// The id of a worker within its service: `0..workers`. A respawned worker gets the
+/// id of the worker it replaces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WorkerId(usize);
+
+impl WorkerId {
+    /// Wraps a raw worker index.
+    pub const fn new(id: usize) -> Self {
+        WorkerId(id)
+    }
+
+    /// The worker index, `0..workers`.
+    pub const fn get(self) -> usize {
+        self.0
+    }
+}
+
+impl fmt::Display for WorkerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+/// The id [`ServiceManager::add`](crate::ServiceManager::add) returns for a
+/// registered service: a random (v4) UUID, as in cotyledon.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ServiceId(uuid::Uuid);
+
+impl ServiceId {
+    pub(crate) fn new_random() -> Self {
+        ServiceId(uuid::Uuid::new_v4())
+    }
+
+    /// The UUID behind this id.
+    pub const fn as_uuid(&self) -> &uuid::Uuid {
+        &self.0
+    }
+}
+
+impl fmt::Display for ServiceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}

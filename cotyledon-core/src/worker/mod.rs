@@ -1,0 +1,3 @@
+//! Worker side (stub).
+
+pub(crate) fn request_graceful_exit() {}

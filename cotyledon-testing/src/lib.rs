@@ -1,0 +1,1 @@
+//! Functional-test harness (stub).
