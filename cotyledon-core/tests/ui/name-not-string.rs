@@ -1,0 +1,7 @@
+use cotyledon::Service;
+
+#[derive(Service)]
+#[service(name = heavy)]
+struct Heavy;
+
+fn main() {}

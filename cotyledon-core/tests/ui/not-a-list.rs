@@ -1,0 +1,7 @@
+use cotyledon::Service;
+
+#[derive(Service)]
+#[service]
+struct Heavy;
+
+fn main() {}

@@ -1,0 +1,7 @@
+use cotyledon::Service;
+
+#[derive(Service)]
+#[service(graceful_shutdown_timeout = "1")]
+struct Heavy;
+
+fn main() {}
