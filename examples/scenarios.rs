@@ -1,1 +1,306 @@
-fn main() {}
+//! The scenario program the functional tests drive (DESIGN.md §5):
+//! `cargo run --example scenarios -- NAME`.
+//!
+//! Every log record is printed as one line `LEVEL:TARGET:MESSAGE` on stdout,
+//! flushed at once, at DEBUG level. The respawn limiter is off and `wait_interval`
+//! is 0 unless a scenario says otherwise.
+
+use std::io::Write;
+use std::time::Duration;
+
+use cotyledon::{BoxError, Context, Error, Service, ServiceManager, WorkerId};
+use log::{Level, LevelFilter, Log, Metadata, Record, error};
+
+/// Prints `LEVEL:TARGET:MESSAGE` lines to stdout.
+struct LineLogger;
+
+impl Log for LineLogger {
+    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+        metadata.level() <= Level::Debug
+    }
+
+    fn log(&self, record: &Record<'_>) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "{}:{}:{}",
+            record.level(),
+            record.target(),
+            record.args()
+        );
+        let _ = out.flush();
+    }
+
+    fn flush(&self) {
+        let _ = std::io::stdout().flush();
+    }
+}
+
+/// Logs at every step and exits 42 from terminate.
+#[derive(Service)]
+#[service(name = "heavy")]
+struct Heavy;
+
+impl Heavy {
+    fn new(_id: WorkerId) -> Self {
+        error!("heavy init");
+        Heavy
+    }
+}
+
+impl cotyledon::Service for Heavy {
+    fn run(&self, ctx: &Context) -> Result<(), BoxError> {
+        error!("heavy run");
+        ctx.wait_for_stop();
+        Ok(())
+    }
+
+    fn terminate(&self) -> i32 {
+        error!("heavy terminate");
+        42
+    }
+
+    fn reload(&self) {
+        error!("heavy reload");
+    }
+}
+
+/// All defaults: run waits, terminate exits 0, reload restarts.
+#[derive(Service)]
+#[service(name = "light")]
+struct Light;
+
+impl cotyledon::Service for Light {}
+
+/// terminate() hangs past its 1 s timeout.
+#[derive(Service)]
+#[service(name = "buggy", graceful_shutdown_timeout = 1)]
+struct Buggy;
+
+impl cotyledon::Service for Buggy {
+    fn terminate(&self) -> i32 {
+        std::thread::sleep(Duration::from_secs(60));
+        error!("time.sleep done");
+        0
+    }
+}
+
+/// run() panics.
+#[derive(Service)]
+struct BadlyCoded;
+
+impl cotyledon::Service for BadlyCoded {
+    fn run(&self, _ctx: &Context) -> Result<(), BoxError> {
+        panic!("so badly coded service");
+    }
+}
+
+/// reload() only logs, so SIGHUP does not restart it (for reconfigure tests).
+#[derive(Service)]
+#[service(name = "steady")]
+struct Steady;
+
+impl cotyledon::Service for Steady {
+    fn reload(&self) {
+        error!("steady reload");
+    }
+}
+
+/// run() fails at once: a crash loop.
+#[derive(Service)]
+#[service(name = "crasher")]
+struct Crasher;
+
+impl cotyledon::Service for Crasher {
+    fn run(&self, _ctx: &Context) -> Result<(), BoxError> {
+        Err("crasher gives up".into())
+    }
+}
+
+fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The scenarios' manager: wait_interval 0, limiter off.
+fn manager() -> Result<ServiceManager, Error> {
+    ServiceManager::builder()
+        .wait_interval(Duration::ZERO)
+        .fork_limiter(false)
+        .build()
+}
+
+fn example_app() -> Result<ServiceManager, Error> {
+    let mut m = manager()?;
+    m.add(|id| Heavy::new(id), 2)?;
+    let light = m.add(|_| Light, 5)?;
+    m.reconfigure(light, 1)?;
+    m.on_terminate(|_| error!("master terminate hook"));
+    m.on_reload(|_| error!("master reload hook"));
+    m.on_terminate(|_| error!("master terminate2 hook"));
+    Ok(m)
+}
+
+fn exit_on_special_child_app() -> Result<ServiceManager, Error> {
+    let mut m = manager()?;
+    let light = m.add(|_| Light, 1)?;
+    m.add(|id| Heavy::new(id), 2)?;
+    m.on_dead_worker(move |handle, service, _worker, _exit| {
+        if service == light {
+            handle.shutdown();
+        }
+    });
+    Ok(m)
+}
+
+fn sigterm_during_init() -> Result<ServiceManager, Error> {
+    use nix::sys::signal::Signal;
+    use nix::sys::signal::{SigEvent, SigevNotify};
+    use nix::sys::timer::{Expiration, Timer, TimerSetTimeFlags};
+    use nix::time::ClockId;
+    let mut m = manager()?;
+    // A kernel timer, not a thread: the master stays single-threaded.
+    let mut timer = Timer::new(
+        ClockId::CLOCK_MONOTONIC,
+        SigEvent::new(SigevNotify::SigevSignal {
+            signal: Signal::SIGTERM,
+            si_value: 0,
+        }),
+    )
+    .map_err(|e| Error::SignalSetup(e.into()))?;
+    timer
+        .set(
+            Expiration::OneShot(Duration::from_millis(10).into()),
+            TimerSetTimeFlags::empty(),
+        )
+        .map_err(|e| Error::SignalSetup(e.into()))?;
+    std::mem::forget(timer);
+    m.add(|_| Light, 10)?;
+    Ok(m)
+}
+
+fn many_light() -> Result<ServiceManager, Error> {
+    let mut m = ServiceManager::builder()
+        .wait_interval(Duration::from_millis(env_or(
+            "SCENARIO_WAIT_INTERVAL_MS",
+            0,
+        )))
+        .fork_limiter(false)
+        .build()?;
+    m.add(|_| Light, env_or("SCENARIO_WORKERS", 10))?;
+    Ok(m)
+}
+
+/// steady × 2; SIGHUP makes the reload hook read the target count from the file
+/// named by `SCENARIO_SCALE_FILE` and reconfigure to it.
+fn reconfigure_app() -> Result<ServiceManager, Error> {
+    let mut m = manager()?;
+    let steady = m.add(|_| Steady, 2)?;
+    m.on_reload(move |handle| -> Result<(), BoxError> {
+        let path = std::env::var("SCENARIO_SCALE_FILE")?;
+        let workers: usize = std::fs::read_to_string(path)?.trim().parse()?;
+        handle.reconfigure(steady, workers)?;
+        error!("reconfigured steady to {workers}");
+        Ok(())
+    });
+    Ok(m)
+}
+
+/// crasher × 1 with cotyledon's limiter on.
+fn limiter_app() -> Result<ServiceManager, Error> {
+    let mut m = ServiceManager::builder()
+        .wait_interval(Duration::ZERO)
+        .build()?;
+    m.add(|_| Crasher, 1)?;
+    Ok(m)
+}
+
+/// light × 1 with hooks of every kind, one of them failing and one panicking.
+fn hooks_app() -> Result<ServiceManager, Error> {
+    let mut m = manager()?;
+    let light = m.add(|_| Light, 1)?;
+    m.on_new_worker(move |service, worker, svc| {
+        let is_light = svc.downcast_ref::<Light>().is_some();
+        error!(
+            "new worker hook: light={} id={worker}",
+            service == light && is_light
+        );
+    });
+    m.on_dead_worker(|_, _, worker, exit| error!("dead worker hook: id={worker} {exit}"));
+    m.on_reload(|_| -> Result<(), String> { Err("reload hook failed".to_owned()) });
+    m.on_reload(|_| error!("second reload hook"));
+    m.on_terminate(|_| error!("terminate hook one"));
+    m.on_terminate(|_| -> () { panic!("terminate hook two panics") });
+    m.on_terminate(|_| error!("terminate hook three"));
+    Ok(m)
+}
+
+/// Factories that fail: worker 0 returns Err, worker 1 panics.
+fn factory_error_app() -> Result<ServiceManager, Error> {
+    let mut m = manager()?;
+    m.add(
+        |id: WorkerId| -> Result<Light, String> {
+            match id.get() {
+                0 => Err("no database".to_owned()),
+                _ => panic!("factory panic"),
+            }
+        },
+        2,
+    )?;
+    Ok(m)
+}
+
+/// Misuse of the API: each call must give a typed error, never a panic.
+fn bad_input() -> Result<(), Error> {
+    fn report<T>(what: &str, r: Result<T, Error>) {
+        match r {
+            Err(e) => error!("{what}: {e}"),
+            Ok(_) => error!("{what}: accepted"),
+        }
+    }
+    let mut m = manager()?;
+    report("add zero", m.add(|_| Light, 0));
+    let light = m.add(|_| Light, 1)?;
+    report("reconfigure zero", m.reconfigure(light, 0));
+    report("second manager", manager());
+    drop(m);
+    // Once the first manager is dropped, another may be created; it does not
+    // know the first one's service ids.
+    let mut m = manager()?;
+    report("reconfigure unknown", m.reconfigure(light, 1));
+    report("run empty", m.run());
+    Ok(())
+}
+
+fn main() {
+    log::set_logger(&LineLogger).expect("the scenario program installs the only logger");
+    log::set_max_level(LevelFilter::Debug);
+    let name = std::env::args().nth(1).unwrap_or_default();
+    let built = match name.as_str() {
+        "example_app" => example_app(),
+        "buggy_app" => manager().and_then(|mut m| m.add(|_| Buggy, 1).map(|_| m)),
+        "badly_coded_app" => manager().and_then(|mut m| m.add(|_| BadlyCoded, 1).map(|_| m)),
+        "exit_on_special_child_app" => exit_on_special_child_app(),
+        "sigterm_during_init" => sigterm_during_init(),
+        "many_light" => many_light(),
+        "reconfigure_app" => reconfigure_app(),
+        "limiter_app" => limiter_app(),
+        "hooks_app" => hooks_app(),
+        "factory_error_app" => factory_error_app(),
+        "bad_input" => {
+            if let Err(e) = bad_input() {
+                error!("bad_input: {e}");
+            }
+            return;
+        }
+        other => {
+            eprintln!("unknown scenario {other:?}");
+            std::process::exit(64);
+        }
+    };
+    let Err(e) = built.and_then(ServiceManager::run);
+    error!("manager failed: {e}");
+    std::process::exit(3);
+}

@@ -6,12 +6,26 @@
 extern crate self as cotyledon;
 
 mod context;
+mod error;
+mod hooks;
+mod manager;
+mod proctitle;
+mod sd_notify;
 mod service;
+mod signals;
+#[allow(unsafe_code)]
+mod sys;
 mod worker;
 
 pub use context::Context;
 pub use cotyledon_derive::Service;
-pub use service::{BoxError, Service, ServiceConfig, ServiceId, WorkerId};
+pub use error::Error;
+pub use hooks::{HookOutput, WorkerExit};
+pub use manager::{
+    Builder, DEFAULT_GRACEFUL_SHUTDOWN_TIMEOUT, DEFAULT_WAIT_INTERVAL, ManagerHandle,
+    ServiceManager,
+};
+pub use service::{BoxError, IntoService, Service, ServiceConfig, ServiceId, WorkerId};
 
 #[doc(hidden)]
 pub mod __private {

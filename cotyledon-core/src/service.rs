@@ -104,6 +104,45 @@ pub trait Service: ServiceConfig + Send + Sync + 'static {
     }
 }
 
+/// What a service factory may return: the service itself, or a `Result` of it
+/// whose error makes the worker exit with status 2 (it is then respawned).
+///
+/// ```no_run
+/// # use cotyledon::{Service, ServiceManager, WorkerId};
+/// # #[derive(Service)] struct Light;
+/// # impl cotyledon::Service for Light {}
+/// # #[derive(Service)] struct Db { id: WorkerId }
+/// # impl cotyledon::Service for Db {}
+/// # let mut manager = ServiceManager::new()?;
+/// manager.add(|_| Light, 2)?;
+/// manager.add(|id| -> Result<Db, std::io::Error> { Ok(Db { id }) }, 2)?;
+/// # Ok::<(), cotyledon::Error>(())
+/// ```
+pub trait IntoService {
+    /// The service built.
+    type Service: Service;
+    /// The service, or the error to log.
+    ///
+    /// # Errors
+    ///
+    /// The factory's error, boxed.
+    fn into_service(self) -> Result<Self::Service, BoxError>;
+}
+
+impl<S: Service> IntoService for S {
+    type Service = S;
+    fn into_service(self) -> Result<S, BoxError> {
+        Ok(self)
+    }
+}
+
+impl<S: Service, E: Into<BoxError>> IntoService for Result<S, E> {
+    type Service = S;
+    fn into_service(self) -> Result<S, BoxError> {
+        self.map_err(Into::into)
+    }
+}
+
 /// The id of a worker within its service: `0..workers`. A respawned worker gets the
 /// id of the worker it replaces.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -1,3 +1,311 @@
-//! Worker side (stub).
+//! The worker process: entered right after `fork` (never returns). It builds the
+//! service, runs `run()` on its own thread and serves signals and parent death on
+//! the main thread, calling `terminate()` / `reload()` on threads of their own.
 
-pub(crate) fn request_graceful_exit() {}
+mod parent;
+
+use std::any::Any;
+use std::convert::Infallible;
+use std::io::Write;
+use std::os::fd::{OwnedFd, RawFd};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use log::{debug, error, info};
+use nix::unistd::Pid;
+
+use crate::context::Context;
+use crate::hooks::{self, NewWorkerHook, panic_message};
+use crate::proctitle;
+use crate::service::{BoxError, Service, ServiceId, WorkerId};
+use crate::signals::{self, Event, WAKE};
+use crate::sys;
+
+const TARGET: &str = "cotyledon::worker";
+
+/// Everything a worker needs from the master, prepared before the fork.
+pub(crate) struct WorkerStart<'a> {
+    pub(crate) service_id: ServiceId,
+    pub(crate) worker_id: WorkerId,
+    /// Read end of this worker's own self-pipe (created after the fork).
+    pub(crate) signal_pipe: OwnedFd,
+    /// Read end of the parent-death pipe (the master holds the only write end).
+    pub(crate) death_pipe: RawFd,
+    pub(crate) master_pid: Pid,
+    pub(crate) prog: &'a str,
+    pub(crate) hooks: &'a mut Vec<NewWorkerHook>,
+}
+
+/// Asks the current worker to exit gracefully, as if it had received SIGTERM.
+pub(crate) fn request_graceful_exit() {
+    sys::signal::notify(libc::SIGTERM as u8);
+}
+
+/// What the service's threads report to the main thread.
+enum Outcome {
+    /// `run()` returned or panicked (`Err` holds the message).
+    Run(Result<(), String>),
+    /// `terminate()` returned this exit status.
+    Terminated(i32),
+    /// `terminate()` or `reload()` panicked.
+    Panicked(&'static str, String),
+}
+
+type Outcomes = Arc<Mutex<Vec<Outcome>>>;
+
+fn report(outcomes: &Outcomes, outcome: Outcome) {
+    outcomes
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(outcome);
+    sys::signal::notify(WAKE);
+}
+
+/// The worker's entry point, in the child.
+pub(crate) fn main<S: Service>(
+    ws: WorkerStart<'_>,
+    timeout: Option<Duration>,
+    factory: &dyn Fn(WorkerId) -> Result<S, BoxError>,
+) -> Infallible {
+    let outcome = catch_unwind(AssertUnwindSafe(|| serve(ws, timeout, factory)));
+    match outcome {
+        Ok(never) => match never {},
+        Err(payload) => {
+            error!(target: TARGET, "Worker panicked: {}", panic_message(&*payload));
+            exit(2)
+        }
+    }
+}
+
+fn serve<S: Service>(
+    ws: WorkerStart<'_>,
+    timeout: Option<Duration>,
+    factory: &dyn Fn(WorkerId) -> Result<S, BoxError>,
+) -> Infallible {
+    let pid = nix::unistd::getpid();
+    let title = format!("{}({}) [{}]", S::NAME, ws.worker_id, pid);
+    let mut parent = parent::Watch::start(ws.death_pipe, ws.master_pid);
+
+    let service = match catch_unwind(AssertUnwindSafe(|| factory(ws.worker_id))) {
+        Ok(Ok(service)) => Arc::new(service),
+        Ok(Err(e)) => {
+            error!(target: TARGET, "Failed to create service {title}: {e}");
+            exit(2)
+        }
+        Err(payload) => {
+            error!(
+                target: TARGET,
+                "Unhandled panic while creating service {title}: {}",
+                panic_message(&*payload)
+            );
+            exit(2)
+        }
+    };
+    proctitle::set(&proctitle::worker_title(ws.prog, S::NAME, ws.worker_id));
+    let svc_any: &dyn Any = &*service;
+    hooks::run_list(TARGET, "new_worker", ws.hooks, |h| {
+        h(ws.service_id, ws.worker_id, svc_any)
+    });
+    debug!(target: TARGET, "Run service {title}");
+
+    let ctx = Context::new(S::NAME, ws.worker_id);
+    let outcomes: Outcomes = Arc::default();
+    {
+        let (service, ctx, outcomes) = (service.clone(), ctx.clone(), outcomes.clone());
+        let spawned = std::thread::Builder::new()
+            .name("run".to_owned())
+            .spawn(move || {
+                let result = catch_unwind(AssertUnwindSafe(|| service.run(&ctx)));
+                let result = match result {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(e)) => Err(format!("run() failed: {e}")),
+                    Err(payload) => Err(format!(
+                        "Unhandled panic in run(): {}",
+                        panic_message(&*payload)
+                    )),
+                };
+                report(&outcomes, Outcome::Run(result));
+            });
+        if let Err(e) = spawned {
+            error!(target: TARGET, "Could not start the run thread of {title}: {e}");
+            exit(2);
+        }
+    }
+
+    let mut w = Worker {
+        service,
+        ctx,
+        outcomes,
+        title,
+        timeout,
+        deadline: None,
+        terminating: false,
+        reloading: Arc::new(AtomicBool::new(false)),
+    };
+    loop {
+        let parent_gone = parent.poll(&ws.signal_pipe, w.deadline);
+        let mut events = signals::read_events(&ws.signal_pipe).unwrap_or_default();
+        if parent_gone {
+            events.insert(0, Event::ParentDied);
+        }
+        for event in events {
+            match event {
+                Event::Terminate => w.begin_terminate(),
+                Event::Interrupt => {
+                    info!(
+                        target: TARGET,
+                        "Caught SIGINT signal, instantaneous exiting of service {}", w.title
+                    );
+                    exit(1);
+                }
+                Event::Hangup => w.reload(),
+                Event::ParentDied => {
+                    if parent.mark_gone() && !w.terminating {
+                        info!(
+                            target: TARGET,
+                            "Parent process has died unexpectedly, {} exiting", w.title
+                        );
+                        w.begin_terminate();
+                    }
+                }
+                Event::Child | Event::Wake => {}
+            }
+        }
+        w.handle_outcomes();
+        if w.deadline.is_some_and(|d| Instant::now() >= d) {
+            info!(
+                target: TARGET,
+                "Graceful shutdown timeout ({}) exceeded, exiting {} now.",
+                fmt_secs(w.timeout.unwrap_or_default()),
+                w.title
+            );
+            exit(1);
+        }
+    }
+}
+
+struct Worker<S: Service> {
+    service: Arc<S>,
+    ctx: Context,
+    outcomes: Outcomes,
+    title: String,
+    timeout: Option<Duration>,
+    deadline: Option<Instant>,
+    terminating: bool,
+    reloading: Arc<AtomicBool>,
+}
+
+impl<S: Service> Worker<S> {
+    /// The SIGTERM path; a second SIGTERM does not run terminate() again.
+    fn begin_terminate(&mut self) {
+        if self.terminating {
+            return;
+        }
+        self.terminating = true;
+        info!(
+            target: TARGET,
+            "Caught SIGTERM signal, graceful exiting of service {}", self.title
+        );
+        self.deadline = self.timeout.map(|t| Instant::now() + t);
+        self.ctx.stop();
+        let (service, outcomes) = (self.service.clone(), self.outcomes.clone());
+        let spawned = std::thread::Builder::new()
+            .name("terminate".to_owned())
+            .spawn(move || {
+                let outcome = match catch_unwind(AssertUnwindSafe(|| service.terminate())) {
+                    Ok(code) => Outcome::Terminated(code),
+                    Err(payload) => Outcome::Panicked("terminate", panic_message(&*payload)),
+                };
+                report(&outcomes, outcome);
+            });
+        if let Err(e) = spawned {
+            error!(target: TARGET, "Could not start terminate() of {}: {e}", self.title);
+            exit(1);
+        }
+    }
+
+    /// SIGHUP: reload() on a thread, unless terminate() or a reload() is running.
+    fn reload(&mut self) {
+        if self.terminating || self.reloading.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (service, outcomes, reloading) = (
+            self.service.clone(),
+            self.outcomes.clone(),
+            self.reloading.clone(),
+        );
+        let spawned = std::thread::Builder::new()
+            .name("reload".to_owned())
+            .spawn(move || {
+                let result = catch_unwind(AssertUnwindSafe(|| service.reload()));
+                reloading.store(false, Ordering::Release);
+                if let Err(payload) = result {
+                    report(
+                        &outcomes,
+                        Outcome::Panicked("reload", panic_message(&*payload)),
+                    );
+                }
+            });
+        if spawned.is_err() {
+            self.reloading.store(false, Ordering::Release);
+            error!(target: TARGET, "Could not start reload() of {}", self.title);
+        }
+    }
+
+    fn handle_outcomes(&mut self) {
+        let outcomes = std::mem::take(
+            &mut *self
+                .outcomes
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for outcome in outcomes {
+            match outcome {
+                Outcome::Run(Ok(())) => {}
+                Outcome::Run(Err(msg)) => {
+                    error!(target: TARGET, "{msg} (service {})", self.title);
+                    exit(2);
+                }
+                Outcome::Terminated(code) => exit(code),
+                Outcome::Panicked(what, msg) => {
+                    error!(
+                        target: TARGET,
+                        "Unhandled panic in {what}() (service {}): {msg}", self.title
+                    );
+                    exit(2);
+                }
+            }
+        }
+    }
+}
+
+/// `1` for whole seconds, `0.5` otherwise, as cotyledon prints its timeouts.
+fn fmt_secs(d: Duration) -> String {
+    if d.subsec_nanos() == 0 {
+        d.as_secs().to_string()
+    } else {
+        d.as_secs_f64().to_string()
+    }
+}
+
+/// Exits the worker at once (no destructors, no atexit handlers inherited from the
+/// master) after flushing the log and standard streams.
+fn exit(code: i32) -> ! {
+    log::logger().flush();
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    sys::fork::exit_now(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_print_like_cotyledon() {
+        assert_eq!(fmt_secs(Duration::from_secs(1)), "1");
+        assert_eq!(fmt_secs(Duration::from_millis(1500)), "1.5");
+    }
+}

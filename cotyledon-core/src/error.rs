@@ -1,0 +1,70 @@
+//! The crate's one error type.
+
+use std::{fmt, io};
+
+use crate::service::ServiceId;
+
+/// Everything the manager's API can fail with.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// A service was added or reconfigured with fewer than one worker.
+    InvalidWorkerCount {
+        /// The count that was asked for.
+        workers: usize,
+    },
+    /// The service id is not one this manager returned from `add`.
+    UnknownService(ServiceId),
+    /// A `ServiceManager` already exists in this process (cotyledon's seatbelt).
+    AlreadyExists,
+    /// `run()` was called with no service registered.
+    NoServices,
+    /// Setting up the signal handlers or the self-pipe failed.
+    SignalSetup(io::Error),
+    /// The master's event loop failed in a way it cannot recover from.
+    EventLoop(io::Error),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::InvalidWorkerCount { workers } => {
+                write!(f, "number of workers must be at least 1, got {workers}")
+            }
+            Error::UnknownService(id) => write!(f, "unknown service id {id}"),
+            // cotyledon's wording, kept so that users' checks keep matching.
+            Error::AlreadyExists => {
+                f.write_str("Only one instance of ServiceManager per application is allowed")
+            }
+            Error::NoServices => f.write_str("no service was added to the manager"),
+            Error::SignalSetup(_) => f.write_str("could not set up signal handling"),
+            Error::EventLoop(_) => f.write_str("the manager's event loop failed"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::SignalSetup(e) | Error::EventLoop(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_lowercase_and_sources_are_chained() {
+        let e = Error::InvalidWorkerCount { workers: 0 };
+        assert_eq!(e.to_string(), "number of workers must be at least 1, got 0");
+        let e = Error::SignalSetup(io::Error::from_raw_os_error(libc::EINVAL));
+        assert!(std::error::Error::source(&e).is_some());
+        assert_eq!(
+            Error::AlreadyExists.to_string(),
+            "Only one instance of ServiceManager per application is allowed"
+        );
+    }
+}

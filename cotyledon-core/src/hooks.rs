@@ -1,0 +1,152 @@
+//! Hook lists. Hooks run in registration order; one that returns an error or
+//! panics is logged ("Exception raised during NAME hooks", cotyledon's wording) and
+//! the rest of that list is skipped. The process carries on either way.
+
+use std::any::Any;
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use log::error;
+
+use crate::manager::ManagerHandle;
+use crate::service::{ServiceId, WorkerId};
+
+/// What a hook may return: `()` or a `Result<(), E>` whose error is displayed in
+/// the log when the hook fails.
+pub trait HookOutput {
+    /// Turns the hook's return value into a result; an `Err` holds the message.
+    fn into_result(self) -> Result<(), String>;
+}
+
+impl HookOutput for () {
+    fn into_result(self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+impl<E: fmt::Display> HookOutput for Result<(), E> {
+    fn into_result(self) -> Result<(), String> {
+        self.map_err(|e| e.to_string())
+    }
+}
+
+/// How a worker process ended, as given to `on_dead_worker` hooks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WorkerExit {
+    /// The worker exited with this status.
+    Exited(i32),
+    /// The worker was killed by this signal number.
+    Signaled(i32),
+}
+
+impl WorkerExit {
+    /// The exit status, or `None` if the worker was killed by a signal.
+    pub fn code(self) -> Option<i32> {
+        match self {
+            WorkerExit::Exited(code) => Some(code),
+            WorkerExit::Signaled(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for WorkerExit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            WorkerExit::Exited(code) => write!(f, "exited with status {code}"),
+            WorkerExit::Signaled(sig) => write!(f, "killed by signal {}", signal_name(sig)),
+        }
+    }
+}
+
+/// `SIGKILL`-style name of a signal number (or its number when unknown).
+pub(crate) fn signal_name(signum: i32) -> String {
+    nix::sys::signal::Signal::try_from(signum)
+        .map(|s| s.as_str().to_owned())
+        .unwrap_or_else(|_| signum.to_string())
+}
+
+pub(crate) type ManagerHook = Box<dyn FnMut(&mut ManagerHandle<'_>) -> Result<(), String>>;
+pub(crate) type NewWorkerHook = Box<dyn FnMut(ServiceId, WorkerId, &dyn Any) -> Result<(), String>>;
+pub(crate) type DeadWorkerHook =
+    Box<dyn FnMut(&mut ManagerHandle<'_>, ServiceId, WorkerId, WorkerExit) -> Result<(), String>>;
+
+/// The four hook lists of a manager.
+#[derive(Default)]
+pub(crate) struct Hooks {
+    pub(crate) terminate: Vec<ManagerHook>,
+    pub(crate) reload: Vec<ManagerHook>,
+    pub(crate) new_worker: Vec<NewWorkerHook>,
+    pub(crate) dead_worker: Vec<DeadWorkerHook>,
+}
+
+/// Runs `hooks` in order through `call`; the first one that fails or panics is
+/// logged under `target` and ends the list. Returns whether every hook succeeded.
+pub(crate) fn run_list<H: ?Sized>(
+    target: &str,
+    kind: &str,
+    hooks: &mut [Box<H>],
+    mut call: impl FnMut(&mut H) -> Result<(), String>,
+) -> bool {
+    for hook in hooks.iter_mut() {
+        let outcome = catch_unwind(AssertUnwindSafe(|| call(hook)))
+            .unwrap_or_else(|payload| Err(format!("panicked: {}", panic_message(&*payload))));
+        if let Err(msg) = outcome {
+            error!(target: target, "Exception raised during {kind} hooks: {msg}");
+            return false;
+        }
+    }
+    true
+}
+
+/// The message of a panic payload (`&str` or `String`), or a placeholder.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "Box<dyn Any>".to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Hook = Box<dyn FnMut(&mut Vec<u32>) -> Result<(), String>>;
+
+    #[test]
+    fn a_failing_hook_skips_the_rest_of_its_list() {
+        let mut hooks: Vec<Hook> = vec![
+            Box::new(|v| {
+                v.push(1);
+                Ok(())
+            }),
+            Box::new(|_| Err("boom".to_owned())),
+            Box::new(|v| {
+                v.push(3);
+                Ok(())
+            }),
+        ];
+        let mut seen = Vec::new();
+        assert!(!run_list("t", "test", &mut hooks, |h| h(&mut seen)));
+        assert_eq!(seen, vec![1]);
+    }
+
+    #[test]
+    fn a_panicking_hook_is_caught() {
+        let mut hooks: Vec<Hook> = vec![Box::new(|_| panic!("hook panic")), Box::new(|_| Ok(()))];
+        let mut seen = Vec::new();
+        assert!(!run_list("t", "test", &mut hooks, |h| h(&mut seen)));
+    }
+
+    #[test]
+    fn exit_statuses_display_like_cotyledon() {
+        assert_eq!(WorkerExit::Exited(42).to_string(), "exited with status 42");
+        assert_eq!(
+            WorkerExit::Signaled(9).to_string(),
+            "killed by signal SIGKILL"
+        );
+        assert_eq!(WorkerExit::Signaled(9).code(), None);
+    }
+}

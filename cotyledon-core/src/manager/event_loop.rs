@@ -1,0 +1,363 @@
+//! The master's event loop: one thread, `poll()` on the self-pipe with the next
+//! deadline as timeout (none when idle), events dispatched in arrival order.
+
+use std::convert::Infallible;
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use log::{debug, error, info, warn};
+use nix::errno::Errno;
+use nix::sys::signal::{Signal, kill};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+
+use super::ServiceManager;
+use super::handle::ManagerHandle;
+use super::pacing::{Gate, Pacing};
+use crate::error::Error;
+use crate::hooks::{self, WorkerExit};
+use crate::proctitle;
+use crate::sd_notify::Notifier;
+use crate::signals::{self, Event};
+use crate::sys;
+use crate::worker::WorkerStart;
+
+const TARGET: &str = "cotyledon::manager";
+
+/// How long an instantaneous exit waits for workers before SIGKILL.
+const INSTANT_EXIT_GRACE: Duration = Duration::from_secs(1);
+/// Delay before retrying a fork that failed.
+const FORK_RETRY: Duration = Duration::from_millis(100);
+
+/// Where the master is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Supervising: respawning, reloading.
+    Running,
+    /// SIGTERM: waiting for workers, until the deadline (if any).
+    Graceful { deadline: Option<Instant> },
+    /// SIGINT or graceful timeout: waiting briefly before SIGKILL and exit 1.
+    Instant { deadline: Instant },
+}
+
+struct Loop {
+    m: ServiceManager,
+    pacing: Pacing,
+    phase: Phase,
+    notifier: Notifier,
+    prog: String,
+    master_pid: Pid,
+    pid1: bool,
+    checked_threads: bool,
+    /// When the loop should next try to fork (a pacing deadline).
+    spawn_at: Option<Instant>,
+}
+
+pub(super) fn run(m: ServiceManager) -> Result<Infallible, Error> {
+    if m.state.table.len() == 0 {
+        return Err(Error::NoServices);
+    }
+    let notifier = Notifier::from_env();
+    proctitle::set(&proctitle::master_title(&m.argv));
+    let prog = proctitle::program_name(&m.argv);
+    let pacing = Pacing::new(m.settings.wait_interval, m.settings.fork_limiter);
+    let master_pid = nix::unistd::getpid();
+    let mut l = Loop {
+        m,
+        pacing,
+        phase: Phase::Running,
+        notifier,
+        prog,
+        master_pid,
+        pid1: master_pid.as_raw() == 1,
+        checked_threads: false,
+        spawn_at: Some(Instant::now()),
+    };
+    loop {
+        l.wait()?;
+        l.step(Instant::now());
+    }
+}
+
+impl Loop {
+    /// Sleeps in poll until the self-pipe is readable or the next deadline.
+    fn wait(&self) -> Result<(), Error> {
+        let deadline = match self.phase {
+            Phase::Running => self.spawn_at,
+            Phase::Graceful { deadline } => deadline,
+            Phase::Instant { deadline } => Some(deadline),
+        };
+        poll_readable(&self.m.pipe_read, deadline).map_err(Error::EventLoop)
+    }
+
+    /// One turn: events, requests from hooks, deadlines, then forks.
+    fn step(&mut self, now: Instant) {
+        let events = match signals::read_events(&self.m.pipe_read) {
+            Ok(events) => events,
+            Err(e) => {
+                error!(target: TARGET, "Could not read the signal pipe: {e}");
+                Vec::new()
+            }
+        };
+        for event in events {
+            match event {
+                Event::Terminate => self.begin_graceful(now),
+                Event::Interrupt => {
+                    if !matches!(self.phase, Phase::Instant { .. }) {
+                        info!(target: TARGET, "Caught SIGINT signal, instantaneous exiting");
+                        self.begin_instant(now);
+                    }
+                }
+                Event::Hangup => self.reload(),
+                Event::Child => self.reap(),
+                Event::ParentDied | Event::Wake => {}
+            }
+        }
+        if std::mem::take(&mut self.m.state.shutdown_requested) {
+            self.begin_graceful(now);
+        }
+        if std::mem::take(&mut self.m.state.reconfigured) {
+            self.pacing.reset();
+        }
+        match self.phase {
+            Phase::Running => self.adjust_workers(now),
+            Phase::Graceful { deadline } => {
+                if self.m.state.table.is_empty() {
+                    debug!(target: TARGET, "Shutdown finish");
+                    exit(0);
+                }
+                if deadline.is_some_and(|d| now >= d) {
+                    info!(
+                        target: TARGET,
+                        "Graceful shutdown timeout exceeded, instantaneous exiting of master process"
+                    );
+                    self.begin_instant(now);
+                }
+            }
+            Phase::Instant { deadline } => {
+                if self.m.state.table.is_empty() {
+                    exit(1);
+                }
+                if now >= deadline {
+                    self.signal_all(Signal::SIGKILL);
+                    exit(1);
+                }
+            }
+        }
+    }
+
+    fn begin_graceful(&mut self, now: Instant) {
+        if self.phase != Phase::Running {
+            return;
+        }
+        info!(target: TARGET, "Caught SIGTERM signal, graceful exiting of master process");
+        let timeout = self.m.settings.graceful_shutdown_timeout;
+        self.phase = Phase::Graceful {
+            deadline: (!timeout.is_zero()).then(|| now + timeout),
+        };
+        let mut handle = ManagerHandle::new(&mut self.m.state);
+        hooks::run_list(TARGET, "terminate", &mut self.m.hooks.terminate, |h| {
+            h(&mut handle)
+        });
+        // A hook's own shutdown() request is this shutdown.
+        self.m.state.shutdown_requested = false;
+        debug!(target: TARGET, "Killing services with signal SIGTERM");
+        self.signal_all(Signal::SIGTERM);
+        debug!(target: TARGET, "Waiting services to terminate");
+    }
+
+    fn begin_instant(&mut self, now: Instant) {
+        self.phase = Phase::Instant {
+            deadline: now + INSTANT_EXIT_GRACE,
+        };
+        self.signal_all(Signal::SIGINT);
+    }
+
+    fn reload(&mut self) {
+        if self.phase != Phase::Running {
+            return;
+        }
+        debug!(target: TARGET, "Caught SIGHUP signal, reloading services");
+        let mut handle = ManagerHandle::new(&mut self.m.state);
+        hooks::run_list(TARGET, "reload", &mut self.m.hooks.reload, |h| {
+            h(&mut handle)
+        });
+        self.pacing.reset();
+        self.signal_all(Signal::SIGHUP);
+    }
+
+    fn signal_all(&self, signal: Signal) {
+        for pid in self.m.state.table.pids() {
+            let _ = kill(Pid::from_raw(pid), signal);
+        }
+    }
+
+    /// Reaps every dead worker (every dead child when running as PID 1), logs it
+    /// and runs the `on_dead_worker` hooks.
+    fn reap(&mut self) {
+        let mut dead: Vec<(i32, WorkerExit)> = Vec::new();
+        if self.pid1 {
+            loop {
+                match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                    Ok(status) => match exit_of(status) {
+                        Some(d) => dead.push(d),
+                        None => break,
+                    },
+                    Err(_) => break,
+                }
+            }
+        } else {
+            for pid in self.m.state.table.pids() {
+                match waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
+                    Ok(status) => dead.extend(exit_of(status)),
+                    Err(Errno::ECHILD) => {
+                        warn!(target: TARGET, "Child {pid} was reaped by someone else");
+                        dead.push((pid, WorkerExit::Exited(-1)));
+                    }
+                    Err(_) => {}
+                }
+            }
+        }
+        for (pid, exit) in dead {
+            let Some((index, worker)) = self.m.state.table.remove_pid(pid) else {
+                continue;
+            };
+            match exit {
+                WorkerExit::Exited(code) => {
+                    info!(target: TARGET, "Child {pid} exited with status {code}")
+                }
+                WorkerExit::Signaled(sig) => info!(
+                    target: TARGET,
+                    "Child {pid} killed by signal {}",
+                    hooks::signal_name(sig)
+                ),
+            }
+            let service = self.m.state.table.service(index).id;
+            let mut handle = ManagerHandle::new(&mut self.m.state);
+            hooks::run_list(TARGET, "dead_worker", &mut self.m.hooks.dead_worker, |h| {
+                h(&mut handle, service, worker, exit)
+            });
+        }
+    }
+
+    /// Stops workers above their service's count and starts one missing worker
+    /// if pacing allows; records when to try again.
+    fn adjust_workers(&mut self, now: Instant) {
+        for pid in self.m.state.table.take_excess() {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+        }
+        let Some((index, worker)) = self.m.state.table.next_missing() else {
+            self.notifier.ready();
+            self.spawn_at = None;
+            return;
+        };
+        match self.pacing.gate(now, self.m.state.table.expected()) {
+            Gate::Open => {
+                self.spawn(index, worker, now);
+                // Come straight back: the next fork may be due at once, and the
+                // pipe is checked in between.
+                self.spawn_at = Some(now);
+            }
+            Gate::Until(at) => self.spawn_at = Some(at),
+            Gate::TooFast(at) => {
+                info!(target: TARGET, "Forking too fast, sleeping");
+                self.spawn_at = Some(at);
+            }
+        }
+    }
+
+    fn spawn(&mut self, index: usize, worker: crate::WorkerId, now: Instant) {
+        if !self.checked_threads {
+            self.checked_threads = true;
+            warn_if_threaded();
+        }
+        flush_output();
+        let m = &mut self.m;
+        let close = [
+            m.pipe_read.as_raw_fd(),
+            m.pipe_write.as_raw_fd(),
+            m.death_write.as_raw_fd(),
+        ];
+        let service_id = m.state.table.service(index).id;
+        let entry = &m.entries[index];
+        let hooks = &mut m.hooks.new_worker;
+        let death_pipe = m.death_read.as_raw_fd();
+        let master_pid = self.master_pid;
+        let prog = self.prog.as_str();
+        let forked = sys::fork::fork_worker(&close, |signal_pipe| {
+            (entry.start)(WorkerStart {
+                service_id,
+                worker_id: worker,
+                signal_pipe,
+                death_pipe,
+                master_pid,
+                prog,
+                hooks,
+            })
+        });
+        match forked {
+            Ok(pid) => {
+                m.state.table.insert(index, worker, pid.as_raw());
+                self.pacing.forked(now);
+            }
+            Err(e) => {
+                error!(
+                    target: TARGET,
+                    "Could not fork worker {}({worker}): {e}; retrying",
+                    entry.name
+                );
+                self.pacing.retry_at(now + FORK_RETRY);
+            }
+        }
+    }
+}
+
+/// The pid and exit of a reaped child, or `None` if nothing was reaped.
+fn exit_of(status: WaitStatus) -> Option<(i32, WorkerExit)> {
+    match status {
+        WaitStatus::Exited(pid, code) => Some((pid.as_raw(), WorkerExit::Exited(code))),
+        WaitStatus::Signaled(pid, sig, _) => Some((pid.as_raw(), WorkerExit::Signaled(sig as i32))),
+        _ => None,
+    }
+}
+
+/// Polls `fd` for input until `deadline` (forever if `None`). EINTR is a wake-up.
+pub(crate) fn poll_readable(fd: &OwnedFd, deadline: Option<Instant>) -> std::io::Result<()> {
+    use nix::poll::{PollFd, PollFlags, poll};
+    let timeout = signals::poll_timeout(deadline);
+    let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+    match poll(&mut fds, timeout) {
+        Ok(_) | Err(Errno::EINTR) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Flushes what the process may have buffered, so a child does not print it again.
+pub(crate) fn flush_output() {
+    log::logger().flush();
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+}
+
+/// Exits the master after flushing the log.
+fn exit(code: i32) -> ! {
+    flush_output();
+    std::process::exit(code)
+}
+
+/// Warns, once, when the master has other threads when it first forks.
+fn warn_if_threaded() {
+    let threads = std::fs::read_dir("/proc/self/task")
+        .map(|d| d.count())
+        .unwrap_or(1);
+    if threads > 1 {
+        warn!(
+            target: TARGET,
+            "The master process has {threads} threads: fork() copies only the calling thread, \
+             so a lock held by another thread (a logger, stdout, the allocator) stays locked for \
+             ever in the workers and can deadlock them. Start threads inside services, not in \
+             the master."
+        );
+    }
+}

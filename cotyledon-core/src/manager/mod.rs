@@ -1,0 +1,327 @@
+//! [`ServiceManager`]: registration (services, hooks, settings) before `run()`.
+//! The event loop itself is in `event_loop.rs`.
+
+mod event_loop;
+mod handle;
+mod pacing;
+mod workers;
+
+use std::any::Any;
+use std::convert::Infallible;
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+pub use handle::ManagerHandle;
+use handle::State;
+
+use crate::error::Error;
+use crate::hooks::{HookOutput, Hooks, WorkerExit};
+use crate::service::{IntoService, ServiceConfig, ServiceId, WorkerId};
+use crate::sys;
+use crate::worker::{self, WorkerStart};
+
+/// Set while a manager exists in this process (cotyledon's one-instance seatbelt).
+static INSTANCE: AtomicBool = AtomicBool::new(false);
+
+/// Default pause between two forks (cotyledon's `wait_interval=0.01`).
+pub const DEFAULT_WAIT_INTERVAL: Duration = Duration::from_millis(10);
+/// Default graceful-shutdown timeout (cotyledon's `graceful_shutdown_timeout=60`).
+pub const DEFAULT_GRACEFUL_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// One registered service, type-erased: how to run a worker of it in the child.
+struct Entry {
+    name: &'static str,
+    start: Box<dyn Fn(WorkerStart<'_>) -> Infallible>,
+}
+
+/// Settings of a [`ServiceManager`], with cotyledon's defaults.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let manager = cotyledon::ServiceManager::builder()
+///     .wait_interval(Duration::ZERO)
+///     .graceful_shutdown_timeout(Duration::from_secs(30))
+///     .build()?;
+/// # drop(manager);
+/// # Ok::<(), cotyledon::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Builder {
+    wait_interval: Duration,
+    graceful_shutdown_timeout: Duration,
+    fork_limiter: bool,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            wait_interval: DEFAULT_WAIT_INTERVAL,
+            graceful_shutdown_timeout: DEFAULT_GRACEFUL_SHUTDOWN_TIMEOUT,
+            fork_limiter: true,
+        }
+    }
+}
+
+impl Builder {
+    /// Time between two forks (default 10 ms). `Duration::ZERO` forks as fast as
+    /// the loop turns.
+    pub fn wait_interval(mut self, interval: Duration) -> Self {
+        self.wait_interval = interval;
+        self
+    }
+
+    /// How long a graceful shutdown of the whole manager may take before it turns
+    /// into an instantaneous one and the master exits with status 1 (default 60 s;
+    /// `Duration::ZERO` waits forever). Also the default timeout of each worker's
+    /// `terminate()` for services that do not set their own.
+    pub fn graceful_shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.graceful_shutdown_timeout = timeout;
+        self
+    }
+
+    /// Turns cotyledon's respawn limiter on (the default) or off: with it, more
+    /// forks than the configured worker count within that many seconds logs
+    /// "Forking too fast, sleeping" and pauses forking for 5 s.
+    pub fn fork_limiter(mut self, enabled: bool) -> Self {
+        self.fork_limiter = enabled;
+        self
+    }
+
+    /// Creates the manager: claims the one-per-process slot, tries `setsid()`
+    /// (errors ignored, as in cotyledon) and installs the master's signal handlers,
+    /// so that a SIGTERM arriving from now on is a graceful shutdown.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::AlreadyExists`] if this process already has a manager (a worker
+    /// process counts: it was forked from one); [`Error::SignalSetup`] if the
+    /// signal pipe or handlers cannot be set up.
+    pub fn build(self) -> Result<ServiceManager, Error> {
+        if INSTANCE
+            .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            return Err(Error::AlreadyExists);
+        }
+        let guard = InstanceGuard;
+        let argv: Vec<String> = std::env::args().collect();
+        let _ = nix::unistd::setsid();
+        let (pipe_read, pipe_write) = sys::signal::pipe().map_err(Error::SignalSetup)?;
+        let (death_read, death_write) = sys::signal::pipe().map_err(Error::SignalSetup)?;
+        sys::signal::set_target(&pipe_write);
+        sys::signal::install(&[libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGCHLD])
+            .map_err(Error::SignalSetup)?;
+        Ok(ServiceManager {
+            settings: self,
+            entries: Vec::new(),
+            state: State::default(),
+            hooks: Hooks::default(),
+            pipe_read,
+            pipe_write,
+            death_read,
+            death_write,
+            argv,
+            _instance: guard,
+        })
+    }
+}
+
+/// Releases the one-per-process slot when a manager is dropped before `run()`.
+#[derive(Debug)]
+struct InstanceGuard;
+
+impl Drop for InstanceGuard {
+    fn drop(&mut self) {
+        INSTANCE.store(false, Ordering::SeqCst);
+    }
+}
+
+/// The master: registers services and hooks, then [`run`](ServiceManager::run)s,
+/// forking, supervising and respawning workers until shutdown.
+///
+/// ```no_run
+/// use cotyledon::{Service, ServiceManager};
+///
+/// #[derive(Service)]
+/// #[service(name = "light")]
+/// struct Light;
+/// impl cotyledon::Service for Light {}
+///
+/// let mut manager = ServiceManager::new()?;
+/// manager.add(|_worker_id| Light, 4)?;
+/// manager.run()?; // never returns: the process exits at shutdown
+/// # Ok::<(), cotyledon::Error>(())
+/// ```
+pub struct ServiceManager {
+    settings: Builder,
+    entries: Vec<Entry>,
+    state: State,
+    hooks: Hooks,
+    pipe_read: OwnedFd,
+    pipe_write: OwnedFd,
+    death_read: OwnedFd,
+    death_write: OwnedFd,
+    argv: Vec<String>,
+    _instance: InstanceGuard,
+}
+
+impl std::fmt::Debug for ServiceManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.entries.iter().map(|e| e.name).collect();
+        f.debug_struct("ServiceManager")
+            .field("settings", &self.settings)
+            .field("services", &names)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServiceManager {
+    /// A manager with cotyledon's defaults (see [`Builder::build`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Builder::build`].
+    pub fn new() -> Result<Self, Error> {
+        Builder::default().build()
+    }
+
+    /// A [`Builder`] to change the defaults.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// Registers a service with `workers` worker processes and returns its id.
+    ///
+    /// `factory` runs in each worker process, after the fork, with the worker's id;
+    /// it returns the service, or a `Result` of it (an `Err` or a panic makes the
+    /// worker exit with status 2, and it is respawned). Arguments are captured by
+    /// the closure, where cotyledon passes `args`/`kwargs`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidWorkerCount`] if `workers < 1`.
+    pub fn add<F, R>(&mut self, factory: F, workers: usize) -> Result<ServiceId, Error>
+    where
+        F: Fn(WorkerId) -> R + 'static,
+        R: IntoService,
+    {
+        workers::check_count(workers)?;
+        let timeout = resolve_timeout(
+            <R::Service as ServiceConfig>::GRACEFUL_SHUTDOWN_TIMEOUT,
+            self.settings.graceful_shutdown_timeout,
+        );
+        let start = move |ws: WorkerStart<'_>| -> Infallible {
+            worker::main::<R::Service>(ws, timeout, &|id| factory(id).into_service())
+        };
+        let id = ServiceId::new_random();
+        self.state.table.add(id, workers);
+        self.entries.push(Entry {
+            name: <R::Service as ServiceConfig>::NAME,
+            start: Box::new(start),
+        });
+        Ok(id)
+    }
+
+    /// Changes the number of workers of a service. Before `run()` it sets the
+    /// initial count; while running (from a hook, through [`ManagerHandle`]) the
+    /// highest ids are stopped with SIGTERM and missing ids are started.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidWorkerCount`] if `workers < 1`, [`Error::UnknownService`] if
+    /// `service` was not returned by this manager.
+    pub fn reconfigure(&mut self, service: ServiceId, workers: usize) -> Result<(), Error> {
+        self.state.reconfigure(service, workers)
+    }
+
+    /// Adds a hook run in the master when it starts a graceful shutdown, before
+    /// the workers are sent SIGTERM.
+    pub fn on_terminate<F, R>(&mut self, mut hook: F) -> &mut Self
+    where
+        F: FnMut(&mut ManagerHandle<'_>) -> R + 'static,
+        R: HookOutput,
+    {
+        self.hooks
+            .terminate
+            .push(Box::new(move |h| hook(h).into_result()));
+        self
+    }
+
+    /// Adds a hook run in the master on SIGHUP, before the workers are sent SIGHUP.
+    pub fn on_reload<F, R>(&mut self, mut hook: F) -> &mut Self
+    where
+        F: FnMut(&mut ManagerHandle<'_>) -> R + 'static,
+        R: HookOutput,
+    {
+        self.hooks
+            .reload
+            .push(Box::new(move |h| hook(h).into_result()));
+        self
+    }
+
+    /// Adds a hook run **in each new worker process**, after its service is built
+    /// and before `run()` starts. It gets the service as `&dyn Any`, to downcast.
+    pub fn on_new_worker<F, R>(&mut self, mut hook: F) -> &mut Self
+    where
+        F: FnMut(ServiceId, WorkerId, &dyn Any) -> R + 'static,
+        R: HookOutput,
+    {
+        self.hooks
+            .new_worker
+            .push(Box::new(move |s, w, svc| hook(s, w, svc).into_result()));
+        self
+    }
+
+    /// Adds a hook run in the master each time a worker is reaped, with its
+    /// service id, worker id and how it ended, before it is respawned.
+    pub fn on_dead_worker<F, R>(&mut self, mut hook: F) -> &mut Self
+    where
+        F: FnMut(&mut ManagerHandle<'_>, ServiceId, WorkerId, WorkerExit) -> R + 'static,
+        R: HookOutput,
+    {
+        self.hooks
+            .dead_worker
+            .push(Box::new(move |h, s, w, e| hook(h, s, w, e).into_result()));
+        self
+    }
+
+    /// Runs the manager: forks the workers, supervises them and serves signals
+    /// until shutdown, then exits the process (status 0 after a graceful shutdown,
+    /// 1 after an instantaneous one). It returns only on an error before or while
+    /// starting.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoServices`] if nothing was added; [`Error::EventLoop`] if polling
+    /// the signal pipe fails.
+    pub fn run(self) -> Result<Infallible, Error> {
+        event_loop::run(self)
+    }
+}
+
+/// The timeout a worker of a service gets: the service's own (`Some(0)` = none)
+/// or else the manager's (zero = none).
+fn resolve_timeout(service: Option<u64>, manager: Duration) -> Option<Duration> {
+    match service {
+        Some(0) => None,
+        Some(secs) => Some(Duration::from_secs(secs)),
+        None if manager.is_zero() => None,
+        None => Some(manager),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_resolve_like_cotyledon() {
+        let m = Duration::from_secs(60);
+        assert_eq!(resolve_timeout(None, m), Some(m));
+        assert_eq!(resolve_timeout(Some(1), m), Some(Duration::from_secs(1)));
+        assert_eq!(resolve_timeout(Some(0), m), None);
+        assert_eq!(resolve_timeout(None, Duration::ZERO), None);
+    }
+}

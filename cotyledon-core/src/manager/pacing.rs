@@ -1,0 +1,170 @@
+//! When the next fork may happen (pure: the caller passes the time).
+//!
+//! Two rules, both deadlines for the event loop, never a blocking sleep:
+//! - `wait_interval` between two forks;
+//! - cotyledon's limiter: when more forks than the expected worker count happened
+//!   within that many seconds, log "Forking too fast, sleeping" and pause 5 s.
+//!   SIGHUP and `reconfigure` reset the history (and end a pause).
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// How long the limiter pauses forking, as in cotyledon.
+pub(crate) const LIMITER_PAUSE: Duration = Duration::from_secs(5);
+
+/// The fork pacing state.
+#[derive(Debug)]
+pub(crate) struct Pacing {
+    wait_interval: Duration,
+    limiter: bool,
+    history: VecDeque<Instant>,
+    last_fork: Option<Instant>,
+    pause_until: Option<Instant>,
+    retry_at: Option<Instant>,
+}
+
+/// Whether a fork may happen now.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Gate {
+    /// Fork now.
+    Open,
+    /// Not before this instant.
+    Until(Instant),
+    /// The limiter just tripped: log "Forking too fast, sleeping", wait until then.
+    TooFast(Instant),
+}
+
+impl Pacing {
+    pub(crate) fn new(wait_interval: Duration, limiter: bool) -> Self {
+        Pacing {
+            wait_interval,
+            limiter,
+            history: VecDeque::new(),
+            last_fork: None,
+            pause_until: None,
+            retry_at: None,
+        }
+    }
+
+    /// May a fork happen at `now`, with `expected` workers configured in all?
+    pub(crate) fn gate(&mut self, now: Instant, expected: usize) -> Gate {
+        if let Some(at) = self.retry_at {
+            if now < at {
+                return Gate::Until(at);
+            }
+            self.retry_at = None;
+        }
+        if let Some(until) = self.pause_until {
+            if now < until {
+                return Gate::Until(until);
+            }
+            // The pause is over: forget the oldest fork, as cotyledon does after
+            // its sleep, and go on.
+            self.pause_until = None;
+            self.history.pop_front();
+            return Gate::Open;
+        }
+        if let Some(last) = self.last_fork {
+            let next = last + self.wait_interval;
+            if now < next {
+                return Gate::Until(next);
+            }
+        }
+        if self.limiter && self.history.len() > expected {
+            let window = Duration::from_secs(expected as u64);
+            let oldest = self.history.front().copied().unwrap_or(now);
+            if now.duration_since(oldest) < window {
+                let until = now + LIMITER_PAUSE;
+                self.pause_until = Some(until);
+                return Gate::TooFast(until);
+            }
+            self.history.pop_front();
+        }
+        Gate::Open
+    }
+
+    /// Records a fork at `now`.
+    pub(crate) fn forked(&mut self, now: Instant) {
+        self.last_fork = Some(now);
+        if self.limiter {
+            self.history.push_back(now);
+        }
+    }
+
+    /// Delays the next fork until `until` (after a failed fork).
+    pub(crate) fn retry_at(&mut self, at: Instant) {
+        self.retry_at = Some(at);
+    }
+
+    /// Forgets the fork history and ends any pause (SIGHUP, reconfigure).
+    pub(crate) fn reset(&mut self) {
+        self.history.clear();
+        self.pause_until = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_interval_spaces_forks() {
+        let t0 = Instant::now();
+        let mut p = Pacing::new(Duration::from_millis(10), false);
+        assert_eq!(p.gate(t0, 3), Gate::Open);
+        p.forked(t0);
+        assert_eq!(p.gate(t0, 3), Gate::Until(t0 + Duration::from_millis(10)));
+        assert_eq!(p.gate(t0 + Duration::from_millis(10), 3), Gate::Open);
+    }
+
+    #[test]
+    fn zero_interval_never_waits_without_limiter() {
+        let t0 = Instant::now();
+        let mut p = Pacing::new(Duration::ZERO, false);
+        for _ in 0..1000 {
+            assert_eq!(p.gate(t0, 1), Gate::Open);
+            p.forked(t0);
+        }
+    }
+
+    #[test]
+    fn limiter_trips_on_too_many_forks_and_pauses_five_seconds() {
+        let t0 = Instant::now();
+        let mut p = Pacing::new(Duration::ZERO, true);
+        // Expected 2 workers: 3 forks are allowed, the 4th within 2 s trips.
+        for _ in 0..3 {
+            assert_eq!(p.gate(t0, 2), Gate::Open);
+            p.forked(t0);
+        }
+        let now = t0 + Duration::from_millis(100);
+        assert_eq!(p.gate(now, 2), Gate::TooFast(now + LIMITER_PAUSE));
+        assert_eq!(
+            p.gate(now + Duration::from_secs(1), 2),
+            Gate::Until(now + LIMITER_PAUSE)
+        );
+        assert_eq!(p.gate(now + LIMITER_PAUSE, 2), Gate::Open);
+    }
+
+    #[test]
+    fn limiter_allows_slow_crashes() {
+        let t0 = Instant::now();
+        let mut p = Pacing::new(Duration::ZERO, true);
+        for i in 0..10u64 {
+            let now = t0 + Duration::from_secs(3 * i);
+            assert_eq!(p.gate(now, 2), Gate::Open, "fork {i}");
+            p.forked(now);
+        }
+    }
+
+    #[test]
+    fn reset_ends_a_pause() {
+        let t0 = Instant::now();
+        let mut p = Pacing::new(Duration::ZERO, true);
+        for _ in 0..2 {
+            p.forked(t0);
+        }
+        assert!(matches!(p.gate(t0, 1), Gate::TooFast(_)));
+        p.reset();
+        assert_eq!(p.gate(t0, 1), Gate::Open);
+    }
+}

@@ -1,0 +1,212 @@
+//! Desired versus running worker slots, per service (pure: no system calls).
+//!
+//! A slot is a worker id. Ids `0..desired` should each have exactly one process;
+//! a running id at or above `desired` (after a scale-down) is stopped once and not
+//! respawned. An id is never given to a second process while its first one runs.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::error::Error;
+use crate::service::{ServiceId, WorkerId};
+
+/// The slots of one service.
+#[derive(Debug)]
+pub(crate) struct Slots {
+    pub(crate) id: ServiceId,
+    pub(crate) desired: usize,
+    running: BTreeMap<WorkerId, i32>,
+    stopping: BTreeSet<WorkerId>,
+}
+
+/// Every service's slots, in registration order.
+#[derive(Debug, Default)]
+pub(crate) struct Table {
+    services: Vec<Slots>,
+}
+
+/// Checks a worker count (`workers >= 1`).
+pub(crate) fn check_count(workers: usize) -> Result<(), Error> {
+    if workers < 1 {
+        return Err(Error::InvalidWorkerCount { workers });
+    }
+    Ok(())
+}
+
+impl Table {
+    /// Adds a service; returns its index.
+    pub(crate) fn add(&mut self, id: ServiceId, desired: usize) -> usize {
+        self.services.push(Slots {
+            id,
+            desired,
+            running: BTreeMap::new(),
+            stopping: BTreeSet::new(),
+        });
+        self.services.len() - 1
+    }
+
+    /// Number of services.
+    pub(crate) fn len(&self) -> usize {
+        self.services.len()
+    }
+
+    /// The index of a service id.
+    pub(crate) fn index_of(&self, id: ServiceId) -> Result<usize, Error> {
+        self.services
+            .iter()
+            .position(|s| s.id == id)
+            .ok_or(Error::UnknownService(id))
+    }
+
+    /// The slots of service `index`.
+    pub(crate) fn service(&self, index: usize) -> &Slots {
+        &self.services[index]
+    }
+
+    /// Changes the desired count of a service.
+    pub(crate) fn set_desired(&mut self, id: ServiceId, workers: usize) -> Result<(), Error> {
+        check_count(workers)?;
+        let index = self.index_of(id)?;
+        self.services[index].desired = workers;
+        Ok(())
+    }
+
+    /// Sum of the desired counts: the limiter's "expected children".
+    pub(crate) fn expected(&self) -> usize {
+        self.services.iter().map(|s| s.desired).sum()
+    }
+
+    /// The first missing worker: `(service index, worker id)`, services in
+    /// registration order, ids ascending.
+    pub(crate) fn next_missing(&self) -> Option<(usize, WorkerId)> {
+        self.services.iter().enumerate().find_map(|(i, s)| {
+            (0..s.desired)
+                .map(WorkerId::new)
+                .find(|w| !s.running.contains_key(w))
+                .map(|w| (i, w))
+        })
+    }
+
+    /// Running workers whose id is no longer desired and that have not been told
+    /// to stop yet; they are marked as stopping. Returns their pids.
+    pub(crate) fn take_excess(&mut self) -> Vec<i32> {
+        let mut pids = Vec::new();
+        for s in &mut self.services {
+            let excess: Vec<(WorkerId, i32)> = s
+                .running
+                .range(WorkerId::new(s.desired)..)
+                .filter(|(w, _)| !s.stopping.contains(w))
+                .map(|(w, p)| (*w, *p))
+                .collect();
+            for (w, pid) in excess {
+                s.stopping.insert(w);
+                pids.push(pid);
+            }
+        }
+        pids
+    }
+
+    /// Records a started worker.
+    pub(crate) fn insert(&mut self, index: usize, worker: WorkerId, pid: i32) {
+        self.services[index].running.insert(worker, pid);
+    }
+
+    /// Forgets the worker with this pid; returns `(service index, worker id)`.
+    pub(crate) fn remove_pid(&mut self, pid: i32) -> Option<(usize, WorkerId)> {
+        for (i, s) in self.services.iter_mut().enumerate() {
+            if let Some((&w, _)) = s.running.iter().find(|&(_, &p)| p == pid) {
+                s.running.remove(&w);
+                s.stopping.remove(&w);
+                return Some((i, w));
+            }
+        }
+        None
+    }
+
+    /// Pids of every running worker.
+    pub(crate) fn pids(&self) -> Vec<i32> {
+        self.services
+            .iter()
+            .flat_map(|s| s.running.values().copied())
+            .collect()
+    }
+
+    /// Whether no worker is running.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.services.iter().all(|s| s.running.is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(counts: &[usize]) -> (Table, Vec<ServiceId>) {
+        let mut t = Table::default();
+        let ids: Vec<ServiceId> = counts
+            .iter()
+            .map(|&n| {
+                let id = ServiceId::new_random();
+                t.add(id, n);
+                id
+            })
+            .collect();
+        (t, ids)
+    }
+
+    fn fill(t: &mut Table, next_pid: &mut i32) {
+        while let Some((i, w)) = t.next_missing() {
+            t.insert(i, w, *next_pid);
+            *next_pid += 1;
+        }
+    }
+
+    #[test]
+    fn fills_services_in_order_with_ascending_ids() {
+        let (mut t, _) = table(&[2, 1]);
+        assert_eq!(t.next_missing(), Some((0, WorkerId::new(0))));
+        t.insert(0, WorkerId::new(0), 100);
+        assert_eq!(t.next_missing(), Some((0, WorkerId::new(1))));
+        t.insert(0, WorkerId::new(1), 101);
+        assert_eq!(t.next_missing(), Some((1, WorkerId::new(0))));
+        t.insert(1, WorkerId::new(0), 102);
+        assert_eq!(t.next_missing(), None);
+        assert_eq!(t.expected(), 3);
+    }
+
+    #[test]
+    fn a_dead_worker_is_replaced_with_the_same_id() {
+        let (mut t, _) = table(&[3]);
+        let mut pid = 10;
+        fill(&mut t, &mut pid);
+        assert_eq!(t.remove_pid(11), Some((0, WorkerId::new(1))));
+        assert_eq!(t.next_missing(), Some((0, WorkerId::new(1))));
+        assert_eq!(t.remove_pid(999), None);
+    }
+
+    #[test]
+    fn scaling_down_stops_the_highest_ids_once() {
+        let (mut t, ids) = table(&[5]);
+        let mut pid = 10;
+        fill(&mut t, &mut pid);
+        t.set_desired(ids[0], 2).expect("valid");
+        assert_eq!(t.take_excess(), vec![12, 13, 14]);
+        assert!(t.take_excess().is_empty(), "stopped once only");
+        assert_eq!(t.next_missing(), None);
+        // Scaling up again while id 3 still runs must not start a second id 3.
+        t.set_desired(ids[0], 5).expect("valid");
+        assert_eq!(t.next_missing(), None);
+        t.remove_pid(13);
+        assert_eq!(t.next_missing(), Some((0, WorkerId::new(3))));
+    }
+
+    #[test]
+    fn bad_counts_and_ids_are_typed_errors() {
+        let (mut t, ids) = table(&[1]);
+        assert!(matches!(
+            t.set_desired(ids[0], 0),
+            Err(Error::InvalidWorkerCount { workers: 0 })
+        ));
+        let unknown = ServiceId::new_random();
+        assert!(matches!(t.set_desired(unknown, 1), Err(Error::UnknownService(u)) if u == unknown));
+    }
+}

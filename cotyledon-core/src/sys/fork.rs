@@ -1,0 +1,87 @@
+//! `fork` for workers, with the discipline DESIGN.md §7 asks for: every signal is
+//! blocked across the fork; the child resets what belongs to the master (SIGCHLD's
+//! handler, the master's internal fds), points the signal handler at a pipe of its
+//! own and only then restores the mask, so an early signal is neither lost nor
+//! delivered to the master's pipe.
+
+use std::convert::Infallible;
+use std::io;
+use std::os::fd::{OwnedFd, RawFd};
+
+use nix::unistd::{ForkResult, Pid};
+
+use super::signal;
+
+/// Writes `msg` to fd 2 and exits with `code`, without allocating or locking.
+pub(crate) fn die(msg: &str, code: i32) -> ! {
+    let _ = nix::unistd::write(std::io::stderr(), msg.as_bytes());
+    exit_now(code)
+}
+
+/// `_exit(2)`: ends the process at once, running no destructors and none of the
+/// atexit handlers a worker inherited from the master.
+pub(crate) fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit takes an int, touches no memory of ours and never returns.
+    unsafe { libc::_exit(code) }
+}
+
+/// Forks a worker. In the child, `close` (the master's own fds, not clones) are
+/// closed, SIGCHLD gets its default disposition back, a new self-pipe is created and
+/// the signal handler targets it, the mask is restored and `entry` is called with the
+/// read end of that pipe; `entry` never returns. In the parent, the mask is restored
+/// and the child's pid returned.
+///
+/// The caller flushes buffered output first. It should be the only thread of the
+/// process: a lock held by another thread at fork time stays held for ever in the
+/// child (the manager warns once when it sees other threads).
+///
+/// # Errors
+///
+/// Blocking the signals or the fork itself failed (EAGAIN, ENOMEM).
+pub(crate) fn fork_worker(
+    close: &[RawFd],
+    entry: impl FnOnce(OwnedFd) -> Infallible,
+) -> io::Result<Pid> {
+    let saved = signal::block_all()?;
+    // SAFETY: the child runs only the code below and then `entry`, which builds the
+    // worker from data prepared before the fork. The master is single-threaded by
+    // design (a warning is logged otherwise), so no lock can be held by a thread that
+    // does not exist in the child; all signals are blocked so no handler runs between
+    // fork and the child's own setup.
+    match unsafe { nix::unistd::fork() } {
+        Err(e) => {
+            signal::restore_mask(&saved);
+            Err(e.into())
+        }
+        Ok(ForkResult::Parent { child }) => {
+            signal::restore_mask(&saved);
+            Ok(child)
+        }
+        Ok(ForkResult::Child) => in_child(close, &saved, entry),
+    }
+}
+
+/// The child's side of [`fork_worker`].
+#[allow(unreachable_code)] // `entry` returns an uninhabited type
+fn in_child(
+    close: &[RawFd],
+    saved: &signal::SavedMask,
+    entry: impl FnOnce(OwnedFd) -> Infallible,
+) -> ! {
+    if signal::reset_default(&[libc::SIGCHLD]).is_err() {
+        die("cotyledon: worker could not reset SIGCHLD\n", 2);
+    }
+    for &fd in close {
+        let _ = nix::unistd::close(fd);
+    }
+    let (read, write) = match signal::pipe() {
+        Ok(p) => p,
+        Err(_) => die("cotyledon: worker could not create its signal pipe\n", 2),
+    };
+    signal::set_target(&write);
+    // The write end must outlive the worker: the handler writes to it.
+    std::mem::forget(write);
+    signal::restore_mask(saved);
+    let _never = entry(read);
+    exit_now(2)
+}

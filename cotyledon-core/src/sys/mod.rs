@@ -1,0 +1,9 @@
+//! The only module with `unsafe` code: signal handlers and masks, `fork`, and the
+//! process-title rewrite of the argv area. Everything here returns `io::Result` and
+//! exposes a safe interface whose invariants are stated at each `unsafe` block.
+
+pub(crate) mod argv;
+pub(crate) mod env;
+pub(crate) mod fd;
+pub(crate) mod fork;
+pub(crate) mod signal;
