@@ -193,6 +193,17 @@ fn many_light() -> Result<ServiceManager, Error> {
     Ok(m)
 }
 
+/// light × 3; each worker logs what it sees of NOTIFY_SOCKET.
+fn notify_app() -> Result<ServiceManager, Error> {
+    let mut m = manager()?;
+    m.add(|_| Light, 3)?;
+    m.on_new_worker(|_, worker, _| {
+        let seen = std::env::var("NOTIFY_SOCKET").ok();
+        error!("worker {worker} NOTIFY_SOCKET={seen:?}");
+    });
+    Ok(m)
+}
+
 /// steady × 2; SIGHUP makes the reload hook read the target count from the file
 /// named by `SCENARIO_SCALE_FILE` and reconfigure to it.
 fn reconfigure_app() -> Result<ServiceManager, Error> {
@@ -286,6 +297,7 @@ fn main() {
         "sigterm_during_init" => sigterm_during_init(),
         "many_light" => many_light(),
         "reconfigure_app" => reconfigure_app(),
+        "notify_app" => notify_app(),
         "limiter_app" => limiter_app(),
         "hooks_app" => hooks_app(),
         "factory_error_app" => factory_error_app(),

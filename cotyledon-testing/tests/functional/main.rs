@@ -1,0 +1,86 @@
+//! Functional tests: each starts a real manager (a scenario of
+//! `examples/scenarios.rs`), sends real signals and asserts on its log lines, exit
+//! code and on the processes left (none). Run with `cargo xtask functional-tests`.
+
+mod hooks;
+mod parent_death;
+mod reconfigure;
+mod respawn;
+mod sd_notify;
+mod sighup;
+mod sigint;
+mod sigterm;
+mod titles;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use cotyledon_testing::Scenario;
+
+/// Deadline for anything that should happen "at once": generous, so a loaded
+/// machine does not fail a test; a correct run never waits for it.
+pub(crate) const SOON: Duration = Duration::from_secs(10);
+
+/// The scenario program: `COTYLEDON_SCENARIOS_BIN` if set, else the `scenarios`
+/// binary cargo built for this package.
+#[track_caller]
+pub(crate) fn bin() -> PathBuf {
+    std::env::var_os("COTYLEDON_SCENARIOS_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_scenarios")))
+}
+
+/// Starts scenario `name`.
+pub(crate) fn start(name: &str) -> Scenario {
+    Scenario::spawn(bin(), name)
+}
+
+/// The three workers of `example_app`, once all of them are in run().
+pub(crate) struct ExampleApp {
+    pub(crate) s: Scenario,
+    pub(crate) heavy: [i32; 2],
+    pub(crate) light: i32,
+}
+
+/// Starts `example_app` and waits for heavy(0), heavy(1), light(0) to run.
+pub(crate) fn example_app() -> ExampleApp {
+    let mut s = start("example_app");
+    let h0 = s.wait_for_run("heavy", 0, SOON);
+    let h1 = s.wait_for_run("heavy", 1, SOON);
+    let light = s.wait_for_run("light", 0, SOON);
+    // Both heavy workers have logged "heavy run" once they are in run().
+    for _ in 0..2 {
+        s.wait_for_line("heavy run", SOON);
+    }
+    ExampleApp {
+        s,
+        heavy: [h0, h1],
+        light,
+    }
+}
+
+/// Whether `expected` appear in `lines` in this order (other lines may come between).
+pub(crate) fn in_order(lines: &[String], expected: &[&str]) -> bool {
+    let mut it = lines.iter();
+    expected.iter().all(|e| it.any(|l| l == e))
+}
+
+/// Asserts [`in_order`], printing both lists when it fails.
+#[track_caller]
+pub(crate) fn assert_in_order(lines: &[String], expected: &[&str]) {
+    assert!(
+        in_order(lines, expected),
+        "expected, in this order:\n{}\n--- got ---\n{}",
+        expected.join("\n"),
+        lines.join("\n")
+    );
+}
+
+/// The lines of one log target (e.g. `cotyledon::manager`), pids masked.
+pub(crate) fn target_lines(s: &Scenario, target: &str) -> Vec<String> {
+    let prefix = format!(":{target}:");
+    s.masked_lines()
+        .into_iter()
+        .filter(|l| l.contains(&prefix))
+        .collect()
+}

@@ -1,0 +1,101 @@
+//! SIGCHLD: dead workers are reaped, reported and respawned with their id; a
+//! panicking service exits 2; the fork limiter.
+
+use std::time::Duration;
+
+use assert_cmd::assert::OutputAssertExt;
+use cotyledon_testing::Signal;
+
+use crate::{SOON, assert_in_order, example_app, start};
+
+#[test]
+fn a_killed_worker_is_respawned_with_the_same_id() {
+    let mut app = example_app();
+    for id in 0..2 {
+        let old = app.heavy[id];
+        app.s.kill(old, Signal::SIGKILL);
+        app.s
+            .wait_for_line(&format!("Child {old} killed by signal SIGKILL"), SOON);
+        let new = app.s.wait_for_run("heavy", id, SOON);
+        assert_ne!(new, old);
+        app.heavy[id] = new;
+    }
+    app.s.signal(Signal::SIGTERM);
+    app.s.wait_exit(SOON).assert().code(0);
+    app.s.assert_no_process_left(SOON);
+}
+
+#[test]
+fn a_panicking_service_exits_two_and_is_respawned() {
+    let mut s = start("badly_coded_app");
+    let first = s.wait_for_run("BadlyCoded", 0, SOON);
+    s.wait_for_line("so badly coded service", SOON);
+    s.wait_for_line(&format!("Child {first} exited with status 2"), SOON);
+    let second = s.wait_for_run("BadlyCoded", 0, SOON);
+    assert_ne!(first, second);
+    let panic_line = s
+        .lines()
+        .iter()
+        .find(|l| l.contains("so badly coded service"))
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        panic_line.starts_with("ERROR:cotyledon::worker:"),
+        "{panic_line}"
+    );
+    s.signal(Signal::SIGINT);
+    s.wait_exit(SOON).assert().code(1);
+    s.assert_no_process_left(SOON);
+}
+
+#[test]
+fn failing_factories_exit_two_and_are_respawned() {
+    let mut s = start("factory_error_app");
+    s.wait_for_line("Failed to create service light(0)", SOON);
+    s.wait_for_line("no database", SOON);
+    s.wait_for_line("factory panic", SOON);
+    s.wait_for_line("exited with status 2", SOON);
+    // Respawned: a second failure of worker 0.
+    let first = s
+        .lines()
+        .iter()
+        .filter(|l| l.contains("Failed to create service light(0)"))
+        .count();
+    s.wait_for_line("Failed to create service light(0)", SOON);
+    assert!(first >= 1);
+    s.signal(Signal::SIGTERM);
+    s.wait_exit(SOON).assert().code(0);
+    s.assert_no_process_left(SOON);
+}
+
+#[test]
+fn the_limiter_pauses_a_crash_loop_and_still_serves_sigterm() {
+    let mut s = start("limiter_app");
+    s.wait_for_line("Forking too fast, sleeping", SOON);
+    // The pause is a timer in the event loop, not a sleep: SIGTERM is served
+    // during it, so the shutdown finishes before the 5 s pause is over and no
+    // worker is forked in between.
+    s.signal(Signal::SIGTERM);
+    s.wait_for_line("Shutdown finish", Duration::from_secs(4));
+    s.wait_exit(SOON).assert().code(0);
+    s.assert_no_process_left(SOON);
+    let lines = s.masked_lines();
+    let pause = lines
+        .iter()
+        .rposition(|l| l.ends_with("Forking too fast, sleeping"))
+        .expect("the limiter tripped");
+    assert!(
+        !lines[pause..].iter().any(|l| l.contains("Run service")),
+        "a worker was forked during the pause: {lines:#?}"
+    );
+    assert_in_order(
+        &s.masked_lines(),
+        &[
+            "ERROR:cotyledon::worker:run() failed: crasher gives up (service crasher(0) [XXXX])",
+            "INFO:cotyledon::manager:Child XXXX exited with status 2",
+            "INFO:cotyledon::manager:Forking too fast, sleeping",
+            "INFO:cotyledon::manager:Caught SIGTERM signal, graceful exiting of master process",
+            "DEBUG:cotyledon::manager:Shutdown finish",
+        ],
+    );
+}

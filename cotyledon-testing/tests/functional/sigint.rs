@@ -1,0 +1,45 @@
+//! SIGINT: instantaneous exit of the master and of workers.
+
+use assert_cmd::assert::OutputAssertExt;
+use cotyledon_testing::Signal;
+
+use crate::{SOON, example_app, start};
+
+#[test]
+fn sigint_to_the_master_exits_one_and_leaves_nothing() {
+    let mut app = example_app();
+    app.s.signal(Signal::SIGINT);
+    app.s.wait_exit(SOON).assert().code(1);
+    app.s.assert_no_process_left(SOON);
+    let lines = app.s.masked_lines();
+    assert!(lines.contains(
+        &"INFO:cotyledon::manager:Caught SIGINT signal, instantaneous exiting".to_owned()
+    ));
+    for worker in ["heavy(0)", "heavy(1)", "light(0)"] {
+        let line = format!(
+            "INFO:cotyledon::worker:Caught SIGINT signal, instantaneous exiting of service {worker} [XXXX]"
+        );
+        assert!(lines.contains(&line), "missing {line:?} in {lines:#?}");
+    }
+    // Instantaneous: no terminate() and no terminate hook.
+    assert!(!lines.iter().any(|l| l.contains("terminate")), "{lines:#?}");
+}
+
+#[test]
+fn sigint_ends_a_worker_stuck_in_terminate() {
+    let mut s = start("buggy_app");
+    let pid = s.wait_for_run("buggy", 0, SOON);
+    s.kill(pid, Signal::SIGTERM);
+    s.wait_for_line(
+        "Caught SIGTERM signal, graceful exiting of service buggy(0)",
+        SOON,
+    );
+    s.kill(pid, Signal::SIGINT);
+    s.wait_for_line(&format!("Child {pid} exited with status 1"), SOON);
+    assert!(s.lines().iter().any(|l| l.ends_with(&format!(
+        "Caught SIGINT signal, instantaneous exiting of service buggy(0) [{pid}]"
+    ))));
+    s.signal(Signal::SIGINT);
+    s.wait_exit(SOON).assert().code(1);
+    s.assert_no_process_left(SOON);
+}
