@@ -95,6 +95,20 @@ impl cotyledon::Service for BadlyCoded {
     }
 }
 
+/// terminate() hangs and the service sets no timeout of its own (0 = forever):
+/// only the manager's graceful_shutdown_timeout can end it.
+#[derive(Service)]
+#[service(name = "stuck", graceful_shutdown_timeout = 0)]
+struct Stuck;
+
+impl cotyledon::Service for Stuck {
+    fn terminate(&self) -> i32 {
+        error!("stuck terminate");
+        std::thread::sleep(Duration::from_secs(60));
+        0
+    }
+}
+
 /// reload() only logs, so SIGHUP does not restart it (for reconfigure tests).
 #[derive(Service)]
 #[service(name = "steady")]
@@ -134,7 +148,7 @@ fn manager() -> Result<ServiceManager, Error> {
 
 fn example_app() -> Result<ServiceManager, Error> {
     let mut m = manager()?;
-    m.add(|id| Heavy::new(id), 2)?;
+    m.add(Heavy::new, 2)?;
     let light = m.add(|_| Light, 5)?;
     m.reconfigure(light, 1)?;
     m.on_terminate(|_| error!("master terminate hook"));
@@ -146,7 +160,7 @@ fn example_app() -> Result<ServiceManager, Error> {
 fn exit_on_special_child_app() -> Result<ServiceManager, Error> {
     let mut m = manager()?;
     let light = m.add(|_| Light, 1)?;
-    m.add(|id| Heavy::new(id), 2)?;
+    m.add(Heavy::new, 2)?;
     m.on_dead_worker(move |handle, service, _worker, _exit| {
         if service == light {
             handle.shutdown();
@@ -190,6 +204,30 @@ fn many_light() -> Result<ServiceManager, Error> {
         .fork_limiter(false)
         .build()?;
     m.add(|_| Light, env_or("SCENARIO_WORKERS", 10))?;
+    Ok(m)
+}
+
+/// stuck × 2 under a manager whose graceful shutdown may last 1 s.
+fn master_timeout_app() -> Result<ServiceManager, Error> {
+    let mut m = ServiceManager::builder()
+        .wait_interval(Duration::ZERO)
+        .fork_limiter(false)
+        .graceful_shutdown_timeout(Duration::from_secs(1))
+        .build()?;
+    m.add(|_| Stuck, 2)?;
+    Ok(m)
+}
+
+/// light × 1 from a master that (wrongly) has a second thread when it forks.
+fn threaded_master() -> Result<ServiceManager, Error> {
+    let mut m = manager()?;
+    m.add(|_| Light, 1)?;
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        let _ = rx.recv();
+    });
+    // Keep the thread parked for the life of the master.
+    std::mem::forget(tx);
     Ok(m)
 }
 
@@ -298,6 +336,8 @@ fn main() {
         "many_light" => many_light(),
         "reconfigure_app" => reconfigure_app(),
         "notify_app" => notify_app(),
+        "master_timeout_app" => master_timeout_app(),
+        "threaded_master" => threaded_master(),
         "limiter_app" => limiter_app(),
         "hooks_app" => hooks_app(),
         "factory_error_app" => factory_error_app(),

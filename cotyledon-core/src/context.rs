@@ -9,8 +9,8 @@ use crate::service::WorkerId;
 
 /// What a running service can know about its worker, and the way to wait for stop.
 ///
-/// The context is marked as stopping just before [`Service::terminate`]
-/// (crate::Service::terminate) is called, so a `run` loop written as
+/// The context is marked as stopping just before
+/// [`Service::terminate`](crate::Service::terminate) is called, so a `run` loop written as
 /// `while !ctx.wait_timeout(step) { … }` ends by itself on SIGTERM. Cheap to clone;
 /// every clone shares the same token.
 #[derive(Clone, Debug)]

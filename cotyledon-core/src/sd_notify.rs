@@ -31,10 +31,10 @@ impl Notifier {
 
     /// Sends `READY=1` once; later calls do nothing.
     pub(crate) fn ready(&mut self) {
-        if let Some(path) = self.socket.take() {
-            if let Err(e) = send(&path, b"READY=1") {
-                warn!(target: TARGET, "Could not notify systemd at {path}: {e}");
-            }
+        if let Some(path) = self.socket.take()
+            && let Err(e) = send(&path, b"READY=1")
+        {
+            warn!(target: TARGET, "Could not notify systemd at {path}: {e}");
         }
     }
 }

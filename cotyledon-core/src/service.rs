@@ -64,6 +64,10 @@ pub trait ServiceConfig {
 ///         0
 ///     }
 /// }
+///
+/// let mut manager = cotyledon::ServiceManager::new()?;
+/// manager.add(|_| Printer, 1)?;
+/// # Ok::<(), cotyledon::Error>(())
 /// ```
 pub trait Service: ServiceConfig + Send + Sync + 'static {
     /// The worker's main loop, started on its own thread once the service is built.
@@ -112,7 +116,9 @@ pub trait Service: ServiceConfig + Send + Sync + 'static {
 /// # #[derive(Service)] struct Light;
 /// # impl cotyledon::Service for Light {}
 /// # #[derive(Service)] struct Db { id: WorkerId }
-/// # impl cotyledon::Service for Db {}
+/// # impl cotyledon::Service for Db {
+/// #     fn terminate(&self) -> i32 { self.id.get() as i32 }
+/// # }
 /// # let mut manager = ServiceManager::new()?;
 /// manager.add(|_| Light, 2)?;
 /// manager.add(|id| -> Result<Db, std::io::Error> { Ok(Db { id }) }, 2)?;

@@ -312,10 +312,10 @@ impl Scenario {
 impl Drop for Scenario {
     fn drop(&mut self) {
         let _ = killpg(Pid::from_raw(self.pid), Signal::SIGKILL);
-        if self.status.is_none() {
-            if let Ok(Ok(status)) = self.exit.recv_timeout(Duration::from_secs(5)) {
-                self.status = Some(status);
-            }
+        if self.status.is_none()
+            && let Ok(Ok(status)) = self.exit.recv_timeout(Duration::from_secs(5))
+        {
+            self.status = Some(status);
         }
         let deadline = Instant::now() + Duration::from_secs(2);
         while !self.group_is_gone() && Instant::now() < deadline {

@@ -55,7 +55,7 @@ struct Loop {
 }
 
 pub(super) fn run(m: ServiceManager) -> Result<Infallible, Error> {
-    if m.state.table.len() == 0 {
+    if !m.state.table.has_services() {
         return Err(Error::NoServices);
     }
     let notifier = Notifier::from_env();
@@ -198,13 +198,10 @@ impl Loop {
     fn reap(&mut self) {
         let mut dead: Vec<(i32, WorkerExit)> = Vec::new();
         if self.pid1 {
-            loop {
-                match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-                    Ok(status) => match exit_of(status) {
-                        Some(d) => dead.push(d),
-                        None => break,
-                    },
-                    Err(_) => break,
+            while let Ok(status) = waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                match exit_of(status) {
+                    Some(d) => dead.push(d),
+                    None => break,
                 }
             }
         } else {

@@ -44,9 +44,9 @@ impl Table {
         self.services.len() - 1
     }
 
-    /// Number of services.
-    pub(crate) fn len(&self) -> usize {
-        self.services.len()
+    /// Whether any service was added.
+    pub(crate) fn has_services(&self) -> bool {
+        !self.services.is_empty()
     }
 
     /// The index of a service id.

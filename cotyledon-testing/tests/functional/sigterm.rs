@@ -196,3 +196,51 @@ fn on_dead_worker_hook_can_shut_the_manager_down() {
         .count();
     assert_eq!(runs, 1);
 }
+
+#[test]
+fn the_master_timeout_ends_workers_stuck_in_terminate() {
+    // The service's own timeout is 0 (wait forever); the manager's is 1 s.
+    let mut s = start("master_timeout_app");
+    s.wait_for_run("stuck", 0, SOON);
+    s.wait_for_run("stuck", 1, SOON);
+    s.signal(Signal::SIGTERM);
+    let output = s.wait_exit(SOON);
+    output.assert().code(1);
+    s.assert_no_process_left(SOON);
+    let lines = s.masked_lines();
+    assert_in_order(
+        &lines,
+        &[
+            "INFO:cotyledon::manager:Caught SIGTERM signal, graceful exiting of master process",
+            "DEBUG:cotyledon::manager:Waiting services to terminate",
+            "INFO:cotyledon::manager:Graceful shutdown timeout exceeded, instantaneous exiting of master process",
+        ],
+    );
+    for id in 0..2 {
+        let caught = format!(
+            "INFO:cotyledon::worker:Caught SIGINT signal, instantaneous exiting of service stuck({id}) [XXXX]"
+        );
+        assert!(lines.contains(&caught), "missing {caught:?} in {lines:#?}");
+    }
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.ends_with("stuck terminate"))
+            .count(),
+        2
+    );
+    assert!(!lines.iter().any(|l| l.contains("Shutdown finish")));
+}
+
+#[test]
+fn a_master_with_other_threads_is_warned_about() {
+    let mut s = start("threaded_master");
+    s.wait_for_line(
+        "WARN:cotyledon::manager:The master process has 2 threads",
+        SOON,
+    );
+    s.wait_for_run("light", 0, SOON);
+    s.signal(Signal::SIGTERM);
+    s.wait_exit(SOON).assert().code(0);
+    s.assert_no_process_left(SOON);
+}
