@@ -79,10 +79,17 @@ fn main() -> Result<(), BoxError> {
     log::set_max_level(LevelFilter::Info);
 
     let mut manager = ServiceManager::new()?;
-    manager.add(|id| Ticker { id }, 2)?;
+    let ticker = manager.add(|id| Ticker { id }, 2)?;
     manager.add(|_| Janitor, 1)?;
     manager.on_terminate(|_| info!("master: shutting down"));
-    manager.on_dead_worker(|_, _, worker, exit| info!("master: worker {worker} {exit}"));
+    manager.on_dead_worker(move |_, service, worker, exit| {
+        let name = if service == ticker {
+            "ticker"
+        } else {
+            "janitor"
+        };
+        info!("master: {name} worker {worker} {exit}");
+    });
     info!(
         "master started: Ctrl-C to stop, kill -HUP {} to reload",
         std::process::id()

@@ -90,7 +90,8 @@ impl Builder {
     }
 
     /// Creates the manager: claims the one-per-process slot, tries `setsid()`
-    /// (errors ignored, as in cotyledon) and installs the master's signal handlers,
+    /// (errors ignored, as in cotyledon; skipped when the process is in the
+    /// foreground of a terminal, so that Ctrl-C keeps working) and installs the master's signal handlers,
     /// so that a SIGTERM arriving from now on is a graceful shutdown.
     ///
     /// # Errors
@@ -107,7 +108,9 @@ impl Builder {
         }
         let guard = InstanceGuard;
         let argv: Vec<String> = std::env::args().collect();
-        let _ = nix::unistd::setsid();
+        if !in_terminal_foreground() {
+            let _ = nix::unistd::setsid();
+        }
         let (pipe_read, pipe_write) = sys::signal::pipe().map_err(Error::SignalSetup)?;
         let (death_read, death_write) = sys::signal::pipe().map_err(Error::SignalSetup)?;
         sys::signal::set_target(&pipe_write);
@@ -126,6 +129,17 @@ impl Builder {
             _instance: guard,
         })
     }
+}
+
+/// Whether this process is in the foreground process group of its controlling
+/// terminal. `setsid()` would then take it away from the terminal, and Ctrl-C would
+/// no longer reach it (under `cargo run`, say, where it is not a group leader and
+/// `setsid()` succeeds), so the manager keeps its session in that case.
+fn in_terminal_foreground() -> bool {
+    let Ok(tty) = std::fs::File::open("/dev/tty") else {
+        return false;
+    };
+    nix::unistd::tcgetpgrp(&tty).is_ok_and(|group| group == nix::unistd::getpgrp())
 }
 
 /// Releases the one-per-process slot when a manager is dropped before `run()`.
