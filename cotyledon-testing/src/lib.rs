@@ -17,5 +17,6 @@ mod procs;
 mod scenario;
 
 pub use nix::sys::signal::Signal;
+pub use procs::mask_pids;
 pub use procs::{cmdline, comm, environ, is_alive};
-pub use scenario::{Scenario, ScenarioBuilder, mask_pids};
+pub use scenario::{Scenario, ScenarioBuilder};

@@ -1,4 +1,5 @@
-//! Looking at processes through /proc and `kill(pid, 0)`.
+//! Looking at processes through /proc and `kill(pid, 0)`, and reading pids in
+//! cotyledon's log lines.
 
 use nix::errno::Errno;
 use nix::sys::signal::kill;
@@ -31,4 +32,76 @@ pub fn environ(pid: i32) -> Option<Vec<String>> {
             .map(|e| String::from_utf8_lossy(e).into_owned())
             .collect(),
     )
+}
+
+/// Replaces pids in cotyledon's messages with `XXXX`: `[1234]` and `Child 1234 `.
+pub fn mask_pids(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(i) = rest.find(|c: char| c.is_ascii_digit()) {
+        let (head, tail) = rest.split_at(i);
+        let n = tail
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(tail.len());
+        let (digits, after) = tail.split_at(n);
+        let bracketed = head.ends_with('[') && after.starts_with(']');
+        let child = head.ends_with("Child ") && after.starts_with(' ');
+        out.push_str(head);
+        out.push_str(if bracketed || child { "XXXX" } else { digits });
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The number between the last `[` and the following `]` of a line.
+pub(crate) fn parse_bracket_pid(line: &str) -> Option<i32> {
+    let start = line.rfind('[')? + 1;
+    let end = start + line[start..].find(']')?;
+    line[start..end].parse().ok()
+}
+
+/// Processes whose process group is `pgid` (from /proc), for failure messages.
+pub(crate) fn group_members(pgid: i32) -> Vec<String> {
+    let mut found = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in dir.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some(close) = stat.rfind(')') else {
+            continue;
+        };
+        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        // Fields after the name: state (3), ppid (4), pgrp (5).
+        if fields.get(2).and_then(|p| p.parse::<i32>().ok()) == Some(pgid) {
+            found.push(format!("{pid} {} {}", fields[0], &stat[..=close]));
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_only_pids() {
+        assert_eq!(
+            mask_pids(
+                "INFO:cotyledon::worker:Caught SIGTERM signal, graceful exiting of service heavy(0) [4242]"
+            ),
+            "INFO:cotyledon::worker:Caught SIGTERM signal, graceful exiting of service heavy(0) [XXXX]"
+        );
+        assert_eq!(
+            mask_pids("INFO:cotyledon::manager:Child 77 exited with status 42"),
+            "INFO:cotyledon::manager:Child XXXX exited with status 42"
+        );
+        assert_eq!(parse_bracket_pid("Run service light(3) [991]"), Some(991));
+    }
 }

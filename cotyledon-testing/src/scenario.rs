@@ -14,6 +14,8 @@ use nix::sys::signal::{Signal, kill, killpg};
 use nix::sys::wait::{WaitPidFlag, waitpid};
 use nix::unistd::Pid;
 
+use crate::procs::{group_members, mask_pids, parse_bracket_pid};
+
 /// How to start a scenario: program, scenario name, extra environment.
 #[derive(Debug)]
 pub struct ScenarioBuilder {
@@ -324,57 +326,6 @@ impl Drop for Scenario {
     }
 }
 
-/// Replaces pids in cotyledon's messages with `XXXX`: `[1234]` and `Child 1234 `.
-pub fn mask_pids(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut rest = line;
-    while let Some(i) = rest.find(|c: char| c.is_ascii_digit()) {
-        let (head, tail) = rest.split_at(i);
-        let n = tail
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(tail.len());
-        let (digits, after) = tail.split_at(n);
-        let bracketed = head.ends_with('[') && after.starts_with(']');
-        let child = head.ends_with("Child ") && after.starts_with(' ');
-        out.push_str(head);
-        out.push_str(if bracketed || child { "XXXX" } else { digits });
-        rest = after;
-    }
-    out.push_str(rest);
-    out
-}
-
-fn parse_bracket_pid(line: &str) -> Option<i32> {
-    let start = line.rfind('[')? + 1;
-    let end = start + line[start..].find(']')?;
-    line[start..end].parse().ok()
-}
-
-/// Processes whose process group is `pgid` (from /proc), for failure messages.
-fn group_members(pgid: i32) -> Vec<String> {
-    let mut found = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return found;
-    };
-    for entry in dir.flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let Some(close) = stat.rfind(')') else {
-            continue;
-        };
-        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-        // Fields after the name: state (3), ppid (4), pgrp (5).
-        if fields.get(2).and_then(|p| p.parse::<i32>().ok()) == Some(pgid) {
-            found.push(format!("{pid} {} {}", fields[0], &stat[..=close]));
-        }
-    }
-    found
-}
-
 /// Makes this test process the reaper of orphaned workers, so that zombies of a
 /// SIGKILLed manager's workers are reaped here (and never linger under a PID 1
 /// that does not reap).
@@ -383,24 +334,4 @@ fn become_subreaper() {
     ONCE.call_once(|| {
         let _ = nix::sys::prctl::set_child_subreaper(true);
     });
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn masks_only_pids() {
-        assert_eq!(
-            mask_pids(
-                "INFO:cotyledon::worker:Caught SIGTERM signal, graceful exiting of service heavy(0) [4242]"
-            ),
-            "INFO:cotyledon::worker:Caught SIGTERM signal, graceful exiting of service heavy(0) [XXXX]"
-        );
-        assert_eq!(
-            mask_pids("INFO:cotyledon::manager:Child 77 exited with status 42"),
-            "INFO:cotyledon::manager:Child XXXX exited with status 42"
-        );
-        assert_eq!(parse_bracket_pid("Run service light(3) [991]"), Some(991));
-    }
 }

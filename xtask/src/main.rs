@@ -1,2 +1,146 @@
-//! xtask (stub).
-fn main() {}
+//! Project automation, run as `cargo xtask TASK` (see `cargo xtask help`).
+//!
+//! Std only, so it builds in seconds and needs nothing beyond the toolchain. Every
+//! task lives in its own module with a `run` function; this file dispatches on the
+//! first argument and holds the helpers for running commands.
+
+mod ci;
+mod functional_tests;
+mod tidy;
+
+use std::env;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{self, Command};
+
+const HELP: &str = "\
+cargo xtask TASK [ARGS]
+
+Tasks:
+  ci [--quick]           every check, in order, stopping at the first failure:
+                         fmt, clippy, tests (unit, doc, UI, tidy), docs,
+                         the bad_input scenario, functional tests x3
+                         (--quick: functional tests once)
+  functional-tests [--repeat N] [TEST ARGS...]
+                         build the examples, then run the functional tests
+                         (N times in a row, default 1); TEST ARGS go to the
+                         test binary, e.g. `cargo xtask functional-tests sigterm`
+  tidy                   check every source file: `//!` first line, at most
+                         400 lines, unsafe code only under cotyledon-core/src/sys/
+  help                   print this message
+";
+
+fn main() {
+    if let Err(err) = try_main() {
+        eprintln!("error: {err}");
+        process::exit(1);
+    }
+}
+
+fn try_main() -> Result<(), String> {
+    let task = env::args().nth(1);
+    let args: Vec<String> = env::args().skip(2).collect();
+    match task.as_deref() {
+        Some("ci") => ci::run(&args),
+        Some("functional-tests") => functional_tests::run(&args),
+        Some("tidy") => {
+            no_args("tidy", &args)?;
+            tidy::run()
+        }
+        None | Some("help" | "--help" | "-h") => {
+            print!("{HELP}");
+            Ok(())
+        }
+        Some(other) => Err(format!(
+            "unknown task `{other}`; run `cargo xtask help` for the list"
+        )),
+    }
+}
+
+/// Fails if a task that takes no arguments was given some.
+fn no_args(task: &str, args: &[String]) -> Result<(), String> {
+    match args.first() {
+        None => Ok(()),
+        Some(arg) => Err(format!("`{task}` takes no arguments, got `{arg}`")),
+    }
+}
+
+/// The workspace root: the parent of this crate's directory.
+pub(crate) fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in a subdirectory of the workspace")
+        .to_path_buf()
+}
+
+/// A `cargo` command (the one running us, from `$CARGO`) run from the workspace root.
+pub(crate) fn cargo<I, S>(args: I) -> Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let program = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(program);
+    cmd.args(args).current_dir(project_root());
+    cmd
+}
+
+/// Prints `cmd` to stderr as `$ ...`, runs it and fails unless it exits with 0.
+pub(crate) fn run_cmd(cmd: &mut Command) -> Result<(), String> {
+    let shown = display_cmd(cmd);
+    eprintln!("$ {shown}");
+    let status = cmd
+        .status()
+        .map_err(|err| format!("could not start `{shown}`: {err}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("command failed ({status}): `{shown}`"))
+    }
+}
+
+/// `cmd` the way one would type it: env assignments, program name, quoted args.
+fn display_cmd(cmd: &Command) -> String {
+    let mut parts = Vec::new();
+    for (key, value) in cmd.get_envs() {
+        if let Some(value) = value {
+            let value = quote(&value.to_string_lossy());
+            parts.push(format!("{}={value}", key.to_string_lossy()));
+        }
+    }
+    // `$CARGO` is a full path into the toolchain; show just `cargo`.
+    let program = Path::new(cmd.get_program());
+    let name = program.file_name().unwrap_or(program.as_os_str());
+    parts.push(name.to_string_lossy().into_owned());
+    parts.extend(cmd.get_args().map(|arg| quote(&arg.to_string_lossy())));
+    parts.join(" ")
+}
+
+fn quote(arg: &str) -> String {
+    if arg.is_empty() || arg.contains(|c: char| c.is_whitespace() || c == '"') {
+        format!("{arg:?}")
+    } else {
+        arg.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn displays_env_program_and_quoted_args() {
+        let mut cmd = Command::new("/some/toolchain/bin/cargo");
+        cmd.args(["doc", "--no-deps", ""])
+            .env("RUSTDOCFLAGS", "-D warnings");
+        assert_eq!(
+            display_cmd(&cmd),
+            r#"RUSTDOCFLAGS="-D warnings" cargo doc --no-deps """#
+        );
+    }
+
+    #[test]
+    fn project_root_is_the_workspace() {
+        assert!(project_root().join("xtask").join("Cargo.toml").is_file());
+    }
+}

@@ -1,0 +1,78 @@
+//! `cargo xtask ci [--quick]`: every check the project has, in order, stopping at the
+//! first failure.
+//!
+//! This is the README's test command and what `.ci/run` runs. `--quick` runs the
+//! functional tests once instead of three times in a row.
+
+use std::time::Instant;
+
+use crate::{cargo, functional_tests, run_cmd};
+
+/// How many times in a row the functional tests must pass (without `--quick`).
+const FUNCTIONAL_REPEAT: u32 = 3;
+
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    let mut repeat = FUNCTIONAL_REPEAT;
+    for arg in args {
+        match arg.as_str() {
+            "--quick" => repeat = 1,
+            other => return Err(format!("`ci` takes only `--quick`, got `{other}`")),
+        }
+    }
+
+    let start = Instant::now();
+    let mut steps = 0;
+    let mut step = |name: &str, f: &mut dyn FnMut() -> Result<(), String>| {
+        eprintln!("\n==> ci: {name}");
+        f().map_err(|err| format!("ci step `{name}` failed: {err}"))?;
+        steps += 1;
+        Ok::<(), String>(())
+    };
+
+    step("format", &mut || {
+        run_cmd(&mut cargo(["fmt", "--all", "--check"]))
+    })?;
+    step("clippy", &mut || {
+        run_cmd(&mut cargo([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]))
+    })?;
+    step("unit, doc, UI and tidy tests", &mut || {
+        run_cmd(&mut cargo([
+            "test",
+            "--workspace",
+            "--exclude",
+            "cotyledon-testing",
+        ]))
+    })?;
+    step("docs", &mut || {
+        let mut cmd = cargo(["doc", "--workspace", "--no-deps"]);
+        cmd.env("RUSTDOCFLAGS", "-D warnings");
+        run_cmd(&mut cmd)
+    })?;
+    step("bad_input scenario", &mut || {
+        run_cmd(&mut cargo([
+            "run",
+            "-p",
+            "cotyledon-core",
+            "--example",
+            "scenarios",
+            "--",
+            "bad_input",
+        ]))
+    })?;
+    step(&format!("functional tests x{repeat}"), &mut || {
+        functional_tests::run_repeated(repeat, &[])
+    })?;
+
+    println!(
+        "ci: all {steps} steps passed (functional tests x{repeat}) in {:.0?}",
+        start.elapsed()
+    );
+    Ok(())
+}
