@@ -23,6 +23,14 @@ pub fn comm(pid: i32) -> Option<String> {
     Some(raw.trim_end_matches('\n').to_owned())
 }
 
+/// `(process group, session)` of a process, from /proc/PID/stat.
+pub fn group_and_session(pid: i32) -> Option<(i32, i32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
+    // After the name: state (3), ppid (4), pgrp (5), session (6).
+    Some((fields.get(2)?.parse().ok()?, fields.get(3)?.parse().ok()?))
+}
+
 /// The `KEY=VALUE` entries of `/proc/PID/environ`.
 pub fn environ(pid: i32) -> Option<Vec<String>> {
     let raw = std::fs::read(format!("/proc/{pid}/environ")).ok()?;

@@ -22,9 +22,18 @@ pub struct ScenarioBuilder {
     bin: PathBuf,
     name: String,
     env: HashMap<String, String>,
+    own_group: bool,
 }
 
 impl ScenarioBuilder {
+    /// Starts the scenario in the test's own process group instead of a new one,
+    /// so that the manager's own `setsid()` can succeed (it fails for a group
+    /// leader). Either way the manager's pid is then its group's id.
+    pub fn without_process_group(mut self) -> Self {
+        self.own_group = false;
+        self
+    }
+
     /// Sets an environment variable for the scenario.
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.insert(key.to_owned(), value.to_owned());
@@ -43,8 +52,10 @@ impl ScenarioBuilder {
             .envs(&self.env)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
+            .stderr(Stdio::piped());
+        if self.own_group {
+            cmd.process_group(0);
+        }
         let mut child: Child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {} {}: {e}", self.bin.display(), self.name));
@@ -113,6 +124,7 @@ impl Scenario {
             bin: bin.as_ref().to_owned(),
             name: name.to_owned(),
             env: HashMap::new(),
+            own_group: true,
         }
     }
 

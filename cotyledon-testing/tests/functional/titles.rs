@@ -1,9 +1,9 @@
-//! Process titles in /proc/PID/cmdline and comm, and the process group.
+//! Process titles in /proc/PID/cmdline and comm; the master's own session.
 
 use assert_cmd::assert::OutputAssertExt;
-use cotyledon_testing::{Signal, cmdline, comm};
+use cotyledon_testing::{Scenario, Signal, cmdline, comm, group_and_session};
 
-use crate::{SOON, example_app};
+use crate::{SOON, bin, example_app};
 
 /// `title` cut to what fits in `space` bytes (argv's area less its final NUL).
 fn fits(title: &str, space: usize) -> String {
@@ -34,4 +34,37 @@ fn master_and_workers_carry_cotyledon_titles() {
     app.s.signal(Signal::SIGTERM);
     app.s.wait_exit(SOON).assert().code(0);
     app.s.assert_no_process_left(SOON);
+}
+
+#[test]
+fn the_master_leads_its_own_session_with_its_workers() {
+    // Started inside the test's own process group: the manager's setsid() succeeds,
+    // unless that group is a terminal's foreground group (then the manager keeps
+    // its session on purpose, so that Ctrl-C reaches it).
+    if let Ok(tty) = std::fs::File::open("/dev/tty")
+        && nix::unistd::tcgetpgrp(&tty).is_ok_and(|g| g == nix::unistd::getpgrp())
+    {
+        eprintln!("skipped: the tests run in a terminal's foreground process group");
+        return;
+    }
+    let mut s = Scenario::builder(bin(), "many_light")
+        .env("SCENARIO_WORKERS", "2")
+        .without_process_group()
+        .spawn();
+    let workers = [
+        s.wait_for_run("light", 0, SOON),
+        s.wait_for_run("light", 1, SOON),
+    ];
+    let master = s.pid();
+    assert_eq!(group_and_session(master), Some((master, master)));
+    for pid in workers {
+        assert_eq!(
+            group_and_session(pid),
+            Some((master, master)),
+            "worker {pid}"
+        );
+    }
+    s.signal(Signal::SIGTERM);
+    s.wait_exit(SOON).assert().code(0);
+    s.assert_no_process_left(SOON);
 }
