@@ -231,6 +231,37 @@ fn threaded_master() -> Result<ServiceManager, Error> {
     Ok(m)
 }
 
+/// Three services for chaos runs: light, steady and heavy, `SCENARIO_WORKERS`
+/// (default 10) each. SIGHUP makes the reload hook read `SCENARIO_SCALE_FILE`
+/// (if set and present: three counts, e.g. "10 25 12") and reconfigure the three
+/// services to them.
+fn chaos_app() -> Result<ServiceManager, Error> {
+    let mut m = manager()?;
+    let workers = env_or("SCENARIO_WORKERS", 10);
+    let ids = [
+        m.add(|_| Light, workers)?,
+        m.add(|_| Steady, workers)?,
+        m.add(Heavy::new, workers)?,
+    ];
+    m.on_reload(move |handle| -> Result<(), BoxError> {
+        let Ok(path) = std::env::var("SCENARIO_SCALE_FILE") else {
+            return Ok(());
+        };
+        let Ok(text) = std::fs::read_to_string(path) else {
+            return Ok(());
+        };
+        let counts: Vec<usize> = text
+            .split_whitespace()
+            .map(str::parse)
+            .collect::<Result<_, _>>()?;
+        for (id, n) in ids.iter().zip(counts) {
+            handle.reconfigure(*id, n)?;
+        }
+        Ok(())
+    });
+    Ok(m)
+}
+
 /// light × 3; each worker logs what it sees of NOTIFY_SOCKET.
 fn notify_app() -> Result<ServiceManager, Error> {
     let mut m = manager()?;
@@ -336,6 +367,7 @@ fn main() {
         "many_light" => many_light(),
         "reconfigure_app" => reconfigure_app(),
         "notify_app" => notify_app(),
+        "chaos_app" => chaos_app(),
         "master_timeout_app" => master_timeout_app(),
         "threaded_master" => threaded_master(),
         "limiter_app" => limiter_app(),

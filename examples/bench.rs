@@ -1,0 +1,2 @@
+//! Benchmark scenarios for `cargo xtask bench` (stub, being written).
+fn main() {}
