@@ -22,8 +22,8 @@ pub use cotyledon_derive::Service;
 pub use error::Error;
 pub use hooks::{HookOutput, WorkerExit};
 pub use manager::{
-    Builder, DEFAULT_GRACEFUL_SHUTDOWN_TIMEOUT, DEFAULT_WAIT_INTERVAL, ManagerHandle,
-    ServiceManager,
+    Builder, DEFAULT_CRASH_BACKOFF, DEFAULT_CRASH_BACKOFF_MAX, DEFAULT_GRACEFUL_SHUTDOWN_TIMEOUT,
+    DEFAULT_WAIT_INTERVAL, ManagerHandle, ServiceManager,
 };
 pub use service::{BoxError, IntoService, Service, ServiceConfig, ServiceId, WorkerId};
 

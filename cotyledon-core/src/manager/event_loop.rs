@@ -13,8 +13,10 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 use super::ServiceManager;
+use super::backoff::Backoff;
 use super::handle::ManagerHandle;
 use super::pacing::{Gate, Pacing};
+use super::workers::Removed;
 use crate::error::Error;
 use crate::hooks::{self, WorkerExit};
 use crate::proctitle;
@@ -27,8 +29,6 @@ const TARGET: &str = "cotyledon::manager";
 
 /// How long an instantaneous exit waits for workers before SIGKILL.
 const INSTANT_EXIT_GRACE: Duration = Duration::from_secs(1);
-/// Delay before retrying a fork that failed.
-const FORK_RETRY: Duration = Duration::from_millis(100);
 
 /// Where the master is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,6 +44,7 @@ enum Phase {
 struct Loop {
     m: ServiceManager,
     pacing: Pacing,
+    backoff: Backoff,
     phase: Phase,
     notifier: Notifier,
     prog: String,
@@ -62,10 +63,12 @@ pub(super) fn run(m: ServiceManager) -> Result<Infallible, Error> {
     proctitle::set(&proctitle::master_title(&m.argv));
     let prog = proctitle::program_name(&m.argv);
     let pacing = Pacing::new(m.settings.wait_interval, m.settings.fork_limiter);
+    let backoff = Backoff::new(m.settings.crash_backoff.0, m.settings.crash_backoff.1);
     let master_pid = nix::unistd::getpid();
     let mut l = Loop {
         m,
         pacing,
+        backoff,
         phase: Phase::Running,
         notifier,
         prog,
@@ -110,7 +113,7 @@ impl Loop {
                     }
                 }
                 Event::Hangup => self.reload(),
-                Event::Child => self.reap(),
+                Event::Child => self.reap(now),
                 Event::ParentDied | Event::Wake => {}
             }
         }
@@ -119,6 +122,7 @@ impl Loop {
         }
         if std::mem::take(&mut self.m.state.reconfigured) {
             self.pacing.reset();
+            self.backoff.reset();
         }
         match self.phase {
             Phase::Running => self.adjust_workers(now),
@@ -195,7 +199,7 @@ impl Loop {
 
     /// Reaps every dead worker (every dead child when running as PID 1), logs it
     /// and runs the `on_dead_worker` hooks.
-    fn reap(&mut self) {
+    fn reap(&mut self, now: Instant) {
         let mut dead: Vec<(i32, WorkerExit)> = Vec::new();
         if self.pid1 {
             while let Ok(status) = waitpid(None, Some(WaitPidFlag::WNOHANG)) {
@@ -217,9 +221,10 @@ impl Loop {
             }
         }
         for (pid, exit) in dead {
-            let Some((index, worker)) = self.m.state.table.remove_pid(pid) else {
+            let Some(removed) = self.m.state.table.remove_pid(pid) else {
                 continue;
             };
+            let (index, worker) = (removed.index, removed.worker);
             match exit {
                 WorkerExit::Exited(code) => {
                     info!(target: TARGET, "Child {pid} exited with status {code}")
@@ -230,11 +235,31 @@ impl Loop {
                     hooks::signal_name(sig)
                 ),
             }
+            self.note_death(&removed, exit, now);
             let service = self.m.state.table.service(index).id;
             let mut handle = ManagerHandle::new(&mut self.m.state);
             hooks::run_list(TARGET, "dead_worker", &mut self.m.hooks.dead_worker, |h| {
                 h(&mut handle, service, worker, exit)
             });
+        }
+    }
+
+    /// Feeds the crash-loop back-off: an abnormal death soon after start, unasked,
+    /// delays the respawn of that worker id.
+    fn note_death(&mut self, removed: &Removed, exit: WorkerExit, now: Instant) {
+        let slot = (removed.index, removed.worker);
+        if removed.was_stopping || self.phase != Phase::Running || exit == WorkerExit::Exited(0) {
+            self.backoff.forget(slot);
+            return;
+        }
+        if let Some(delay) = self.backoff.died(slot, removed.started, now) {
+            info!(
+                target: TARGET,
+                "Worker {}({}) keeps dying right after start, respawning it in {:?}",
+                self.m.entries[removed.index].name,
+                removed.worker,
+                delay
+            );
         }
     }
 
@@ -244,9 +269,24 @@ impl Loop {
         for pid in self.m.state.table.take_excess() {
             let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
         }
-        let Some((index, worker)) = self.m.state.table.next_missing() else {
-            self.notifier.ready();
-            self.spawn_at = None;
+        // The first missing worker whose id is not backing off; otherwise, when
+        // the first back-off ends.
+        let mut ready = None;
+        let mut backing_off: Option<Instant> = None;
+        for slot in self.m.state.table.missing() {
+            match self.backoff.not_before(slot, now) {
+                None => {
+                    ready = Some(slot);
+                    break;
+                }
+                Some(at) => backing_off = Some(backing_off.map_or(at, |b| b.min(at))),
+            }
+        }
+        let Some((index, worker)) = ready else {
+            if backing_off.is_none() {
+                self.notifier.ready();
+            }
+            self.spawn_at = backing_off;
             return;
         };
         match self.pacing.gate(now, self.m.state.table.expected()) {
@@ -295,16 +335,16 @@ impl Loop {
         });
         match forked {
             Ok(pid) => {
-                m.state.table.insert(index, worker, pid.as_raw());
+                m.state.table.insert(index, worker, pid.as_raw(), now);
                 self.pacing.forked(now);
             }
             Err(e) => {
+                let delay = self.pacing.fork_failed(now);
                 error!(
                     target: TARGET,
-                    "Could not fork worker {}({worker}): {e}; retrying",
+                    "Could not fork worker {}({worker}): {e}; retrying in {delay:?}",
                     entry.name
                 );
-                self.pacing.retry_at(now + FORK_RETRY);
             }
         }
     }

@@ -1,6 +1,7 @@
 //! [`ServiceManager`]: registration (services, hooks, settings) before `run()`.
 //! The event loop itself is in `event_loop.rs`.
 
+mod backoff;
 mod event_loop;
 mod handle;
 mod pacing;
@@ -52,7 +53,13 @@ pub struct Builder {
     wait_interval: Duration,
     graceful_shutdown_timeout: Duration,
     fork_limiter: bool,
+    crash_backoff: (Duration, Duration),
 }
+
+/// Default first delay of the per-worker crash-loop back-off.
+pub const DEFAULT_CRASH_BACKOFF: Duration = Duration::from_millis(100);
+/// Default longest delay of the per-worker crash-loop back-off.
+pub const DEFAULT_CRASH_BACKOFF_MAX: Duration = Duration::from_secs(30);
 
 impl Default for Builder {
     fn default() -> Self {
@@ -60,6 +67,7 @@ impl Default for Builder {
             wait_interval: DEFAULT_WAIT_INTERVAL,
             graceful_shutdown_timeout: DEFAULT_GRACEFUL_SHUTDOWN_TIMEOUT,
             fork_limiter: true,
+            crash_backoff: (DEFAULT_CRASH_BACKOFF, DEFAULT_CRASH_BACKOFF_MAX),
         }
     }
 }
@@ -86,6 +94,19 @@ impl Builder {
     /// "Forking too fast, sleeping" and pauses forking for 5 s.
     pub fn fork_limiter(mut self, enabled: bool) -> Self {
         self.fork_limiter = enabled;
+        self
+    }
+
+    /// Sets the per-worker crash-loop back-off (default 100 ms doubling up to
+    /// 30 s). A worker that dies abnormally (status other than 0, or a signal)
+    /// less than a second after it started, unasked, is respawned only after
+    /// `initial`, then twice that after the next such death of the same id, and so
+    /// on up to `max`; one that stays up for a second resets its id. Other ids and
+    /// services are never delayed, and signals are served during the delay. SIGHUP
+    /// and `reconfigure` forget the delays. `Duration::ZERO` as `initial` turns it
+    /// off. cotyledon's fork limiter still caps the whole manager's fork rate.
+    pub fn crash_backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.crash_backoff = (initial, max);
         self
     }
 

@@ -21,7 +21,14 @@ pub(crate) struct Pacing {
     last_fork: Option<Instant>,
     pause_until: Option<Instant>,
     retry_at: Option<Instant>,
+    fork_failures: u32,
 }
+
+/// First delay before retrying a failed fork; it doubles with each failure in a
+/// row, up to [`FORK_RETRY_MAX`].
+pub(crate) const FORK_RETRY_INITIAL: Duration = Duration::from_millis(100);
+/// Longest delay between two attempts to fork after failures.
+pub(crate) const FORK_RETRY_MAX: Duration = Duration::from_secs(5);
 
 /// Whether a fork may happen now.
 #[derive(Debug, PartialEq, Eq)]
@@ -43,6 +50,7 @@ impl Pacing {
             last_fork: None,
             pause_until: None,
             retry_at: None,
+            fork_failures: 0,
         }
     }
 
@@ -85,15 +93,21 @@ impl Pacing {
 
     /// Records a fork at `now`.
     pub(crate) fn forked(&mut self, now: Instant) {
+        self.fork_failures = 0;
         self.last_fork = Some(now);
         if self.limiter {
             self.history.push_back(now);
         }
     }
 
-    /// Delays the next fork until `until` (after a failed fork).
-    pub(crate) fn retry_at(&mut self, at: Instant) {
-        self.retry_at = Some(at);
+    /// Records a failed fork (EAGAIN, ENOMEM) at `now`; returns how long the
+    /// next attempt waits: 100 ms, doubling with each failure in a row, up to 5 s.
+    pub(crate) fn fork_failed(&mut self, now: Instant) -> Duration {
+        let doublings = self.fork_failures.min(16);
+        self.fork_failures = self.fork_failures.saturating_add(1);
+        let delay = (FORK_RETRY_INITIAL * (1u32 << doublings)).min(FORK_RETRY_MAX);
+        self.retry_at = Some(now + delay);
+        delay
     }
 
     /// Forgets the fork history and ends any pause (SIGHUP, reconfigure).
@@ -154,6 +168,18 @@ mod tests {
             assert_eq!(p.gate(now, 2), Gate::Open, "fork {i}");
             p.forked(now);
         }
+    }
+
+    #[test]
+    fn failed_forks_back_off_and_a_success_resets() {
+        let t0 = Instant::now();
+        let mut p = Pacing::new(Duration::ZERO, false);
+        let delays: Vec<u128> = (0..8).map(|_| p.fork_failed(t0).as_millis()).collect();
+        assert_eq!(delays, [100, 200, 400, 800, 1600, 3200, 5000, 5000]);
+        assert_eq!(p.gate(t0, 1), Gate::Until(t0 + FORK_RETRY_MAX));
+        assert_eq!(p.gate(t0 + FORK_RETRY_MAX, 1), Gate::Open);
+        p.forked(t0 + FORK_RETRY_MAX);
+        assert_eq!(p.fork_failed(t0).as_millis(), 100);
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! a running id at or above `desired` (after a scale-down) is stopped once and not
 //! respawned. An id is never given to a second process while its first one runs.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Instant;
 
 use crate::error::Error;
 use crate::service::{ServiceId, WorkerId};
@@ -14,14 +15,29 @@ use crate::service::{ServiceId, WorkerId};
 pub(crate) struct Slots {
     pub(crate) id: ServiceId,
     pub(crate) desired: usize,
-    running: BTreeMap<WorkerId, i32>,
+    /// Running workers: pid and start time.
+    running: BTreeMap<WorkerId, (i32, Instant)>,
+    /// Running workers above `desired` that were told to stop.
     stopping: BTreeSet<WorkerId>,
+    /// Ids below `desired` with no running worker.
+    missing: BTreeSet<WorkerId>,
 }
 
-/// Every service's slots, in registration order.
+/// A reaped worker, as [`Table::remove_pid`] returns it.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Removed {
+    pub(crate) index: usize,
+    pub(crate) worker: WorkerId,
+    pub(crate) started: Instant,
+    /// It was stopped by a scale-down.
+    pub(crate) was_stopping: bool,
+}
+
+/// Every service's slots, in registration order, with a pid index.
 #[derive(Debug, Default)]
 pub(crate) struct Table {
     services: Vec<Slots>,
+    by_pid: HashMap<i32, (usize, WorkerId)>,
 }
 
 /// Checks a worker count (`workers >= 1`).
@@ -40,6 +56,7 @@ impl Table {
             desired,
             running: BTreeMap::new(),
             stopping: BTreeSet::new(),
+            missing: (0..desired).map(WorkerId::new).collect(),
         });
         self.services.len() - 1
     }
@@ -66,7 +83,16 @@ impl Table {
     pub(crate) fn set_desired(&mut self, id: ServiceId, workers: usize) -> Result<(), Error> {
         check_count(workers)?;
         let index = self.index_of(id)?;
-        self.services[index].desired = workers;
+        let s = &mut self.services[index];
+        let old = s.desired;
+        s.desired = workers;
+        if workers > old {
+            let new_ids = (old..workers).map(WorkerId::new);
+            let missing: Vec<WorkerId> = new_ids.filter(|w| !s.running.contains_key(w)).collect();
+            s.missing.extend(missing);
+        } else {
+            s.missing.retain(|w| w.get() < workers);
+        }
         Ok(())
     }
 
@@ -75,15 +101,19 @@ impl Table {
         self.services.iter().map(|s| s.desired).sum()
     }
 
-    /// The first missing worker: `(service index, worker id)`, services in
-    /// registration order, ids ascending.
+    /// Missing workers: `(service index, worker id)`, services in registration
+    /// order, ids ascending.
+    pub(crate) fn missing(&self) -> impl Iterator<Item = (usize, WorkerId)> + '_ {
+        self.services
+            .iter()
+            .enumerate()
+            .flat_map(|(i, s)| s.missing.iter().map(move |&w| (i, w)))
+    }
+
+    /// The first missing worker.
+    #[cfg(test)]
     pub(crate) fn next_missing(&self) -> Option<(usize, WorkerId)> {
-        self.services.iter().enumerate().find_map(|(i, s)| {
-            (0..s.desired)
-                .map(WorkerId::new)
-                .find(|w| !s.running.contains_key(w))
-                .map(|w| (i, w))
-        })
+        self.missing().next()
     }
 
     /// Running workers whose id is no longer desired and that have not been told
@@ -95,7 +125,7 @@ impl Table {
                 .running
                 .range(WorkerId::new(s.desired)..)
                 .filter(|(w, _)| !s.stopping.contains(w))
-                .map(|(w, p)| (*w, *p))
+                .map(|(w, (p, _))| (*w, *p))
                 .collect();
             for (w, pid) in excess {
                 s.stopping.insert(w);
@@ -105,34 +135,39 @@ impl Table {
         pids
     }
 
-    /// Records a started worker.
-    pub(crate) fn insert(&mut self, index: usize, worker: WorkerId, pid: i32) {
-        self.services[index].running.insert(worker, pid);
+    /// Records a worker started at `now`.
+    pub(crate) fn insert(&mut self, index: usize, worker: WorkerId, pid: i32, now: Instant) {
+        let s = &mut self.services[index];
+        s.running.insert(worker, (pid, now));
+        s.missing.remove(&worker);
+        self.by_pid.insert(pid, (index, worker));
     }
 
-    /// Forgets the worker with this pid; returns `(service index, worker id)`.
-    pub(crate) fn remove_pid(&mut self, pid: i32) -> Option<(usize, WorkerId)> {
-        for (i, s) in self.services.iter_mut().enumerate() {
-            if let Some((&w, _)) = s.running.iter().find(|&(_, &p)| p == pid) {
-                s.running.remove(&w);
-                s.stopping.remove(&w);
-                return Some((i, w));
-            }
+    /// Forgets the worker with this pid.
+    pub(crate) fn remove_pid(&mut self, pid: i32) -> Option<Removed> {
+        let (index, worker) = self.by_pid.remove(&pid)?;
+        let s = &mut self.services[index];
+        let (_, started) = s.running.remove(&worker)?;
+        let was_stopping = s.stopping.remove(&worker);
+        if worker.get() < s.desired {
+            s.missing.insert(worker);
         }
-        None
+        Some(Removed {
+            index,
+            worker,
+            started,
+            was_stopping,
+        })
     }
 
     /// Pids of every running worker.
     pub(crate) fn pids(&self) -> Vec<i32> {
-        self.services
-            .iter()
-            .flat_map(|s| s.running.values().copied())
-            .collect()
+        self.by_pid.keys().copied().collect()
     }
 
     /// Whether no worker is running.
     pub(crate) fn is_empty(&self) -> bool {
-        self.services.iter().all(|s| s.running.is_empty())
+        self.by_pid.is_empty()
     }
 }
 
@@ -155,7 +190,7 @@ mod tests {
 
     fn fill(t: &mut Table, next_pid: &mut i32) {
         while let Some((i, w)) = t.next_missing() {
-            t.insert(i, w, *next_pid);
+            t.insert(i, w, *next_pid, Instant::now());
             *next_pid += 1;
         }
     }
@@ -164,11 +199,11 @@ mod tests {
     fn fills_services_in_order_with_ascending_ids() {
         let (mut t, _) = table(&[2, 1]);
         assert_eq!(t.next_missing(), Some((0, WorkerId::new(0))));
-        t.insert(0, WorkerId::new(0), 100);
+        t.insert(0, WorkerId::new(0), 100, Instant::now());
         assert_eq!(t.next_missing(), Some((0, WorkerId::new(1))));
-        t.insert(0, WorkerId::new(1), 101);
+        t.insert(0, WorkerId::new(1), 101, Instant::now());
         assert_eq!(t.next_missing(), Some((1, WorkerId::new(0))));
-        t.insert(1, WorkerId::new(0), 102);
+        t.insert(1, WorkerId::new(0), 102, Instant::now());
         assert_eq!(t.next_missing(), None);
         assert_eq!(t.expected(), 3);
     }
@@ -178,7 +213,11 @@ mod tests {
         let (mut t, _) = table(&[3]);
         let mut pid = 10;
         fill(&mut t, &mut pid);
-        assert_eq!(t.remove_pid(11), Some((0, WorkerId::new(1))));
+        let removed = t.remove_pid(11).expect("known pid");
+        assert_eq!(
+            (removed.index, removed.worker, removed.was_stopping),
+            (0, WorkerId::new(1), false)
+        );
         assert_eq!(t.next_missing(), Some((0, WorkerId::new(1))));
         assert_eq!(t.remove_pid(999), None);
     }
@@ -189,13 +228,18 @@ mod tests {
         let mut pid = 10;
         fill(&mut t, &mut pid);
         t.set_desired(ids[0], 2).expect("valid");
-        assert_eq!(t.take_excess(), vec![12, 13, 14]);
+        let mut excess = t.take_excess();
+        excess.sort_unstable();
+        assert_eq!(excess, vec![12, 13, 14]);
         assert!(t.take_excess().is_empty(), "stopped once only");
         assert_eq!(t.next_missing(), None);
-        // Scaling up again while id 3 still runs must not start a second id 3.
+        assert!(t.remove_pid(14).expect("known").was_stopping);
+        assert_eq!(t.next_missing(), None, "id 4 is no longer desired");
+        // Scaling up again while ids 2 and 3 still run must not start them twice.
         t.set_desired(ids[0], 5).expect("valid");
-        assert_eq!(t.next_missing(), None);
+        assert_eq!(t.missing().collect::<Vec<_>>(), vec![(0, WorkerId::new(4))]);
         t.remove_pid(13);
+        assert_eq!(t.missing().count(), 2, "ids 3 and 4");
         assert_eq!(t.next_missing(), Some((0, WorkerId::new(3))));
     }
 
