@@ -11,6 +11,9 @@ use std::time::Duration;
 use cotyledon::{BoxError, Context, Error, Service, ServiceManager, WorkerId};
 use log::{Level, LevelFilter, Log, Metadata, Record, error};
 
+#[path = "scenarios/robustness.rs"]
+mod robustness;
+
 /// Prints `LEVEL:TARGET:MESSAGE` lines to stdout.
 struct LineLogger;
 
@@ -68,7 +71,7 @@ impl cotyledon::Service for Heavy {
 /// All defaults: run waits, terminate exits 0, reload restarts.
 #[derive(Service)]
 #[service(name = "light")]
-struct Light;
+pub(crate) struct Light;
 
 impl cotyledon::Service for Light {}
 
@@ -123,7 +126,7 @@ impl cotyledon::Service for Steady {
 /// run() fails at once: a crash loop.
 #[derive(Service)]
 #[service(name = "crasher")]
-struct Crasher;
+pub(crate) struct Crasher;
 
 impl cotyledon::Service for Crasher {
     fn run(&self, _ctx: &Context) -> Result<(), BoxError> {
@@ -131,7 +134,7 @@ impl cotyledon::Service for Crasher {
     }
 }
 
-fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
+pub(crate) fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
     std::env::var(key)
         .ok()
         .and_then(|v| v.parse().ok())
@@ -139,7 +142,7 @@ fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
 }
 
 /// The scenarios' manager: wait_interval 0, limiter off.
-fn manager() -> Result<ServiceManager, Error> {
+pub(crate) fn manager() -> Result<ServiceManager, Error> {
     ServiceManager::builder()
         .wait_interval(Duration::ZERO)
         .fork_limiter(false)
@@ -368,6 +371,10 @@ fn main() {
         "reconfigure_app" => reconfigure_app(),
         "notify_app" => notify_app(),
         "chaos_app" => chaos_app(),
+        "backoff_app" => robustness::backoff_app(),
+        "fork_fail_app" => robustness::fork_fail_app(),
+        "fd_app" => robustness::fd_app(),
+        "panics_app" => robustness::panics_app(),
         "master_timeout_app" => master_timeout_app(),
         "threaded_master" => threaded_master(),
         "limiter_app" => limiter_app(),

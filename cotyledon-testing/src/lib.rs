@@ -18,5 +18,5 @@ mod scenario;
 
 pub use nix::sys::signal::Signal;
 pub use procs::mask_pids;
-pub use procs::{cmdline, comm, environ, group_and_session, is_alive};
+pub use procs::{FdEntry, cmdline, comm, environ, fds, group_and_session, is_alive};
 pub use scenario::{Scenario, ScenarioBuilder};

@@ -23,6 +23,49 @@ pub fn comm(pid: i32) -> Option<String> {
     Some(raw.trim_end_matches('\n').to_owned())
 }
 
+/// One entry of a process's fd table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FdEntry {
+    /// The descriptor number.
+    pub fd: u32,
+    /// What it points to (`pipe:[1234]`, `/dev/null`, …).
+    pub target: String,
+    /// Whether it is close-on-exec (`O_CLOEXEC` in /proc/PID/fdinfo).
+    pub cloexec: bool,
+}
+
+/// The fd table of a process, sorted by number (entries that vanish while it is
+/// read are skipped).
+pub fn fds(pid: i32) -> Vec<FdEntry> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return out;
+    };
+    for entry in dir.flatten() {
+        let Ok(fd) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(target) = std::fs::read_link(entry.path()) else {
+            continue;
+        };
+        let Ok(info) = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")) else {
+            continue;
+        };
+        let flags = info
+            .lines()
+            .find_map(|l| l.strip_prefix("flags:"))
+            .and_then(|f| u32::from_str_radix(f.trim(), 8).ok())
+            .unwrap_or(0);
+        out.push(FdEntry {
+            fd,
+            target: target.display().to_string(),
+            cloexec: flags & 0o2_000_000 != 0,
+        });
+    }
+    out.sort_by_key(|e| e.fd);
+    out
+}
+
 /// `(process group, session)` of a process, from /proc/PID/stat.
 pub fn group_and_session(pid: i32) -> Option<(i32, i32)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;

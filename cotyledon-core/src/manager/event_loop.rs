@@ -188,6 +188,7 @@ impl Loop {
             h(&mut handle)
         });
         self.pacing.reset();
+        self.backoff.reset();
         self.signal_all(Signal::SIGHUP);
     }
 

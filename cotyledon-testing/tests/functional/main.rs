@@ -6,6 +6,7 @@ mod hooks;
 mod parent_death;
 mod reconfigure;
 mod respawn;
+mod robustness;
 mod sd_notify;
 mod sighup;
 mod sigint;
