@@ -375,6 +375,7 @@ fn main() {
         "fork_fail_app" => robustness::fork_fail_app(),
         "fd_app" => robustness::fd_app(),
         "panics_app" => robustness::panics_app(),
+        "foreign_child_app" => robustness::foreign_child_app(),
         "master_timeout_app" => master_timeout_app(),
         "threaded_master" => threaded_master(),
         "limiter_app" => limiter_app(),

@@ -92,3 +92,16 @@ pub(super) fn panics_app() -> Result<ServiceManager, Error> {
     m.on_terminate(|_| -> () { panic!("terminate hook panic") });
     Ok(m)
 }
+
+/// light × 2 in a master that also has a child of its own (`true`, never waited
+/// for: a zombie whose status belongs to the program, not to the manager).
+pub(super) fn foreign_child_app() -> Result<ServiceManager, Error> {
+    let mut m = manager()?;
+    m.add(|_| Light, 2)?;
+    let child = std::process::Command::new("true")
+        .spawn()
+        .map_err(Error::SignalSetup)?;
+    error!("foreign child {}", child.id());
+    std::mem::forget(child);
+    Ok(m)
+}

@@ -9,13 +9,13 @@ use std::time::{Duration, Instant};
 use log::{debug, error, info, warn};
 use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill};
-use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 use super::ServiceManager;
 use super::backoff::Backoff;
 use super::handle::ManagerHandle;
 use super::pacing::{Gate, Pacing};
+use super::reap;
 use super::workers::Removed;
 use crate::error::Error;
 use crate::hooks::{self, WorkerExit};
@@ -201,26 +201,7 @@ impl Loop {
     /// Reaps every dead worker (every dead child when running as PID 1), logs it
     /// and runs the `on_dead_worker` hooks.
     fn reap(&mut self, now: Instant) {
-        let mut dead: Vec<(i32, WorkerExit)> = Vec::new();
-        if self.pid1 {
-            while let Ok(status) = waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-                match exit_of(status) {
-                    Some(d) => dead.push(d),
-                    None => break,
-                }
-            }
-        } else {
-            for pid in self.m.state.table.pids() {
-                match waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
-                    Ok(status) => dead.extend(exit_of(status)),
-                    Err(Errno::ECHILD) => {
-                        warn!(target: TARGET, "Child {pid} was reaped by someone else");
-                        dead.push((pid, WorkerExit::Exited(-1)));
-                    }
-                    Err(_) => {}
-                }
-            }
-        }
+        let dead = reap::collect_dead(&self.m.state.table, self.pid1);
         for (pid, exit) in dead {
             let Some(removed) = self.m.state.table.remove_pid(pid) else {
                 continue;
@@ -348,15 +329,6 @@ impl Loop {
                 );
             }
         }
-    }
-}
-
-/// The pid and exit of a reaped child, or `None` if nothing was reaped.
-fn exit_of(status: WaitStatus) -> Option<(i32, WorkerExit)> {
-    match status {
-        WaitStatus::Exited(pid, code) => Some((pid.as_raw(), WorkerExit::Exited(code))),
-        WaitStatus::Signaled(pid, sig, _) => Some((pid.as_raw(), WorkerExit::Signaled(sig as i32))),
-        _ => None,
     }
 }
 

@@ -5,6 +5,7 @@ mod backoff;
 mod event_loop;
 mod handle;
 mod pacing;
+mod reap;
 mod workers;
 
 use std::any::Any;

@@ -160,6 +160,11 @@ impl Table {
         })
     }
 
+    /// Whether `pid` is a running worker.
+    pub(crate) fn contains(&self, pid: i32) -> bool {
+        self.by_pid.contains_key(&pid)
+    }
+
     /// Pids of every running worker.
     pub(crate) fn pids(&self) -> Vec<i32> {
         self.by_pid.keys().copied().collect()

@@ -99,3 +99,44 @@ fn the_limiter_pauses_a_crash_loop_and_still_serves_sigterm() {
         ],
     );
 }
+
+#[test]
+fn workers_are_reaped_but_the_programs_own_children_are_left_alone() {
+    let mut s = start("foreign_child_app");
+    let line = s.wait_for_line("foreign child ", SOON);
+    let foreign: i32 = line
+        .rsplit(' ')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("a pid");
+    let light0 = s.wait_for_run("light", 0, SOON);
+    s.wait_for_run("light", 1, SOON);
+    // Several deaths while a foreign zombie sits among the master's children.
+    for _ in 0..3 {
+        let old = s.lines().iter().rev().find_map(|l| {
+            l.strip_prefix("DEBUG:cotyledon::worker:Run service light(0) [")
+                .and_then(|r| r.strip_suffix(']'))
+                .and_then(|p| p.parse::<i32>().ok())
+        });
+        let old = old.unwrap_or(light0);
+        s.kill(old, Signal::SIGKILL);
+        s.wait_for_line(&format!("Child {old} killed by signal SIGKILL"), SOON);
+        assert_ne!(s.wait_for_run("light", 0, SOON), old);
+    }
+    // The foreign child's status was not taken: it is still a zombie, waiting for
+    // its own parent's wait().
+    let stat = std::fs::read_to_string(format!("/proc/{foreign}/stat")).expect("still there");
+    let state = stat
+        .rsplit(')')
+        .next()
+        .and_then(|r| r.split_whitespace().next());
+    assert_eq!(state, Some("Z"), "{stat}");
+    assert!(
+        !s.lines()
+            .iter()
+            .any(|l| l.contains(&format!("Child {foreign} ")))
+    );
+    s.signal(Signal::SIGTERM);
+    s.wait_exit(SOON).assert().code(0);
+    s.assert_no_process_left(SOON);
+}
