@@ -30,9 +30,31 @@ pub(crate) fn worker_title(prog: &str, service: &str, worker_id: WorkerId) -> St
     format!("{prog}: {service} worker({worker_id})")
 }
 
-/// Sets the title of the calling process.
-pub(crate) fn set(title: &str) {
-    sys::argv::set_title(title);
+/// What is needed to set titles, prepared once in the master before any fork.
+#[derive(Debug)]
+pub(crate) struct Titler {
+    prog: String,
+    area: Option<sys::argv::Area>,
+}
+
+impl Titler {
+    /// Reads the argv area once; `argv` is the copy taken before any rewrite.
+    pub(crate) fn new(argv: &[String]) -> Self {
+        Titler {
+            prog: program_name(argv),
+            area: sys::argv::area(),
+        }
+    }
+
+    /// Sets the master's title.
+    pub(crate) fn set_master(&self, argv: &[String]) {
+        sys::argv::set_title(self.area, &master_title(argv));
+    }
+
+    /// Sets a worker's title (in the worker).
+    pub(crate) fn set_worker(&self, service: &str, worker_id: WorkerId) {
+        sys::argv::set_title(self.area, &worker_title(&self.prog, service, worker_id));
+    }
 }
 
 #[cfg(test)]

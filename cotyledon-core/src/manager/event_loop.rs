@@ -47,7 +47,7 @@ struct Loop {
     backoff: Backoff,
     phase: Phase,
     notifier: Notifier,
-    prog: String,
+    titler: proctitle::Titler,
     master_pid: Pid,
     pid1: bool,
     checked_threads: bool,
@@ -60,8 +60,8 @@ pub(super) fn run(m: ServiceManager) -> Result<Infallible, Error> {
         return Err(Error::NoServices);
     }
     let notifier = Notifier::from_env();
-    proctitle::set(&proctitle::master_title(&m.argv));
-    let prog = proctitle::program_name(&m.argv);
+    let titler = proctitle::Titler::new(&m.argv);
+    titler.set_master(&m.argv);
     let pacing = Pacing::new(m.settings.wait_interval, m.settings.fork_limiter);
     let backoff = Backoff::new(m.settings.crash_backoff.0, m.settings.crash_backoff.1);
     let master_pid = nix::unistd::getpid();
@@ -71,7 +71,7 @@ pub(super) fn run(m: ServiceManager) -> Result<Infallible, Error> {
         backoff,
         phase: Phase::Running,
         notifier,
-        prog,
+        titler,
         master_pid,
         pid1: master_pid.as_raw() == 1,
         checked_threads: false,
@@ -303,7 +303,7 @@ impl Loop {
         let hooks = &mut m.hooks.new_worker;
         let death_pipe = m.death_read.as_raw_fd();
         let master_pid = self.master_pid;
-        let prog = self.prog.as_str();
+        let titler = &self.titler;
         let forked = sys::fork::fork_worker(&close, |signal_pipe| {
             (entry.start)(WorkerStart {
                 service_id,
@@ -311,7 +311,7 @@ impl Loop {
                 signal_pipe,
                 death_pipe,
                 master_pid,
-                prog,
+                titler,
                 hooks,
             })
         });

@@ -4,18 +4,41 @@
 //! truncated to the space argv had. After a rewrite `std::env::args()` returns the
 //! title, so the manager captures the arguments before the first rewrite.
 
-/// Sets the process title (best effort: failures are ignored).
+/// The argv area of this process (inherited unchanged by forked children, so
+/// the master reads it once for all of them).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Area {
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    start: usize,
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    end: usize,
+}
+
+/// Reads the argv area from /proc/self/stat (`None` where unknown).
 #[cfg(target_os = "linux")]
-pub(crate) fn set_title(title: &str) {
+pub(crate) fn area() -> Option<Area> {
+    argv_area().map(|(start, end)| Area { start, end })
+}
+
+/// Process titles are not supported on this platform.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn area() -> Option<Area> {
+    None
+}
+
+/// Sets the process title in `comm` and, given the argv area, in the command
+/// line (best effort: failures are ignored).
+#[cfg(target_os = "linux")]
+pub(crate) fn set_title(area: Option<Area>, title: &str) {
     set_comm(title);
-    if let Some((start, end)) = argv_area() {
+    if let Some(Area { start, end }) = area {
         write_area(start, end, title.as_bytes());
     }
 }
 
 /// Process titles are not supported on this platform: a no-op.
 #[cfg(not(target_os = "linux"))]
-pub(crate) fn set_title(_title: &str) {}
+pub(crate) fn set_title(_area: Option<Area>, _title: &str) {}
 
 #[cfg(target_os = "linux")]
 fn set_comm(title: &str) {

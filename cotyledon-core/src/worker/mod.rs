@@ -34,7 +34,7 @@ pub(crate) struct WorkerStart<'a> {
     /// Read end of the parent-death pipe (the master holds the only write end).
     pub(crate) death_pipe: RawFd,
     pub(crate) master_pid: Pid,
-    pub(crate) prog: &'a str,
+    pub(crate) titler: &'a proctitle::Titler,
     pub(crate) hooks: &'a mut Vec<NewWorkerHook>,
 }
 
@@ -103,7 +103,7 @@ fn serve<S: Service>(
             exit(2)
         }
     };
-    proctitle::set(&proctitle::worker_title(ws.prog, S::NAME, ws.worker_id));
+    ws.titler.set_worker(S::NAME, ws.worker_id);
     let svc_any: &dyn Any = &*service;
     hooks::run_list(TARGET, "new_worker", ws.hooks, |h| {
         h(ws.service_id, ws.worker_id, svc_any)
