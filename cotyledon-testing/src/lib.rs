@@ -13,6 +13,7 @@
 //! s.wait_for_line("Child", Duration::from_secs(5));
 //! ```
 
+pub mod chaos;
 mod procs;
 mod scenario;
 

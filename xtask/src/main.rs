@@ -4,6 +4,7 @@
 //! task lives in its own module with a `run` function; this file dispatches on the
 //! first argument and holds the helpers for running commands.
 
+mod chaos;
 mod ci;
 mod functional_tests;
 mod tidy;
@@ -25,6 +26,10 @@ Tasks:
                          build the examples, then run the functional tests
                          (N times in a row, default 1); TEST ARGS go to the
                          test binary, e.g. `cargo xtask functional-tests sigterm`
+  chaos [--seconds S] [--workers N] [ARGS...]
+                         chaos/soak run of the chaos_app scenario (default
+                         60 s, 50 workers): kills, stops, SIGHUP bursts,
+                         rescaling; `cargo xtask chaos --help` lists ARGS
   tidy                   check every source file: `//!` first line, at most
                          400 lines, unsafe code only under cotyledon-core/src/sys/
   help                   print this message
@@ -41,6 +46,7 @@ fn try_main() -> Result<(), String> {
     let task = env::args().nth(1);
     let args: Vec<String> = env::args().skip(2).collect();
     match task.as_deref() {
+        Some("chaos") => chaos::run(&args),
         Some("ci") => ci::run(&args),
         Some("functional-tests") => functional_tests::run(&args),
         Some("tidy") => {
