@@ -1,5 +1,6 @@
 #![doc = include_str!("../../README.md")]
 #![deny(unsafe_code)]
+#![deny(clippy::unwrap_used)]
 #![warn(missing_docs)]
 #![doc(test(attr(deny(warnings))))]
 

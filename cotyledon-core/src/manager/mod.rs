@@ -23,6 +23,9 @@ use crate::service::{IntoService, ServiceConfig, ServiceId, WorkerId};
 use crate::sys;
 use crate::worker::{self, WorkerStart};
 
+/// The signals the master handles.
+const MASTER_SIGNALS: [libc::c_int; 4] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGCHLD];
+
 /// Set while a manager exists in this process (cotyledon's one-instance seatbelt).
 static INSTANCE: AtomicBool = AtomicBool::new(false);
 
@@ -135,10 +138,7 @@ impl Builder {
         }
         let (pipe_read, pipe_write) = sys::signal::pipe().map_err(Error::SignalSetup)?;
         let (death_read, death_write) = sys::signal::pipe().map_err(Error::SignalSetup)?;
-        sys::signal::set_target(&pipe_write);
-        sys::signal::install(&[libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGCHLD])
-            .map_err(Error::SignalSetup)?;
-        Ok(ServiceManager {
+        let manager = ServiceManager {
             settings: self,
             entries: Vec::new(),
             state: State::default(),
@@ -149,7 +149,11 @@ impl Builder {
             death_write,
             argv,
             _instance: guard,
-        })
+        };
+        // From here on, dropping `manager` on an error resets the handlers.
+        sys::signal::set_target(&manager.pipe_write);
+        sys::signal::install(&MASTER_SIGNALS).map_err(Error::SignalSetup)?;
+        Ok(manager)
     }
 }
 
@@ -201,6 +205,15 @@ pub struct ServiceManager {
     death_write: OwnedFd,
     argv: Vec<String>,
     _instance: InstanceGuard,
+}
+
+impl Drop for ServiceManager {
+    /// A manager dropped without running (or whose `run()` failed) gives the
+    /// signals back their default dispositions before its pipe is closed.
+    fn drop(&mut self) {
+        let _ = sys::signal::reset_default(&MASTER_SIGNALS);
+        sys::signal::clear_target();
+    }
 }
 
 impl std::fmt::Debug for ServiceManager {

@@ -78,6 +78,11 @@ pub(crate) fn set_target(fd: &OwnedFd) {
     TARGET.store(fd.as_raw_fd(), Ordering::SeqCst);
 }
 
+/// Makes the handler drop signals (before the pipe it wrote to is closed).
+pub(crate) fn clear_target() {
+    TARGET.store(-1, Ordering::SeqCst);
+}
+
 /// Installs the self-pipe handler for each of `signals` (SA_RESTART, so other
 /// threads' system calls are not interrupted; SA_NOCLDSTOP for SIGCHLD).
 pub(crate) fn install(signals: &[libc::c_int]) -> io::Result<()> {
