@@ -189,7 +189,18 @@ impl Loop {
         });
         self.pacing.reset();
         self.backoff.reset();
-        self.signal_all(Signal::SIGHUP);
+        // Workers that a reload hook just scaled away are stopped, not reloaded.
+        self.stop_excess();
+        for pid in self.m.state.table.pids_not_stopping() {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGHUP);
+        }
+    }
+
+    /// Sends SIGTERM, once, to the workers above their service's count.
+    fn stop_excess(&mut self) {
+        for pid in self.m.state.table.take_excess() {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+        }
     }
 
     fn signal_all(&self, signal: Signal) {
@@ -248,9 +259,7 @@ impl Loop {
     /// Stops workers above their service's count and starts one missing worker
     /// if pacing allows; records when to try again.
     fn adjust_workers(&mut self, now: Instant) {
-        for pid in self.m.state.table.take_excess() {
-            let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
-        }
+        self.stop_excess();
         // The first missing worker whose id is not backing off; otherwise, when
         // the first back-off ends.
         let mut ready = None;

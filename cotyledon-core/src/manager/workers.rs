@@ -170,6 +170,15 @@ impl Table {
         self.by_pid.keys().copied().collect()
     }
 
+    /// Pids of the running workers that are not being stopped.
+    pub(crate) fn pids_not_stopping(&self) -> Vec<i32> {
+        self.by_pid
+            .iter()
+            .filter(|(_, (i, w))| !self.services[*i].stopping.contains(w))
+            .map(|(p, _)| *p)
+            .collect()
+    }
+
     /// Whether no worker is running.
     pub(crate) fn is_empty(&self) -> bool {
         self.by_pid.is_empty()
@@ -237,6 +246,9 @@ mod tests {
         excess.sort_unstable();
         assert_eq!(excess, vec![12, 13, 14]);
         assert!(t.take_excess().is_empty(), "stopped once only");
+        let mut live = t.pids_not_stopping();
+        live.sort_unstable();
+        assert_eq!(live, vec![10, 11]);
         assert_eq!(t.next_missing(), None);
         assert!(t.remove_pid(14).expect("known").was_stopping);
         assert_eq!(t.next_missing(), None, "id 4 is no longer desired");

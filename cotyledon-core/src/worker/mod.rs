@@ -47,9 +47,7 @@ pub(crate) fn request_graceful_exit() {
 enum Outcome {
     /// `run()` returned or panicked (`Err` holds the message).
     Run(Result<(), String>),
-    /// `terminate()` returned this exit status.
-    Terminated(i32),
-    /// `terminate()` or `reload()` panicked.
+    /// `reload()` panicked.
     Panicked(&'static str, String),
 }
 
@@ -210,16 +208,24 @@ impl<S: Service> Worker<S> {
         );
         self.deadline = self.timeout.map(|t| Instant::now() + t);
         self.ctx.stop();
-        let (service, outcomes) = (self.service.clone(), self.outcomes.clone());
+        let (service, title) = (self.service.clone(), self.title.clone());
+        // The thread ends the process itself once terminate() returns: no round
+        // trip through the main thread on the way out.
         let spawned = std::thread::Builder::new()
             .name("terminate".to_owned())
-            .spawn(move || {
-                let outcome = match catch_unwind(AssertUnwindSafe(|| service.terminate())) {
-                    Ok(code) => Outcome::Terminated(code),
-                    Err(payload) => Outcome::Panicked("terminate", panic_message(&*payload)),
-                };
-                report(&outcomes, outcome);
-            });
+            .spawn(
+                move || match catch_unwind(AssertUnwindSafe(|| service.terminate())) {
+                    Ok(code) => exit(code),
+                    Err(payload) => {
+                        error!(
+                            target: TARGET,
+                            "Unhandled panic in terminate() (service {title}): {}",
+                            panic_message(&*payload)
+                        );
+                        exit(2)
+                    }
+                },
+            );
         if let Err(e) = spawned {
             error!(target: TARGET, "Could not start terminate() of {}: {e}", self.title);
             exit(1);
@@ -268,7 +274,6 @@ impl<S: Service> Worker<S> {
                     error!(target: TARGET, "{msg} (service {})", self.title);
                     exit(2);
                 }
-                Outcome::Terminated(code) => exit(code),
                 Outcome::Panicked(what, msg) => {
                     error!(
                         target: TARGET,
