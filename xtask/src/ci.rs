@@ -66,6 +66,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             "bad_input",
         ]))
     })?;
+    step("bench smoke run", &mut || {
+        crate::bench::run(&["--smoke".to_owned()])
+    })?;
     step(&format!("functional tests x{repeat}"), &mut || {
         functional_tests::run_repeated(repeat, &[])
     })?;

@@ -4,6 +4,7 @@
 //! task lives in its own module with a `run` function; this file dispatches on the
 //! first argument and holds the helpers for running commands.
 
+mod bench;
 mod chaos;
 mod ci;
 mod functional_tests;
@@ -20,12 +21,17 @@ cargo xtask TASK [ARGS]
 Tasks:
   ci [--quick]           every check, in order, stopping at the first failure:
                          fmt, clippy, tests (unit, doc, UI, tidy), docs,
-                         the bad_input scenario, functional tests x3
+                         the bad_input scenario, a bench smoke run,
+                         functional tests x3
                          (--quick: functional tests once)
   functional-tests [--repeat N] [TEST ARGS...]
                          build the examples, then run the functional tests
                          (N times in a row, default 1); TEST ARGS go to the
                          test binary, e.g. `cargo xtask functional-tests sigterm`
+  bench [--smoke] [--json] [--write] [--no-python]
+                         whole-process figures of ours, Python cotyledon and a
+                         bare C supervisor, run alternately (--write updates
+                         BENCHMARKS.md; --smoke: a short run, no python)
   chaos [--seconds S] [--workers N] [ARGS...]
                          chaos/soak run of the chaos_app scenario (default
                          60 s, 50 workers): kills, stops, SIGHUP bursts,
@@ -47,6 +53,7 @@ fn try_main() -> Result<(), String> {
     let args: Vec<String> = env::args().skip(2).collect();
     match task.as_deref() {
         Some("chaos") => chaos::run(&args),
+        Some("bench") => bench::run(&args),
         Some("ci") => ci::run(&args),
         Some("functional-tests") => functional_tests::run(&args),
         Some("tidy") => {

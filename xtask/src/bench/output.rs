@@ -1,0 +1,197 @@
+//! The bench's output: the markdown document (printed, and written to
+//! `BENCHMARKS.md` with `--write`) or JSON (`--json`), with the date, the machine,
+//! the command and the method.
+
+use std::process::Command;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::Options;
+use super::procfs;
+use super::report::{self, Notes, Row};
+use crate::project_root;
+
+/// What the report says about the run besides the rows.
+pub(crate) struct Info {
+    pub(crate) command: String,
+    /// "Python 3.11.7, cotyledon 2.2.0", if the python column ran.
+    pub(crate) python: Option<String>,
+    pub(crate) elapsed: Duration,
+    pub(crate) smoke: bool,
+}
+
+/// `YYYY-MM-DD HH:MM UTC` (from the Unix time, proleptic Gregorian calendar).
+fn utc_now() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}
+
+/// `git describe --always --dirty` of the workspace, or "unknown".
+fn git_rev() -> String {
+    Command::new("git")
+        .args(["describe", "--always", "--dirty"])
+        .current_dir(project_root())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map_or_else(
+            || "unknown".to_owned(),
+            |o| String::from_utf8_lossy(&o.stdout).trim().to_owned(),
+        )
+}
+
+const METHOD: &str = "\
+## Method
+
+- **Subjects.** The same scenario three times: one service, N trivial workers whose
+  `run()` prints `run bench ID PID` and waits to be stopped, whose `reload()` prints
+  `reload bench ID PID` (no restart); on SIGHUP a reload hook reconfigures the
+  service from a file when one is given. *ours*: `examples/bench.rs` (release build,
+  no logger); *python*: `xtask/bench/python/scenario.py` in `target/bench-venv`;
+  *bare*: `xtask/bench/bare.c` (`cc -O2`): fork, `sigwaitinfo`, `waitpid`, no
+  framework. Every subject prints one line per event, with one `write`.
+- **Settings.** cotyledon's defaults (respawn limiter on, graceful shutdown 60 s)
+  in ours and python except `wait_interval`: 0 in every row but the start-up rows
+  that say 10 ms (the default) and the idle/footprint rows (default). bare has no
+  limiter and sleeps `wait_interval` between two forks.
+- **Runs alternate** ours, python, bare, ours, python, bare, … in one invocation.
+  A cell is the median (min–max) over the samples; ratios divide medians.
+- **Timing.** Start: an `Instant` just before `spawn()`, or just before the signal
+  request is written to a helper process that calls `kill(2)` (a pipe hop, the
+  same for every subject). End: the `Instant` a reader thread got the line from
+  the subject's stdout pipe, or the `Instant` `Child::wait` returned in a blocking
+  thread (master exit). Nothing is polled except the scale-down (below).
+- **start-up**: process start → every id `0..N` printed its `run` line.
+- **respawn**: N workers (N in the row); 1.1 s after start-up (every worker older
+  than 1 s, so that ours' crash-loop back-off does not apply) one SIGHUP resets the
+  fork history of both limiters (they allow N+1 forks within N s, so the kills of a
+  run, fewer than N, never trip them); then ids 0, 1, 2, … are SIGKILLed one at a
+  time, each sample being kill → the replacement's `run` line, 20 ms apart. Median
+  and p95 pool all kills. `wait_interval` is 0: with python's default, each fork
+  would wait 10 ms first (ours only spaces two forks).
+- **shutdown**: in the `wait_interval 0` start-up runs, 200 ms after the last `run`
+  line: SIGTERM → master exited (status 0 required).
+- **reload**: SIGHUP → all N `reload` lines, 50 ms between two SIGHUPs.
+- **idle**: 1 s after start-up, over the idle window: the master's utime+stime
+  (`/proc/PID/stat`, clock ticks), its CPU time from `schedstat` (ns, summed over
+  its threads) and `voluntary_ctxt_switches` summed over `/proc/PID/task/*/status`.
+- **footprint**: right after the idle window, `Rss` and `Pss` from
+  `/proc/PID/smaps_rollup`; worker = mean over the N workers.
+- **scale**: `wait_interval` 0; the count is written to a file, then SIGHUP.
+  Down is done when the master has N children left (`/proc/PID/task/*/children`
+  read every 1 ms: workers are not the bench's children); up when ids N..BIG
+  printed `run`. Check, 300 ms later: the master's children are exactly BIG
+  processes whose `run` lines give ids 0..BIG-1 once each, and no `run` line was
+  printed beyond the expected ones (no respawn storm).
+- **Cleanup** after every run: SIGKILL to the subject's process group, reap the
+  master, wait until no process of the group is left. The bench runs under a
+  child subreaper (`bare reaper`) so that orphaned workers are reaped even where
+  PID 1 does not reap.
+";
+
+const PYTHON_NOTES: &str = "\
+## Python cotyledon's failures (observed with cotyledon 2.2.0)
+
+- Workers wait in `select.select()`, which cannot watch a file descriptor ≥ 1024
+  (FD_SETSIZE). Each worker inherits the master's descriptors (about two per
+  worker already started), so from roughly the 500th worker on, new workers die
+  right after start (their `run()` thread may still print) with `ValueError:
+  filedescriptor out of range in select()`; the respawns then trip the limiter
+  (5 s pauses). N=1000 never comes up: the rows that need it are skipped.
+- `sm.reconfigure()` from an `on_reload` hook only records the new count: workers
+  are added or stopped by the supervisor thread, which only wakes on SIGCHLD. With
+  a `reload()` that does not restart the worker, nothing happens.
+";
+
+pub(crate) fn emit(
+    info: &Info,
+    rows: &[Row],
+    available: [bool; 3],
+    opts: Options,
+) -> Result<(), String> {
+    let mut notes = Notes::default();
+    let table = report::table(rows, available, &mut notes);
+    let python = info.python.clone().unwrap_or_else(|| {
+        if info.smoke {
+            "not run (--smoke)"
+        } else {
+            "unavailable or not run"
+        }
+        .to_owned()
+    });
+    let mut doc = format!(
+        "# Benchmarks\n\n\
+         Whole-process figures of cotyledon-rs (*ours*) next to Python cotyledon \
+         (*python*) and a bare C program (*bare*, the floor). Generated by \
+         `cargo xtask bench`; see the method below.\n\n\
+         - Date: {}\n- Machine: {}\n- Command: `{}`\n- Revision: {}\n\
+         - Python: {python}\n- Duration of the run: {:.0} s\n\n## Results\n\n{table}",
+        utc_now(),
+        procfs::machine(),
+        info.command,
+        git_rev(),
+        info.elapsed.as_secs_f64(),
+    );
+    if !notes.0.is_empty() {
+        doc.push('\n');
+        for (i, note) in notes.0.iter().enumerate() {
+            doc.push_str(&format!("[^{}]: {}\n", i + 1, note.replace('\n', " ")));
+        }
+    }
+    doc.push('\n');
+    doc.push_str(METHOD);
+    let python_failed = available[1] && rows.iter().any(|r| !r.cells[1].errors.is_empty());
+    if python_failed {
+        doc.push('\n');
+        doc.push_str(PYTHON_NOTES);
+    }
+
+    if opts.json {
+        let json = format!(
+            "{{\n  \"date\": {},\n  \"machine\": {},\n  \"command\": {},\n  \"revision\": {},\n  \
+             \"python\": {},\n  \"elapsed_s\": {:.1},\n  \"rows\": {}\n}}",
+            report::json_str(&utc_now()),
+            report::json_str(&procfs::machine()),
+            report::json_str(&info.command),
+            report::json_str(&git_rev()),
+            report::json_str(&python),
+            info.elapsed.as_secs_f64(),
+            report::json_rows(rows, available)
+        );
+        println!("{json}");
+    } else {
+        println!("{doc}");
+    }
+    if opts.write {
+        let path = project_root().join("BENCHMARKS.md");
+        std::fs::write(&path, doc).map_err(|e| format!("{}: {e}", path.display()))?;
+        eprintln!("bench: wrote {}", path.display());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn date_shape() {
+        let d = super::utc_now();
+        assert_eq!(d.len(), "2025-01-01 00:00 UTC".len());
+        assert!(d.starts_with("20"));
+    }
+}
