@@ -16,6 +16,9 @@ use nix::unistd::Pid;
 
 use crate::procs::{group_members, mask_pids, parse_bracket_pid};
 
+/// Deadline of [`Scenario::expect_exit`]'s two waits.
+const END_DEADLINE: Duration = Duration::from_secs(10);
+
 /// How to start a scenario: program, scenario name, extra environment.
 #[derive(Debug)]
 pub struct ScenarioBuilder {
@@ -253,6 +256,28 @@ impl Scenario {
             stdout,
             stderr: self.stderr.lock().expect("stderr buffer").clone(),
         }
+    }
+
+    /// Waits (up to 10 s) for the manager to exit, asserts its exit code, then
+    /// asserts (up to 10 s) that no process of its group is left.
+    ///
+    /// # Panics
+    ///
+    /// When any of the three does not hold.
+    #[track_caller]
+    pub fn expect_exit(&mut self, code: i32) -> Output {
+        use assert_cmd::assert::OutputAssertExt;
+        let output = self.wait_exit(END_DEADLINE);
+        output.clone().assert().code(code);
+        self.assert_no_process_left(END_DEADLINE);
+        output
+    }
+
+    /// Sends `signal` to the manager, then [`expect_exit`](Scenario::expect_exit).
+    #[track_caller]
+    pub fn end_with(&mut self, signal: Signal, code: i32) -> Output {
+        self.signal(signal);
+        self.expect_exit(code)
     }
 
     /// The manager's exit status, once [`wait_exit`](Scenario::wait_exit) saw it.

@@ -1,7 +1,6 @@
 //! Hooks of every kind; a failing or panicking hook is logged, the rest of its
 //! list skipped, and the master carries on. API misuse gives typed errors.
 
-use assert_cmd::assert::OutputAssertExt;
 use cotyledon_testing::Signal;
 
 use crate::{SOON, assert_in_order, start};
@@ -34,9 +33,7 @@ fn hooks_run_in_order_and_a_failing_one_skips_the_rest_of_its_list() {
     assert_ne!(new, pid);
     // on_terminate: one runs, two panics, three is skipped; shutdown goes on.
     s.signal(Signal::SIGTERM);
-    let output = s.wait_exit(SOON);
-    output.assert().code(0);
-    s.assert_no_process_left(SOON);
+    s.expect_exit(0);
     let lines = s.masked_lines();
     assert_in_order(
         &lines,
@@ -55,9 +52,7 @@ fn hooks_run_in_order_and_a_failing_one_skips_the_rest_of_its_list() {
 #[test]
 fn api_misuse_gives_typed_errors() {
     let mut s = start("bad_input");
-    let output = s.wait_exit(SOON);
-    output.assert().code(0);
-    s.assert_no_process_left(SOON);
+    s.expect_exit(0);
     let lines = s.lines();
     let unknown = lines
         .iter()

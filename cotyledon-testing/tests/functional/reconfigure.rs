@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use assert_cmd::assert::OutputAssertExt;
 use cotyledon_testing::{Scenario, Signal, is_alive};
 
 use crate::{SOON, bin};
@@ -47,9 +46,7 @@ fn reconfigure_scales_up_then_down_while_running() {
         .count();
     assert_eq!(runs, 4, "{:#?}", s.lines());
 
-    s.signal(Signal::SIGTERM);
-    s.wait_exit(SOON).assert().code(0);
-    s.assert_no_process_left(SOON);
+    s.end_with(Signal::SIGTERM, 0);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -69,8 +66,6 @@ fn a_failing_reconfigure_in_a_hook_is_logged_and_the_master_survives() {
         "ERROR:cotyledon::manager:Exception raised during reload hooks: number of workers must be at least 1, got 0",
         SOON,
     );
-    s.signal(Signal::SIGTERM);
-    s.wait_exit(SOON).assert().code(0);
-    s.assert_no_process_left(SOON);
+    s.end_with(Signal::SIGTERM, 0);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -20,9 +20,7 @@ fn a_killed_worker_is_respawned_with_the_same_id() {
         assert_ne!(new, old);
         app.heavy[id] = new;
     }
-    app.s.signal(Signal::SIGTERM);
-    app.s.wait_exit(SOON).assert().code(0);
-    app.s.assert_no_process_left(SOON);
+    app.s.end_with(Signal::SIGTERM, 0);
 }
 
 #[test]
@@ -43,9 +41,7 @@ fn a_panicking_service_exits_two_and_is_respawned() {
         panic_line.starts_with("ERROR:cotyledon::worker:"),
         "{panic_line}"
     );
-    s.signal(Signal::SIGINT);
-    s.wait_exit(SOON).assert().code(1);
-    s.assert_no_process_left(SOON);
+    s.end_with(Signal::SIGINT, 1);
 }
 
 #[test]
@@ -63,9 +59,7 @@ fn failing_factories_exit_two_and_are_respawned() {
         .count();
     s.wait_for_line("Failed to create service light(0)", SOON);
     assert!(first >= 1);
-    s.signal(Signal::SIGTERM);
-    s.wait_exit(SOON).assert().code(0);
-    s.assert_no_process_left(SOON);
+    s.end_with(Signal::SIGTERM, 0);
 }
 
 #[test]
@@ -136,7 +130,5 @@ fn workers_are_reaped_but_the_programs_own_children_are_left_alone() {
             .iter()
             .any(|l| l.contains(&format!("Child {foreign} ")))
     );
-    s.signal(Signal::SIGTERM);
-    s.wait_exit(SOON).assert().code(0);
-    s.assert_no_process_left(SOON);
+    s.end_with(Signal::SIGTERM, 0);
 }

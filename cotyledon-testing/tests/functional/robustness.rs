@@ -81,9 +81,7 @@ fn failed_forks_are_retried_with_backoff_and_the_master_survives() {
     s.wait_for_line("RLIMIT_NPROC raised", SOON);
     s.wait_for_run("light", 0, SOON);
     s.wait_for_run("light", 1, SOON);
-    s.signal(Signal::SIGTERM);
-    s.wait_exit(SOON).assert().code(0);
-    s.assert_no_process_left(SOON);
+    s.end_with(Signal::SIGTERM, 0);
 }
 
 /// `N -> target` pairs of `ls -l /proc/self/fd` lines.
@@ -150,9 +148,7 @@ fn no_internal_fd_reaches_workers_or_the_programs_they_exec() {
             "fd {n} -> {target} leaked into an exec'd program: {exec:?}"
         );
     }
-    s.signal(Signal::SIGTERM);
-    s.wait_exit(SOON).assert().code(0);
-    s.assert_no_process_left(SOON);
+    s.end_with(Signal::SIGTERM, 0);
 }
 
 #[test]
@@ -174,9 +170,7 @@ fn panics_in_every_callback_and_hook_are_logged_and_survived() {
     );
     s.wait_for_line(&format!("Child {second} exited with status 2"), SOON);
     s.wait_for_run("fragile", 0, SOON);
-    s.signal(Signal::SIGTERM);
-    s.wait_exit(SOON).assert().code(0);
-    s.assert_no_process_left(SOON);
+    s.end_with(Signal::SIGTERM, 0);
     assert_in_order(
         &s.masked_lines(),
         &[

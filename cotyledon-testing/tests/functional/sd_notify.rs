@@ -5,7 +5,6 @@ use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::time::Duration;
 
-use assert_cmd::assert::OutputAssertExt;
 use cotyledon_testing::{Scenario, Signal};
 
 use crate::{SOON, bin};
@@ -27,9 +26,7 @@ fn check_ready(sock: &UnixDatagram, notify_socket: &str) {
     sock.set_read_timeout(Some(Duration::from_millis(200)))
         .expect("timeout");
     assert!(sock.recv(&mut buf).is_err(), "a second notification");
-    s.signal(Signal::SIGTERM);
-    s.wait_exit(SOON).assert().code(0);
-    s.assert_no_process_left(SOON);
+    s.end_with(Signal::SIGTERM, 0);
 }
 
 #[test]

@@ -1,6 +1,5 @@
 //! SIGHUP: to workers (reload) and to the master (reload hooks, forwarded).
 
-use assert_cmd::assert::OutputAssertExt;
 use cotyledon_testing::Signal;
 
 use crate::{SOON, assert_in_order, example_app};
@@ -12,9 +11,7 @@ fn sighup_to_a_heavy_worker_calls_reload_and_keeps_it() {
     app.s.kill(pid, Signal::SIGHUP);
     app.s.wait_for_line("heavy reload", SOON);
     // Still the same process: reload is not a restart for heavy.
-    app.s.signal(Signal::SIGTERM);
-    app.s.wait_exit(SOON).assert().code(0);
-    app.s.assert_no_process_left(SOON);
+    app.s.end_with(Signal::SIGTERM, 0);
     let lines = app.s.lines();
     assert!(lines.iter().any(|l| l.ends_with(&format!(
         "Caught SIGTERM signal, graceful exiting of service heavy(0) [{pid}]"
@@ -45,9 +42,7 @@ fn sighup_to_a_light_worker_restarts_it_with_the_same_id() {
             "DEBUG:cotyledon::worker:Run service light(0) [XXXX]",
         ],
     );
-    app.s.signal(Signal::SIGTERM);
-    app.s.wait_exit(SOON).assert().code(0);
-    app.s.assert_no_process_left(SOON);
+    app.s.end_with(Signal::SIGTERM, 0);
 }
 
 #[test]
@@ -77,7 +72,5 @@ fn sighup_to_the_master_runs_reload_hook_and_reloads_every_worker() {
             "ERROR:scenarios:heavy reload",
         ],
     );
-    app.s.signal(Signal::SIGTERM);
-    app.s.wait_exit(SOON).assert().code(0);
-    app.s.assert_no_process_left(SOON);
+    app.s.end_with(Signal::SIGTERM, 0);
 }

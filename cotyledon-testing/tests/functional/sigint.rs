@@ -1,6 +1,5 @@
 //! SIGINT: instantaneous exit of the master and of workers.
 
-use assert_cmd::assert::OutputAssertExt;
 use cotyledon_testing::Signal;
 
 use crate::{SOON, example_app, start};
@@ -8,9 +7,7 @@ use crate::{SOON, example_app, start};
 #[test]
 fn sigint_to_the_master_exits_one_and_leaves_nothing() {
     let mut app = example_app();
-    app.s.signal(Signal::SIGINT);
-    app.s.wait_exit(SOON).assert().code(1);
-    app.s.assert_no_process_left(SOON);
+    app.s.end_with(Signal::SIGINT, 1);
     let lines = app.s.masked_lines();
     assert!(lines.contains(
         &"INFO:cotyledon::manager:Caught SIGINT signal, instantaneous exiting".to_owned()
@@ -39,7 +36,5 @@ fn sigint_ends_a_worker_stuck_in_terminate() {
     assert!(s.lines().iter().any(|l| l.ends_with(&format!(
         "Caught SIGINT signal, instantaneous exiting of service buggy(0) [{pid}]"
     ))));
-    s.signal(Signal::SIGINT);
-    s.wait_exit(SOON).assert().code(1);
-    s.assert_no_process_left(SOON);
+    s.end_with(Signal::SIGINT, 1);
 }

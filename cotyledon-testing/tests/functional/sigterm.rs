@@ -1,7 +1,6 @@
 //! SIGTERM: to the master (graceful shutdown), to workers, during start-up, and
 //! the graceful-shutdown timeouts.
 
-use assert_cmd::assert::OutputAssertExt;
 use cotyledon_testing::Signal;
 
 use crate::{SOON, assert_in_order, example_app, start, target_lines};
@@ -10,9 +9,7 @@ use crate::{SOON, assert_in_order, example_app, start, target_lines};
 fn sigterm_runs_hooks_in_order_then_exits_zero() {
     let mut app = example_app();
     app.s.signal(Signal::SIGTERM);
-    let output = app.s.wait_exit(SOON);
-    output.assert().code(0);
-    app.s.assert_no_process_left(SOON);
+    app.s.expect_exit(0);
 
     // The master's own lines, exactly and in order; pids masked.
     let master = target_lines(&app.s, "cotyledon::manager");
@@ -85,9 +82,7 @@ fn sigterm_to_a_heavy_worker_exits_42_and_it_is_respawned_with_its_id() {
             "DEBUG:cotyledon::worker:Run service heavy(1) [XXXX]",
         ],
     );
-    app.s.signal(Signal::SIGTERM);
-    app.s.wait_exit(SOON).assert().code(0);
-    app.s.assert_no_process_left(SOON);
+    app.s.end_with(Signal::SIGTERM, 0);
 }
 
 #[test]
@@ -109,9 +104,7 @@ fn a_second_sigterm_to_a_worker_does_not_run_terminate_again() {
         .count();
     assert_eq!(caught, 1, "{:#?}", s.lines());
     s.wait_for_run("buggy", 0, SOON);
-    s.signal(Signal::SIGINT);
-    s.wait_exit(SOON).assert().code(1);
-    s.assert_no_process_left(SOON);
+    s.end_with(Signal::SIGINT, 1);
 }
 
 #[test]
@@ -119,9 +112,7 @@ fn sigterm_to_buggy_app_hits_the_service_timeout() {
     let mut s = start("buggy_app");
     s.wait_for_run("buggy", 0, SOON);
     s.signal(Signal::SIGTERM);
-    let output = s.wait_exit(SOON);
-    output.assert().code(0);
-    s.assert_no_process_left(SOON);
+    s.expect_exit(0);
     let lines = s.masked_lines();
     assert_in_order(
         &lines,
@@ -142,9 +133,7 @@ fn sigterm_to_buggy_app_hits_the_service_timeout() {
 fn sigterm_during_start_up_is_a_clean_shutdown() {
     // The scenario sends itself SIGTERM 10 ms after start, while forking 10 workers.
     let mut s = start("sigterm_during_init");
-    let output = s.wait_exit(SOON);
-    output.assert().code(0);
-    s.assert_no_process_left(SOON);
+    s.expect_exit(0);
     let lines = s.masked_lines();
     assert_in_order(
         &lines,
@@ -176,9 +165,7 @@ fn on_dead_worker_hook_can_shut_the_manager_down() {
     s.wait_for_run("heavy", 0, SOON);
     s.wait_for_run("heavy", 1, SOON);
     s.kill(light, Signal::SIGKILL);
-    let output = s.wait_exit(SOON);
-    output.assert().code(0);
-    s.assert_no_process_left(SOON);
+    s.expect_exit(0);
     assert_in_order(
         &s.masked_lines(),
         &[
@@ -204,9 +191,7 @@ fn the_master_timeout_ends_workers_stuck_in_terminate() {
     s.wait_for_run("stuck", 0, SOON);
     s.wait_for_run("stuck", 1, SOON);
     s.signal(Signal::SIGTERM);
-    let output = s.wait_exit(SOON);
-    output.assert().code(1);
-    s.assert_no_process_left(SOON);
+    s.expect_exit(1);
     let lines = s.masked_lines();
     assert_in_order(
         &lines,
@@ -240,7 +225,5 @@ fn a_master_with_other_threads_is_warned_about() {
         SOON,
     );
     s.wait_for_run("light", 0, SOON);
-    s.signal(Signal::SIGTERM);
-    s.wait_exit(SOON).assert().code(0);
-    s.assert_no_process_left(SOON);
+    s.end_with(Signal::SIGTERM, 0);
 }

@@ -1,6 +1,5 @@
 //! Process titles in /proc/PID/cmdline and comm; the master's own session.
 
-use assert_cmd::assert::OutputAssertExt;
 use cotyledon_testing::{Scenario, Signal, cmdline, comm, group_and_session};
 
 use crate::{SOON, bin, example_app};
@@ -31,9 +30,7 @@ fn master_and_workers_carry_cotyledon_titles() {
         assert_eq!(cmdline(pid).expect("worker cmdline"), fits(title, space));
         assert_eq!(comm(pid).expect("worker comm"), fits(title, 15));
     }
-    app.s.signal(Signal::SIGTERM);
-    app.s.wait_exit(SOON).assert().code(0);
-    app.s.assert_no_process_left(SOON);
+    app.s.end_with(Signal::SIGTERM, 0);
 }
 
 #[test]
@@ -64,7 +61,5 @@ fn the_master_leads_its_own_session_with_its_workers() {
             "worker {pid}"
         );
     }
-    s.signal(Signal::SIGTERM);
-    s.wait_exit(SOON).assert().code(0);
-    s.assert_no_process_left(SOON);
+    s.end_with(Signal::SIGTERM, 0);
 }
