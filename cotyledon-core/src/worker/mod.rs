@@ -45,8 +45,8 @@ pub(crate) fn request_graceful_exit() {
 
 /// What the service's threads report to the main thread.
 enum Outcome {
-    /// `run()` returned or panicked (`Err` holds the message).
-    Run(Result<(), String>),
+    /// `run()` returned an error or panicked (the message).
+    RunFailed(String),
     /// `reload()` panicked.
     Panicked(&'static str, String),
 }
@@ -116,15 +116,15 @@ fn serve<S: Service>(
             .name("run".to_owned())
             .spawn(move || {
                 let result = catch_unwind(AssertUnwindSafe(|| service.run(&ctx)));
-                let result = match result {
-                    Ok(Ok(())) => Ok(()),
-                    Ok(Err(e)) => Err(format!("run() failed: {e}")),
-                    Err(payload) => Err(format!(
-                        "Unhandled panic in run(): {}",
-                        panic_message(&*payload)
-                    )),
+                // Ok: the worker stays alive until told to stop; nothing to say.
+                let failure = match result {
+                    Ok(Ok(())) => return,
+                    Ok(Err(e)) => format!("run() failed: {e}"),
+                    Err(payload) => {
+                        format!("Unhandled panic in run(): {}", panic_message(&*payload))
+                    }
                 };
-                report(&outcomes, Outcome::Run(result));
+                report(&outcomes, Outcome::RunFailed(failure));
             });
         if let Err(e) = spawned {
             error!(target: TARGET, "Could not start the run thread of {title}: {e}");
@@ -141,6 +141,7 @@ fn serve<S: Service>(
         deadline: None,
         terminating: false,
         reloading: Arc::new(AtomicBool::new(false)),
+        reloader: None,
     };
     loop {
         let parent_gone = parent.poll(&ws.signal_pipe, w.deadline);
@@ -193,6 +194,8 @@ struct Worker<S: Service> {
     deadline: Option<Instant>,
     terminating: bool,
     reloading: Arc<AtomicBool>,
+    /// Wakes the reload thread, once started.
+    reloader: Option<std::sync::mpsc::Sender<()>>,
 }
 
 impl<S: Service> Worker<S> {
@@ -237,50 +240,64 @@ impl<S: Service> Worker<S> {
         if self.terminating || self.reloading.swap(true, Ordering::AcqRel) {
             return;
         }
-        let (service, outcomes, reloading) = (
-            self.service.clone(),
-            self.outcomes.clone(),
-            self.reloading.clone(),
-        );
-        let spawned = std::thread::Builder::new()
-            .name("reload".to_owned())
-            .spawn(move || {
-                let result = catch_unwind(AssertUnwindSafe(|| service.reload()));
-                reloading.store(false, Ordering::Release);
-                if let Err(payload) = result {
-                    report(
-                        &outcomes,
-                        Outcome::Panicked("reload", panic_message(&*payload)),
-                    );
+        // One reload thread, started at the first SIGHUP and reused after: a
+        // reload costs a channel message, not a thread.
+        if self.reloader.is_none() {
+            let (tx, rx) = std::sync::mpsc::channel::<()>();
+            let (service, outcomes, reloading) = (
+                self.service.clone(),
+                self.outcomes.clone(),
+                self.reloading.clone(),
+            );
+            let spawned = std::thread::Builder::new()
+                .name("reload".to_owned())
+                .spawn(move || {
+                    while rx.recv().is_ok() {
+                        let result = catch_unwind(AssertUnwindSafe(|| service.reload()));
+                        reloading.store(false, Ordering::Release);
+                        if let Err(payload) = result {
+                            let msg = panic_message(&*payload);
+                            report(&outcomes, Outcome::Panicked("reload", msg));
+                            return;
+                        }
+                    }
+                });
+            match spawned {
+                Ok(_) => self.reloader = Some(tx),
+                Err(e) => {
+                    self.reloading.store(false, Ordering::Release);
+                    error!(target: TARGET, "Could not start reload() of {}: {e}", self.title);
+                    return;
                 }
-            });
-        if spawned.is_err() {
+            }
+        }
+        if let Some(tx) = &self.reloader
+            && tx.send(()).is_err()
+        {
             self.reloading.store(false, Ordering::Release);
-            error!(target: TARGET, "Could not start reload() of {}", self.title);
         }
     }
 
+    /// Exits if a service thread failed (the first failure reported wins).
     fn handle_outcomes(&mut self) {
-        let outcomes = std::mem::take(
-            &mut *self
-                .outcomes
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        );
-        for outcome in outcomes {
-            match outcome {
-                Outcome::Run(Ok(())) => {}
-                Outcome::Run(Err(msg)) => {
-                    error!(target: TARGET, "{msg} (service {})", self.title);
-                    exit(2);
-                }
-                Outcome::Panicked(what, msg) => {
-                    error!(
-                        target: TARGET,
-                        "Unhandled panic in {what}() (service {}): {msg}", self.title
-                    );
-                    exit(2);
-                }
+        let first = self
+            .outcomes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .drain(..)
+            .next();
+        match first {
+            None => {}
+            Some(Outcome::RunFailed(msg)) => {
+                error!(target: TARGET, "{msg} (service {})", self.title);
+                exit(2);
+            }
+            Some(Outcome::Panicked(what, msg)) => {
+                error!(
+                    target: TARGET,
+                    "Unhandled panic in {what}() (service {}): {msg}", self.title
+                );
+                exit(2);
             }
         }
     }
