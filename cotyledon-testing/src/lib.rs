@@ -19,5 +19,7 @@ mod scenario;
 
 pub use nix::sys::signal::Signal;
 pub use procs::mask_pids;
-pub use procs::{FdEntry, cmdline, comm, environ, fds, group_and_session, is_alive};
+pub use procs::{
+    FdEntry, children, cmdline, comm, environ, fds, group_and_session, is_alive, state,
+};
 pub use scenario::{Scenario, ScenarioBuilder};

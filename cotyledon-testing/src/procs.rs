@@ -23,6 +23,29 @@ pub fn comm(pid: i32) -> Option<String> {
     Some(raw.trim_end_matches('\n').to_owned())
 }
 
+/// The children of a process (from /proc/PID/task/*/children).
+pub fn children(pid: i32) -> Vec<i32> {
+    let mut out = Vec::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for task in tasks.flatten() {
+        if let Ok(list) = std::fs::read_to_string(task.path().join("children")) {
+            out.extend(
+                list.split_whitespace()
+                    .filter_map(|p| p.parse::<i32>().ok()),
+            );
+        }
+    }
+    out
+}
+
+/// The state letter of a process (`R`, `S`, `Z`…), from /proc/PID/stat.
+pub fn state(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 1..].trim_start().chars().next()
+}
+
 /// One entry of a process's fd table.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FdEntry {

@@ -26,9 +26,17 @@ pub struct ScenarioBuilder {
     name: String,
     env: HashMap<String, String>,
     own_group: bool,
+    wrapper: Vec<String>,
 }
 
 impl ScenarioBuilder {
+    /// Runs the scenario program through `wrapper` (e.g. `unshare --fork --pid`),
+    /// which must exec or wait for it; [`Scenario::pid`] is then the wrapper's.
+    pub fn wrapped_in(mut self, wrapper: &[&str]) -> Self {
+        self.wrapper = wrapper.iter().map(|s| (*s).to_owned()).collect();
+        self
+    }
+
     /// Starts the scenario in the test's own process group instead of a new one,
     /// so that the manager's own `setsid()` can succeed (it fails for a group
     /// leader). Either way the manager's pid is then its group's id.
@@ -50,7 +58,14 @@ impl ScenarioBuilder {
     /// If the program cannot be started.
     pub fn spawn(self) -> Scenario {
         become_subreaper();
-        let mut cmd = Command::new(&self.bin);
+        let mut cmd = match self.wrapper.split_first() {
+            None => Command::new(&self.bin),
+            Some((program, args)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(args).arg(&self.bin);
+                cmd
+            }
+        };
         cmd.arg(&self.name)
             .envs(&self.env)
             .stdin(Stdio::null())
@@ -128,6 +143,7 @@ impl Scenario {
             name: name.to_owned(),
             env: HashMap::new(),
             own_group: true,
+            wrapper: Vec::new(),
         }
     }
 

@@ -1,12 +1,13 @@
 //! SIGCHLD: dead workers are reaped, reported and respawned with their id; a
-//! panicking service exits 2; the fork limiter.
+//! panicking service exits 2; the fork limiter; only workers are reaped, except
+//! by a master running as PID 1, which reaps every child.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use assert_cmd::assert::OutputAssertExt;
-use cotyledon_testing::Signal;
+use cotyledon_testing::{Scenario, Signal, children, state};
 
-use crate::{SOON, assert_in_order, example_app, start};
+use crate::{SOON, assert_in_order, bin, example_app, start};
 
 #[test]
 fn a_killed_worker_is_respawned_with_the_same_id() {
@@ -131,4 +132,34 @@ fn workers_are_reaped_but_the_programs_own_children_are_left_alone() {
             .any(|l| l.contains(&format!("Child {foreign} ")))
     );
     s.end_with(Signal::SIGTERM, 0);
+}
+
+#[test]
+fn as_pid_1_the_master_reaps_every_child() {
+    // In a new pid namespace the manager is PID 1: it reaps every child, its
+    // workers and the others alike (here a `true` it spawned and never waited for).
+    let mut s = Scenario::builder(bin(), "foreign_child_app")
+        .wrapped_in(&["unshare", "--fork", "--pid"])
+        .spawn();
+    s.wait_for_line("foreign child ", SOON);
+    s.wait_for_run("light", 0, SOON);
+    s.wait_for_run("light", 1, SOON);
+    let master = *children(s.pid())
+        .first()
+        .expect("unshare's child: the manager");
+    let deadline = Instant::now() + SOON;
+    let workers = loop {
+        let kids = children(master);
+        if kids.len() == 2 && kids.iter().all(|&k| state(k).is_some_and(|c| c != 'Z')) {
+            break kids;
+        }
+        assert!(Instant::now() < deadline, "children of PID 1: {kids:?}");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    s.kill(workers[0], Signal::SIGKILL);
+    s.wait_for_line("killed by signal SIGKILL", SOON);
+    s.wait_for_line("Run service light(", SOON);
+    s.kill(master, Signal::SIGTERM);
+    s.wait_for_line("Shutdown finish", SOON);
+    s.expect_exit(0);
 }
