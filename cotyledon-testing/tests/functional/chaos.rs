@@ -10,6 +10,7 @@ use crate::bin;
 
 #[test]
 fn ten_seconds_of_chaos_keep_every_worker_id_running_once() {
+    let _alone = crate::heavy();
     // 20 workers: 3 services scaled between 2 and 7 each; bursts of 200 SIGHUPs.
     let mut config = Config::new(bin(), Duration::from_secs(10), 20);
     config.min_per_service = 2;

@@ -23,6 +23,17 @@ use cotyledon_testing::Scenario;
 /// machine does not fail a test; a correct run never waits for it.
 pub(crate) const SOON: Duration = Duration::from_secs(10);
 
+/// Held by the tests that load the machine (the chaos run) and by those with a
+/// tight deadline, so that the two never run at the same time.
+pub(crate) static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Takes [`HEAVY`] (a test that panicked while holding it does not poison it).
+pub(crate) fn heavy() -> std::sync::MutexGuard<'static, ()> {
+    HEAVY
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// The scenario program: `COTYLEDON_SCENARIOS_BIN` if set, else the `scenarios`
 /// binary cargo built for this package.
 #[track_caller]

@@ -9,6 +9,7 @@ use crate::{SOON, assert_in_order, example_app, start};
 
 #[test]
 fn sigkill_of_the_master_ends_every_worker_within_a_second() {
+    let _alone = crate::heavy();
     let mut app = example_app();
     let workers = [app.heavy[0], app.heavy[1], app.light];
     app.s.signal(Signal::SIGKILL);
