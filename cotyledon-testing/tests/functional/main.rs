@@ -72,6 +72,19 @@ pub(crate) fn example_app() -> ExampleApp {
     }
 }
 
+/// Starts `buggy_app` and puts its worker in its (hanging) terminate(): returns
+/// the scenario and the worker's pid.
+pub(crate) fn buggy_worker_in_terminate() -> (Scenario, i32) {
+    let mut s = start("buggy_app");
+    let pid = s.wait_for_run("buggy", 0, SOON);
+    s.kill(pid, cotyledon_testing::Signal::SIGTERM);
+    s.wait_for_line(
+        "Caught SIGTERM signal, graceful exiting of service buggy(0)",
+        SOON,
+    );
+    (s, pid)
+}
+
 /// Whether `expected` appear in `lines` in this order (other lines may come between).
 pub(crate) fn in_order(lines: &[String], expected: &[&str]) -> bool {
     let mut it = lines.iter();

@@ -2,7 +2,7 @@
 
 use cotyledon_testing::Signal;
 
-use crate::{SOON, example_app, start};
+use crate::{SOON, buggy_worker_in_terminate, example_app};
 
 #[test]
 fn sigint_to_the_master_exits_one_and_leaves_nothing() {
@@ -24,13 +24,7 @@ fn sigint_to_the_master_exits_one_and_leaves_nothing() {
 
 #[test]
 fn sigint_ends_a_worker_stuck_in_terminate() {
-    let mut s = start("buggy_app");
-    let pid = s.wait_for_run("buggy", 0, SOON);
-    s.kill(pid, Signal::SIGTERM);
-    s.wait_for_line(
-        "Caught SIGTERM signal, graceful exiting of service buggy(0)",
-        SOON,
-    );
+    let (mut s, pid) = buggy_worker_in_terminate();
     s.kill(pid, Signal::SIGINT);
     s.wait_for_line(&format!("Child {pid} exited with status 1"), SOON);
     assert!(s.lines().iter().any(|l| l.ends_with(&format!(

@@ -3,7 +3,7 @@
 
 use cotyledon_testing::Signal;
 
-use crate::{SOON, assert_in_order, example_app, start, target_lines};
+use crate::{SOON, assert_in_order, buggy_worker_in_terminate, example_app, start, target_lines};
 
 #[test]
 fn sigterm_runs_hooks_in_order_then_exits_zero() {
@@ -87,13 +87,7 @@ fn sigterm_to_a_heavy_worker_exits_42_and_it_is_respawned_with_its_id() {
 
 #[test]
 fn a_second_sigterm_to_a_worker_does_not_run_terminate_again() {
-    let mut s = start("buggy_app");
-    let pid = s.wait_for_run("buggy", 0, SOON);
-    s.kill(pid, Signal::SIGTERM);
-    s.wait_for_line(
-        "Caught SIGTERM signal, graceful exiting of service buggy(0)",
-        SOON,
-    );
+    let (mut s, pid) = buggy_worker_in_terminate();
     // As under systemd's KillMode=control-group: the worker gets SIGTERM again.
     s.kill(pid, Signal::SIGTERM);
     s.wait_for_line(&format!("Child {pid} exited with status 1"), SOON);
