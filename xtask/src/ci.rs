@@ -48,6 +48,14 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             "--workspace",
             "--exclude",
             "cotyledon-testing",
+        ]))?;
+        // The harness's own unit tests (the functional tests run below).
+        run_cmd(&mut cargo([
+            "test",
+            "-p",
+            "cotyledon-testing",
+            "--lib",
+            "--bins",
         ]))
     })?;
     step("docs", &mut || {
