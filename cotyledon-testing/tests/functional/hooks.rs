@@ -32,8 +32,7 @@ fn hooks_run_in_order_and_a_failing_one_skips_the_rest_of_its_list() {
     let new = s.wait_for_run("light", 0, SOON);
     assert_ne!(new, pid);
     // on_terminate: one runs, two panics, three is skipped; shutdown goes on.
-    s.signal(Signal::SIGTERM);
-    s.expect_exit(0);
+    s.end_with(Signal::SIGTERM, 0);
     let lines = s.masked_lines();
     assert_in_order(
         &lines,

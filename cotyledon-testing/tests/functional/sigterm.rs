@@ -8,8 +8,7 @@ use crate::{SOON, assert_in_order, buggy_worker_in_terminate, example_app, start
 #[test]
 fn sigterm_runs_hooks_in_order_then_exits_zero() {
     let mut app = example_app();
-    app.s.signal(Signal::SIGTERM);
-    app.s.expect_exit(0);
+    app.s.end_with(Signal::SIGTERM, 0);
 
     // The master's own lines, exactly and in order; pids masked.
     let master = target_lines(&app.s, "cotyledon::manager");
@@ -105,8 +104,7 @@ fn a_second_sigterm_to_a_worker_does_not_run_terminate_again() {
 fn sigterm_to_buggy_app_hits_the_service_timeout() {
     let mut s = start("buggy_app");
     s.wait_for_run("buggy", 0, SOON);
-    s.signal(Signal::SIGTERM);
-    s.expect_exit(0);
+    s.end_with(Signal::SIGTERM, 0);
     let lines = s.masked_lines();
     assert_in_order(
         &lines,
@@ -184,8 +182,7 @@ fn the_master_timeout_ends_workers_stuck_in_terminate() {
     let mut s = start("master_timeout_app");
     s.wait_for_run("stuck", 0, SOON);
     s.wait_for_run("stuck", 1, SOON);
-    s.signal(Signal::SIGTERM);
-    s.expect_exit(1);
+    s.end_with(Signal::SIGTERM, 1);
     let lines = s.masked_lines();
     assert_in_order(
         &lines,
