@@ -3,7 +3,7 @@
 
 use std::convert::Infallible;
 use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
 use log::{debug, error, info, warn};
@@ -13,6 +13,7 @@ use nix::unistd::Pid;
 
 use super::ServiceManager;
 use super::backoff::Backoff;
+use super::emergency::{self, InHook};
 use super::handle::ManagerHandle;
 use super::pacing::{Gate, Pacing};
 use super::reap;
@@ -21,7 +22,7 @@ use crate::error::Error;
 use crate::hooks::{self, WorkerExit};
 use crate::proctitle;
 use crate::sd_notify::Notifier;
-use crate::signals::{self, Event};
+use crate::signals::{self, Event, SelfPipe};
 use crate::sys;
 use crate::worker::WorkerStart;
 
@@ -85,18 +86,21 @@ pub(super) fn run(m: ServiceManager) -> Result<Infallible, Error> {
 
 impl Loop {
     /// Sleeps in poll until the self-pipe is readable or the next deadline.
-    fn wait(&self) -> Result<(), Error> {
+    fn wait(&mut self) -> Result<(), Error> {
         let deadline = match self.phase {
             Phase::Running => self.spawn_at,
             Phase::Graceful { deadline } => deadline,
             Phase::Instant { deadline } => Some(deadline),
         };
-        poll_readable(&self.m.pipe_read, deadline).map_err(Error::EventLoop)
+        if let Err(e) = self.m.pipe.repair() {
+            error!(target: TARGET, "Could not re-create the signal pipe: {e}");
+        }
+        poll_readable(self.m.pipe.poll_fd(), deadline).map_err(Error::EventLoop)
     }
 
     /// One turn: events, requests from hooks, deadlines, then forks.
     fn step(&mut self, now: Instant) {
-        let events = match signals::read_events(&self.m.pipe_read) {
+        let events = match self.m.pipe.events() {
             Ok(events) => events,
             Err(e) => {
                 error!(target: TARGET, "Could not read the signal pipe: {e}");
@@ -114,7 +118,14 @@ impl Loop {
                 }
                 Event::Hangup => self.reload(),
                 Event::Child => self.reap(now),
-                Event::ParentDied | Event::Wake => {}
+                // The kernel timer armed when SIGTERM arrived: the graceful deadline.
+                Event::Alarm if emergency::graceful_armed() => {
+                    self.begin_graceful(now);
+                    if matches!(self.phase, Phase::Graceful { .. }) {
+                        self.graceful_timeout(now);
+                    }
+                }
+                Event::Alarm | Event::ParentDied | Event::Wake => {}
             }
         }
         if std::mem::take(&mut self.m.state.shutdown_requested) {
@@ -132,11 +143,7 @@ impl Loop {
                     exit(0);
                 }
                 if deadline.is_some_and(|d| now >= d) {
-                    info!(
-                        target: TARGET,
-                        "Graceful shutdown timeout exceeded, instantaneous exiting of master process"
-                    );
-                    self.begin_instant(now);
+                    self.graceful_timeout(now);
                 }
             }
             Phase::Instant { deadline } => {
@@ -156,11 +163,17 @@ impl Loop {
             return;
         }
         info!(target: TARGET, "Caught SIGTERM signal, graceful exiting of master process");
+        // Armed already if a SIGTERM arrived; not for shutdown() from a hook.
+        emergency::arm_graceful();
         let timeout = self.m.settings.graceful_shutdown_timeout;
         self.phase = Phase::Graceful {
-            deadline: (!timeout.is_zero()).then(|| now + timeout),
+            // A deadline too far to represent is no deadline.
+            deadline: (!timeout.is_zero())
+                .then(|| now.checked_add(timeout))
+                .flatten(),
         };
         let mut handle = ManagerHandle::new(&mut self.m.state);
+        let _in_hook = InHook::enter();
         hooks::run_list(TARGET, "terminate", &mut self.m.hooks.terminate, |h| {
             h(&mut handle)
         });
@@ -169,6 +182,14 @@ impl Loop {
         debug!(target: TARGET, "Killing services with signal SIGTERM");
         self.signal_all(Signal::SIGTERM);
         debug!(target: TARGET, "Waiting services to terminate");
+    }
+
+    fn graceful_timeout(&mut self, now: Instant) {
+        info!(
+            target: TARGET,
+            "Graceful shutdown timeout exceeded, instantaneous exiting of master process"
+        );
+        self.begin_instant(now);
     }
 
     fn begin_instant(&mut self, now: Instant) {
@@ -184,9 +205,11 @@ impl Loop {
         }
         debug!(target: TARGET, "Caught SIGHUP signal, reloading services");
         let mut handle = ManagerHandle::new(&mut self.m.state);
+        let in_hook = InHook::enter();
         hooks::run_list(TARGET, "reload", &mut self.m.hooks.reload, |h| {
             h(&mut handle)
         });
+        drop(in_hook);
         self.pacing.reset();
         self.backoff.reset();
         // Workers that a reload hook just scaled away are stopped, not reloaded.
@@ -217,6 +240,7 @@ impl Loop {
             let Some(removed) = self.m.state.table.remove_pid(pid) else {
                 continue;
             };
+            emergency::unregister(pid);
             let (index, worker) = (removed.index, removed.worker);
             match exit {
                 WorkerExit::Exited(code) => {
@@ -231,6 +255,7 @@ impl Loop {
             self.note_death(&removed, exit, now);
             let service = self.m.state.table.service(index).id;
             let mut handle = ManagerHandle::new(&mut self.m.state);
+            let _in_hook = InHook::enter();
             hooks::run_list(TARGET, "dead_worker", &mut self.m.hooks.dead_worker, |h| {
                 h(&mut handle, service, worker, exit)
             });
@@ -273,6 +298,12 @@ impl Loop {
                 Some(at) => backing_off = Some(backing_off.map_or(at, |b| b.min(at))),
             }
         }
+        // The emergency path must see every worker: fork only with a free slot
+        // (a reap frees one and wakes the loop).
+        if ready.is_some() && !emergency::has_room() {
+            self.spawn_at = None;
+            return;
+        }
         let Some((index, worker)) = ready else {
             if backing_off.is_none() {
                 self.notifier.ready();
@@ -302,22 +333,19 @@ impl Loop {
         }
         flush_output();
         let m = &mut self.m;
-        let close = [
-            m.pipe_read.as_raw_fd(),
-            m.pipe_write.as_raw_fd(),
-            m.death_write.as_raw_fd(),
-        ];
+        let [pipe_read, pipe_write] = m.pipe.raw_fds();
+        let close = [pipe_read, pipe_write, m.death_write.as_raw_fd()];
         let service_id = m.state.table.service(index).id;
         let entry = &m.entries[index];
         let hooks = &mut m.hooks.new_worker;
         let death_pipe = m.death_read.as_raw_fd();
         let master_pid = self.master_pid;
         let titler = &self.titler;
-        let forked = sys::fork::fork_worker(&close, |signal_pipe| {
+        let forked = sys::fork::fork_worker(&close, |(read, write)| {
             (entry.start)(WorkerStart {
                 service_id,
                 worker_id: worker,
-                signal_pipe,
+                signal_pipe: SelfPipe::targeted(read, write),
                 death_pipe,
                 master_pid,
                 titler,
@@ -326,6 +354,7 @@ impl Loop {
         });
         match forked {
             Ok(pid) => {
+                emergency::register(pid.as_raw());
                 m.state.table.insert(index, worker, pid.as_raw(), now);
                 self.pacing.forked(now);
             }
@@ -342,10 +371,10 @@ impl Loop {
 }
 
 /// Polls `fd` for input until `deadline` (forever if `None`). EINTR is a wake-up.
-pub(crate) fn poll_readable(fd: &OwnedFd, deadline: Option<Instant>) -> std::io::Result<()> {
+pub(crate) fn poll_readable(fd: BorrowedFd<'_>, deadline: Option<Instant>) -> std::io::Result<()> {
     use nix::poll::{PollFd, PollFlags, poll};
     let timeout = signals::poll_timeout(deadline);
-    let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+    let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
     match poll(&mut fds, timeout) {
         Ok(_) | Err(Errno::EINTR) => Ok(()),
         Err(e) => Err(e.into()),

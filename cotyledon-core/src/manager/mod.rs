@@ -2,6 +2,7 @@
 //! The event loop itself is in `event_loop.rs`.
 
 mod backoff;
+mod emergency;
 mod event_loop;
 mod handle;
 mod pacing;
@@ -20,11 +21,19 @@ use handle::State;
 use crate::error::Error;
 use crate::hooks::{HookOutput, Hooks, WorkerExit};
 use crate::service::{IntoService, ServiceConfig, ServiceId, WorkerId};
+use crate::signals::SelfPipe;
 use crate::sys;
 use crate::worker::{self, WorkerStart};
 
-/// The signals the master handles.
-const MASTER_SIGNALS: [libc::c_int; 4] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGCHLD];
+/// The signals the master handles. SIGALRM is its graceful-shutdown deadline
+/// (`ITIMER_REAL`): the master owns it.
+const MASTER_SIGNALS: [libc::c_int; 5] = [
+    libc::SIGTERM,
+    libc::SIGINT,
+    libc::SIGHUP,
+    libc::SIGCHLD,
+    libc::SIGALRM,
+];
 
 /// Set while a manager exists in this process (cotyledon's one-instance seatbelt).
 static INSTANCE: AtomicBool = AtomicBool::new(false);
@@ -136,23 +145,24 @@ impl Builder {
         if !in_terminal_foreground() {
             let _ = nix::unistd::setsid();
         }
-        let (pipe_read, pipe_write) = sys::signal::pipe().map_err(Error::SignalSetup)?;
-        let (death_read, death_write) = sys::signal::pipe().map_err(Error::SignalSetup)?;
-        let manager = ServiceManager {
+        let (death_read, death_write) = sys::pipe::pipe().map_err(Error::SignalSetup)?;
+        let pipe = SelfPipe::new().map_err(Error::SignalSetup)?;
+        emergency::install(self.graceful_shutdown_timeout);
+        let mut manager = ServiceManager {
             settings: self,
             entries: Vec::new(),
             state: State::default(),
             hooks: Hooks::default(),
-            pipe_read,
-            pipe_write,
+            pipe,
             death_read,
             death_write,
             argv,
+            saved_actions: Vec::new(),
             _instance: guard,
         };
-        // From here on, dropping `manager` on an error resets the handlers.
-        sys::signal::set_target(&manager.pipe_write);
-        sys::signal::install(&MASTER_SIGNALS).map_err(Error::SignalSetup)?;
+        // From here on, dropping `manager` on an error restores the handlers.
+        manager.saved_actions =
+            sys::signal::install(&MASTER_SIGNALS, &[libc::SIGALRM]).map_err(Error::SignalSetup)?;
         Ok(manager)
     }
 }
@@ -199,19 +209,21 @@ pub struct ServiceManager {
     entries: Vec<Entry>,
     state: State,
     hooks: Hooks,
-    pipe_read: OwnedFd,
-    pipe_write: OwnedFd,
+    pipe: SelfPipe,
     death_read: OwnedFd,
     death_write: OwnedFd,
     argv: Vec<String>,
+    /// The dispositions the program had before the manager installed its own.
+    saved_actions: Vec<sys::signal::SavedAction>,
     _instance: InstanceGuard,
 }
 
 impl Drop for ServiceManager {
     /// A manager dropped without running (or whose `run()` failed) gives the
-    /// signals back their default dispositions before its pipe is closed.
+    /// signals back the dispositions it found before its pipe is closed.
     fn drop(&mut self) {
-        let _ = sys::signal::reset_default(&MASTER_SIGNALS);
+        sys::signal::restore(&self.saved_actions);
+        emergency::uninstall();
         sys::signal::clear_target();
     }
 }

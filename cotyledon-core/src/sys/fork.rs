@@ -25,10 +25,11 @@ pub(crate) fn exit_now(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-/// Forks a worker. In the child, `close` (the master's own fds, not clones) are
-/// closed, SIGCHLD gets its default disposition back, a new self-pipe is created and
-/// the signal handler targets it, the mask is restored and `entry` is called with the
-/// read end of that pipe; `entry` never returns. In the parent, the mask is restored
+/// Forks a worker. In the child, the master's emergency hook and pending signals
+/// are dropped, SIGCHLD and SIGALRM get their default dispositions back, `close`
+/// (the master's own fds, not clones) are closed, a new self-pipe is created and the
+/// signal handler targets it, the mask is restored and `entry` is called with that
+/// pipe (read end, write end); `entry` never returns. In the parent, the mask is restored
 /// and the child's pid returned.
 ///
 /// The caller flushes buffered output first. It should be the only thread of the
@@ -40,7 +41,7 @@ pub(crate) fn exit_now(code: i32) -> ! {
 /// Blocking the signals or the fork itself failed (EAGAIN, ENOMEM).
 pub(crate) fn fork_worker(
     close: &[RawFd],
-    entry: impl FnOnce(OwnedFd) -> Infallible,
+    entry: impl FnOnce((OwnedFd, OwnedFd)) -> Infallible,
 ) -> io::Result<Pid> {
     let saved = signal::block_all()?;
     // SAFETY: the child runs only the code below and then `entry`, which builds the
@@ -66,22 +67,22 @@ pub(crate) fn fork_worker(
 fn in_child(
     close: &[RawFd],
     saved: &signal::SavedMask,
-    entry: impl FnOnce(OwnedFd) -> Infallible,
+    entry: impl FnOnce((OwnedFd, OwnedFd)) -> Infallible,
 ) -> ! {
-    if signal::reset_default(&[libc::SIGCHLD]).is_err() {
+    signal::clear_hook();
+    signal::clear_pending();
+    if signal::reset_default(&[libc::SIGCHLD, libc::SIGALRM]).is_err() {
         die("cotyledon: worker could not reset SIGCHLD\n", 2);
     }
     for &fd in close {
         let _ = nix::unistd::close(fd);
     }
-    let (read, write) = match signal::pipe() {
+    let pipe = match super::pipe::pipe() {
         Ok(p) => p,
         Err(_) => die("cotyledon: worker could not create its signal pipe\n", 2),
     };
-    signal::set_target(&write);
-    // The write end must outlive the worker: the handler writes to it.
-    std::mem::forget(write);
+    signal::set_target(&pipe.1);
     signal::restore_mask(saved);
-    let _never = entry(read);
+    let _never = entry(pipe);
     exit_now(2)
 }

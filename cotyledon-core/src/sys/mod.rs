@@ -6,4 +6,6 @@ pub(crate) mod argv;
 pub(crate) mod env;
 pub(crate) mod fd;
 pub(crate) mod fork;
+pub(crate) mod pipe;
 pub(crate) mod signal;
+pub(crate) mod timer;

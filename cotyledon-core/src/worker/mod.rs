@@ -2,12 +2,12 @@
 //! service, runs `run()` on its own thread and serves signals and parent death on
 //! the main thread, calling `terminate()` / `reload()` on threads of their own.
 
+mod killswitch;
 mod parent;
 
 use std::any::Any;
 use std::convert::Infallible;
-use std::io::Write;
-use std::os::fd::{OwnedFd, RawFd};
+use std::os::fd::RawFd;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -20,8 +20,10 @@ use crate::context::Context;
 use crate::hooks::{self, NewWorkerHook, panic_message};
 use crate::proctitle;
 use crate::service::{BoxError, Service, ServiceId, WorkerId};
-use crate::signals::{self, Event, WAKE};
+use crate::signals::{Event, SelfPipe, WAKE};
 use crate::sys;
+
+pub(crate) use killswitch::exit;
 
 const TARGET: &str = "cotyledon::worker";
 
@@ -29,8 +31,8 @@ const TARGET: &str = "cotyledon::worker";
 pub(crate) struct WorkerStart<'a> {
     pub(crate) service_id: ServiceId,
     pub(crate) worker_id: WorkerId,
-    /// Read end of this worker's own self-pipe (created after the fork).
-    pub(crate) signal_pipe: OwnedFd,
+    /// This worker's own self-pipe (created after the fork).
+    pub(crate) signal_pipe: SelfPipe,
     /// Read end of the parent-death pipe (the master holds the only write end).
     pub(crate) death_pipe: RawFd,
     pub(crate) master_pid: Pid,
@@ -78,10 +80,11 @@ pub(crate) fn main<S: Service>(
 }
 
 fn serve<S: Service>(
-    ws: WorkerStart<'_>,
+    mut ws: WorkerStart<'_>,
     timeout: Option<Duration>,
     factory: &dyn Fn(WorkerId) -> Result<S, BoxError>,
 ) -> Infallible {
+    killswitch::start(timeout);
     let pid = nix::unistd::getpid();
     let title = format!("{}({}) [{}]", S::NAME, ws.worker_id, pid);
     let mut parent = parent::Watch::start(ws.death_pipe, ws.master_pid);
@@ -115,6 +118,8 @@ fn serve<S: Service>(
         let spawned = std::thread::Builder::new()
             .name("run".to_owned())
             .spawn(move || {
+                // A thread that execs passes its own parent-death signal on.
+                let _ = sys::signal::set_parent_death_signal();
                 let result = catch_unwind(AssertUnwindSafe(|| service.run(&ctx)));
                 // Ok: the worker stays alive until told to stop; nothing to say.
                 let failure = match result {
@@ -144,8 +149,8 @@ fn serve<S: Service>(
         reloader: None,
     };
     loop {
-        let parent_gone = parent.poll(&ws.signal_pipe, w.deadline);
-        let mut events = signals::read_events(&ws.signal_pipe).unwrap_or_default();
+        let parent_gone = parent.poll(&mut ws.signal_pipe, w.deadline);
+        let mut events = ws.signal_pipe.events().unwrap_or_default();
         if parent_gone {
             events.insert(0, Event::ParentDied);
         }
@@ -169,7 +174,7 @@ fn serve<S: Service>(
                         w.begin_terminate();
                     }
                 }
-                Event::Child | Event::Wake => {}
+                Event::Child | Event::Alarm | Event::Wake => {}
             }
         }
         w.handle_outcomes();
@@ -209,15 +214,17 @@ impl<S: Service> Worker<S> {
             target: TARGET,
             "Caught SIGTERM signal, graceful exiting of service {}", self.title
         );
-        self.deadline = self.timeout.map(|t| Instant::now() + t);
+        // A timeout too long to represent is no timeout.
+        self.deadline = self.timeout.and_then(|t| Instant::now().checked_add(t));
         self.ctx.stop();
         let (service, title) = (self.service.clone(), self.title.clone());
         // The thread ends the process itself once terminate() returns: no round
         // trip through the main thread on the way out.
         let spawned = std::thread::Builder::new()
             .name("terminate".to_owned())
-            .spawn(
-                move || match catch_unwind(AssertUnwindSafe(|| service.terminate())) {
+            .spawn(move || {
+                let _ = sys::signal::set_parent_death_signal();
+                match catch_unwind(AssertUnwindSafe(|| service.terminate())) {
                     Ok(code) => exit(code),
                     Err(payload) => {
                         error!(
@@ -227,8 +234,8 @@ impl<S: Service> Worker<S> {
                         );
                         exit(2)
                     }
-                },
-            );
+                }
+            });
         if let Err(e) = spawned {
             error!(target: TARGET, "Could not start terminate() of {}: {e}", self.title);
             exit(1);
@@ -252,6 +259,7 @@ impl<S: Service> Worker<S> {
             let spawned = std::thread::Builder::new()
                 .name("reload".to_owned())
                 .spawn(move || {
+                    let _ = sys::signal::set_parent_death_signal();
                     while rx.recv().is_ok() {
                         let result = catch_unwind(AssertUnwindSafe(|| service.reload()));
                         reloading.store(false, Ordering::Release);
@@ -310,15 +318,6 @@ fn fmt_secs(d: Duration) -> String {
     } else {
         d.as_secs_f64().to_string()
     }
-}
-
-/// Exits the worker at once (no destructors, no atexit handlers inherited from the
-/// master) after flushing the log and standard streams.
-fn exit(code: i32) -> ! {
-    log::logger().flush();
-    let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().flush();
-    sys::fork::exit_now(code)
 }
 
 #[cfg(test)]

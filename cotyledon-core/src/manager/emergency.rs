@@ -1,0 +1,207 @@
+//! The master's emergency exits, taken by the signal handler itself when the event
+//! loop cannot take them: a master hook (`on_terminate`, `on_reload`,
+//! `on_dead_worker`) runs on the loop's only thread and may block for ever.
+//!
+//! - SIGINT while a hook runs: SIGINT to every worker at once, then the
+//!   instantaneous exit (reap, SIGKILL what is left after 1 s, exit 1).
+//! - The graceful-shutdown deadline: armed as a kernel timer (`ITIMER_REAL`) when
+//!   SIGTERM *arrives* (or when `shutdown()` is served), so it runs even while a hook
+//!   blocks. If SIGALRM finds a hook running, the handler does the timeout exit; else
+//!   the loop does, as usual.
+//!
+//! The handler needs the worker pids without the loop's help: they are kept in a
+//! fixed array of atomics ([`register`], [`unregister`]). Logging from a handler is
+//! not async-signal-safe (the interrupted hook may hold the logger's lock), so the
+//! message is attempted *after* the workers were signalled, under a 250 ms timer
+//! back-stop that finishes the exit without it.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use log::info;
+use nix::sys::signal::{Signal, kill};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+
+use crate::sys;
+
+const TARGET: &str = "cotyledon::manager";
+
+/// How many worker pids the handler can see: twice the most workers a manager
+/// may want, so stopping workers (a scale-down in progress) always fit too.
+pub(crate) const CAPACITY: usize = 8192;
+
+/// How long the emergency exit waits for workers before SIGKILL.
+const GRACE: Duration = Duration::from_secs(1);
+/// The back-stop for the log line of an emergency exit.
+const BACKSTOP: Duration = Duration::from_millis(250);
+
+static PIDS: [AtomicI32; CAPACITY] = [const { AtomicI32::new(0) }; CAPACITY];
+/// One past the highest slot ever used.
+static HIGH: AtomicUsize = AtomicUsize::new(0);
+static IN_HOOK: AtomicBool = AtomicBool::new(false);
+/// The manager's graceful-shutdown timeout in nanoseconds (0 = none).
+static GRACEFUL_NS: AtomicU64 = AtomicU64::new(0);
+static GRACEFUL_ARMED: AtomicBool = AtomicBool::new(false);
+static EXITING: AtomicBool = AtomicBool::new(false);
+
+/// Installs the emergency hook in this process with the manager's timeout.
+pub(super) fn install(graceful_timeout: Duration) {
+    let ns = u64::try_from(graceful_timeout.as_nanos()).unwrap_or(u64::MAX);
+    GRACEFUL_NS.store(ns, Ordering::SeqCst);
+    GRACEFUL_ARMED.store(false, Ordering::SeqCst);
+    sys::signal::set_hook(on_signal);
+}
+
+/// Removes the hook (a dropped manager).
+pub(super) fn uninstall() {
+    sys::signal::clear_hook();
+    let _ = sys::timer::set_alarm(None);
+}
+
+/// Records a worker pid; `false` if every slot is taken (then do not fork).
+pub(super) fn register(pid: i32) -> bool {
+    for (i, slot) in PIDS.iter().enumerate() {
+        if slot
+            .compare_exchange(0, pid, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
+            HIGH.fetch_max(i + 1, Ordering::SeqCst);
+            return true;
+        }
+    }
+    false
+}
+
+/// Forgets a reaped worker pid.
+pub(super) fn unregister(pid: i32) {
+    let high = HIGH.load(Ordering::SeqCst);
+    if let Some(slot) = PIDS[..high]
+        .iter()
+        .find(|s| s.load(Ordering::SeqCst) == pid)
+    {
+        slot.store(0, Ordering::SeqCst);
+    }
+}
+
+/// Whether a worker can be registered (checked before a fork).
+pub(super) fn has_room() -> bool {
+    HIGH.load(Ordering::SeqCst) < CAPACITY || PIDS.iter().any(|s| s.load(Ordering::SeqCst) == 0)
+}
+
+/// Marks a master hook as running for as long as the guard lives.
+pub(super) struct InHook(());
+
+impl InHook {
+    pub(super) fn enter() -> Self {
+        IN_HOOK.store(true, Ordering::SeqCst);
+        InHook(())
+    }
+}
+
+impl Drop for InHook {
+    fn drop(&mut self) {
+        IN_HOOK.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Arms the graceful-shutdown deadline, once (async-signal-safe).
+pub(super) fn arm_graceful() {
+    let ns = GRACEFUL_NS.load(Ordering::SeqCst);
+    if ns == 0 || GRACEFUL_ARMED.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let _ = sys::timer::set_alarm(Some(Duration::from_nanos(ns)));
+}
+
+/// Whether the graceful deadline was armed (SIGTERM came, or `shutdown()`).
+pub(super) fn graceful_armed() -> bool {
+    GRACEFUL_ARMED.load(Ordering::SeqCst)
+}
+
+/// The handler's hook, in the master.
+fn on_signal(signum: libc::c_int) {
+    match signum {
+        libc::SIGTERM => arm_graceful(),
+        libc::SIGINT if IN_HOOK.load(Ordering::SeqCst) => {
+            exit_now("Caught SIGINT signal, instantaneous exiting")
+        }
+        libc::SIGALRM if EXITING.load(Ordering::SeqCst) => finish(),
+        libc::SIGALRM if IN_HOOK.load(Ordering::SeqCst) => {
+            exit_now("Graceful shutdown timeout exceeded, instantaneous exiting of master process")
+        }
+        _ => {}
+    }
+}
+
+/// The instantaneous exit, from the handler: SIGINT to every worker first (all
+/// async-signal-safe), then the log line under the back-stop, then [`finish`].
+fn exit_now(message: &str) {
+    if EXITING.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    for pid in live_pids() {
+        let _ = kill(pid, Signal::SIGINT);
+    }
+    let _ = sys::timer::set_alarm(Some(BACKSTOP));
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        info!(target: TARGET, "{message}");
+        log::logger().flush();
+    }));
+    let _ = sys::timer::set_alarm(None);
+    finish()
+}
+
+/// Reaps the workers for up to [`GRACE`], SIGKILLs any left, and exits 1.
+fn finish() -> ! {
+    let deadline = sys::timer::monotonic_ns().saturating_add(GRACE.as_nanos() as u64);
+    loop {
+        let mut left = 0;
+        for (slot, pid) in slots() {
+            match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) => left += 1,
+                _ => slot.store(0, Ordering::SeqCst),
+            }
+        }
+        if left == 0 {
+            sys::fork::exit_now(1);
+        }
+        if sys::timer::monotonic_ns() >= deadline {
+            for pid in live_pids() {
+                let _ = kill(pid, Signal::SIGKILL);
+            }
+            sys::fork::exit_now(1);
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+fn slots() -> impl Iterator<Item = (&'static AtomicI32, Pid)> {
+    let high = HIGH.load(Ordering::SeqCst);
+    PIDS[..high.min(CAPACITY)].iter().filter_map(|slot| {
+        let pid = slot.load(Ordering::SeqCst);
+        (pid > 0).then(|| (slot, Pid::from_raw(pid)))
+    })
+}
+
+fn live_pids() -> impl Iterator<Item = Pid> {
+    slots().map(|(_, pid)| pid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pids_register_and_unregister() {
+        assert!(has_room());
+        assert!(register(1_000_001));
+        assert!(register(1_000_002));
+        assert!(live_pids().any(|p| p.as_raw() == 1_000_002));
+        unregister(1_000_001);
+        assert!(!live_pids().any(|p| p.as_raw() == 1_000_001));
+        unregister(1_000_002);
+        assert!(!live_pids().any(|p| p.as_raw() > 1_000_000));
+    }
+}
