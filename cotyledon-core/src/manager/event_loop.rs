@@ -2,17 +2,16 @@
 //! deadline as timeout (none when idle), events dispatched in arrival order.
 
 use std::convert::Infallible;
-use std::io::Write;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use log::{debug, error, info, warn};
-use nix::errno::Errno;
+use log::{debug, error, info};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use super::ServiceManager;
 use super::backoff::Backoff;
+use super::edge::{exit, flush_output, poll_readable, warn_if_threaded};
 use super::emergency::{self, InHook};
 use super::handle::ManagerHandle;
 use super::pacing::{Gate, Pacing};
@@ -22,7 +21,7 @@ use crate::error::Error;
 use crate::hooks::{self, WorkerExit};
 use crate::proctitle;
 use crate::sd_notify::Notifier;
-use crate::signals::{self, Event, SelfPipe};
+use crate::signals::{Event, SelfPipe};
 use crate::sys;
 use crate::worker::WorkerStart;
 
@@ -367,45 +366,5 @@ impl Loop {
                 );
             }
         }
-    }
-}
-
-/// Polls `fd` for input until `deadline` (forever if `None`). EINTR is a wake-up.
-pub(crate) fn poll_readable(fd: BorrowedFd<'_>, deadline: Option<Instant>) -> std::io::Result<()> {
-    use nix::poll::{PollFd, PollFlags, poll};
-    let timeout = signals::poll_timeout(deadline);
-    let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
-    match poll(&mut fds, timeout) {
-        Ok(_) | Err(Errno::EINTR) => Ok(()),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Flushes what the process may have buffered, so a child does not print it again.
-pub(crate) fn flush_output() {
-    log::logger().flush();
-    let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().flush();
-}
-
-/// Exits the master after flushing the log.
-fn exit(code: i32) -> ! {
-    flush_output();
-    std::process::exit(code)
-}
-
-/// Warns, once, when the master has other threads when it first forks.
-fn warn_if_threaded() {
-    let threads = std::fs::read_dir("/proc/self/task")
-        .map(|d| d.count())
-        .unwrap_or(1);
-    if threads > 1 {
-        warn!(
-            target: TARGET,
-            "The master process has {threads} threads: fork() copies only the calling thread, \
-             so a lock held by another thread (a logger, stdout, the allocator) stays locked for \
-             ever in the workers and can deadlock them. Start threads inside services, not in \
-             the master."
-        );
     }
 }

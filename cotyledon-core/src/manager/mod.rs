@@ -2,6 +2,7 @@
 //! The event loop itself is in `event_loop.rs`.
 
 mod backoff;
+mod edge;
 mod emergency;
 mod event_loop;
 mod handle;

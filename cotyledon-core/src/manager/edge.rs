@@ -1,0 +1,53 @@
+//! The event loop's edge with the system: polling the self-pipe, flushing before a
+//! fork or an exit, and the check for other threads before the first fork.
+
+use std::io::Write;
+use std::os::fd::BorrowedFd;
+use std::time::Instant;
+
+use log::warn;
+use nix::errno::Errno;
+
+use crate::signals;
+
+const TARGET: &str = "cotyledon::manager";
+
+/// Polls `fd` for input until `deadline` (forever if `None`). EINTR is a wake-up.
+pub(super) fn poll_readable(fd: BorrowedFd<'_>, deadline: Option<Instant>) -> std::io::Result<()> {
+    use nix::poll::{PollFd, PollFlags, poll};
+    let timeout = signals::poll_timeout(deadline);
+    let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+    match poll(&mut fds, timeout) {
+        Ok(_) | Err(Errno::EINTR) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Flushes what the process may have buffered, so a child does not print it again.
+pub(super) fn flush_output() {
+    log::logger().flush();
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+}
+
+/// Exits the master after flushing the log.
+pub(super) fn exit(code: i32) -> ! {
+    flush_output();
+    std::process::exit(code)
+}
+
+/// Warns, once, when the master has other threads when it first forks.
+pub(super) fn warn_if_threaded() {
+    let threads = std::fs::read_dir("/proc/self/task")
+        .map(|d| d.count())
+        .unwrap_or(1);
+    if threads > 1 {
+        warn!(
+            target: TARGET,
+            "The master process has {threads} threads: fork() copies only the calling thread, \
+             so a lock held by another thread (a logger, stdout, the allocator) stays locked for \
+             ever in the workers and can deadlock them. Start threads inside services, not in \
+             the master."
+        );
+    }
+}
