@@ -11,6 +11,8 @@ use std::time::Duration;
 use cotyledon::{BoxError, Context, Error, Service, ServiceManager, WorkerId};
 use log::{Level, LevelFilter, Log, Metadata, Record, error};
 
+#[path = "scenarios/hardening.rs"]
+mod hardening;
 #[path = "scenarios/robustness.rs"]
 mod robustness;
 
@@ -377,6 +379,17 @@ fn main() {
         "panics_app" => robustness::panics_app(),
         "foreign_child_app" => robustness::foreign_child_app(),
         "master_timeout_app" => master_timeout_app(),
+        "blocking_hook_app" => hardening::blocking_hook_app(),
+        "mute_app" => hardening::mute_app(),
+        "exec_app" => hardening::exec_app(),
+        "closer_app" => hardening::closer_app(),
+        "forker_app" => hardening::forker_app(),
+        "dispositions" => {
+            if let Err(e) = hardening::dispositions() {
+                error!("dispositions: {e}");
+            }
+            return;
+        }
         "threaded_master" => threaded_master(),
         "limiter_app" => limiter_app(),
         "hooks_app" => hooks_app(),

@@ -130,6 +130,9 @@ impl SelfPipe {
     /// Drains the pipe and returns the pending events: first in the order their
     /// bytes arrived, then any whose byte was dropped (a full pipe), each kind once.
     pub(crate) fn events(&mut self) -> io::Result<Vec<Event>> {
+        // Never read from an fd that is no longer our pipe (it may be a file of the
+        // user's now, /dev/zero say).
+        self.repair()?;
         let mut bytes = Vec::new();
         let open = match sys::pipe::drain(&self.read, &mut bytes) {
             Ok(open) => open,

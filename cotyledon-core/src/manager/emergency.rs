@@ -125,32 +125,68 @@ fn on_signal(signum: libc::c_int) {
     match signum {
         libc::SIGTERM => arm_graceful(),
         libc::SIGINT if IN_HOOK.load(Ordering::SeqCst) => {
-            exit_now("Caught SIGINT signal, instantaneous exiting")
+            begin(Kind::Interrupt);
         }
-        libc::SIGALRM if EXITING.load(Ordering::SeqCst) => finish(),
-        libc::SIGALRM if IN_HOOK.load(Ordering::SeqCst) => {
-            exit_now("Graceful shutdown timeout exceeded, instantaneous exiting of master process")
-        }
+        libc::SIGALRM if EXITING.load(Ordering::SeqCst) => retry(),
+        libc::SIGALRM if IN_HOOK.load(Ordering::SeqCst) => begin(Kind::Timeout),
         _ => {}
     }
 }
 
-/// The instantaneous exit, from the handler: SIGINT to every worker first (all
-/// async-signal-safe), then the log line under the back-stop, then [`finish`].
-fn exit_now(message: &str) {
+/// Which emergency exit runs.
+#[derive(Clone, Copy)]
+enum Kind {
+    Interrupt,
+    Timeout,
+}
+
+static KIND_TIMEOUT: AtomicBool = AtomicBool::new(false);
+/// When the emergency exit started (`CLOCK_MONOTONIC` ns).
+static STARTED_NS: AtomicU64 = AtomicU64::new(0);
+/// Set while a log attempt runs: a nested back-stop finds it set and gives up.
+static LOGGING: AtomicBool = AtomicBool::new(false);
+
+/// Starts the instantaneous exit from the handler: SIGINT to every worker first
+/// (async-signal-safe), then the log line.
+fn begin(kind: Kind) {
     if EXITING.swap(true, Ordering::SeqCst) {
         return;
     }
+    KIND_TIMEOUT.store(matches!(kind, Kind::Timeout), Ordering::SeqCst);
+    STARTED_NS.store(sys::timer::monotonic_ns(), Ordering::SeqCst);
     for pid in live_pids() {
         let _ = kill(pid, Signal::SIGINT);
     }
+    retry();
+}
+
+/// Tries to log the exit's message, then [`finish`]es. The interrupted code may
+/// be inside the logger: a panic (a `RefCell` already borrowed) returns from the
+/// handler so that it can go on, and SIGALRM tries again 2 ms later; a deadlock
+/// is cut by the SIGALRM back-stop (the handler is re-entered and finds `LOGGING`
+/// set). After [`BACKSTOP`] the exit finishes without the line.
+fn retry() {
+    let started = STARTED_NS.load(Ordering::SeqCst);
+    let late = sys::timer::monotonic_ns().saturating_sub(started) > BACKSTOP.as_nanos() as u64;
+    if late || LOGGING.swap(true, Ordering::SeqCst) {
+        finish();
+    }
     let _ = sys::timer::set_alarm(Some(BACKSTOP));
-    let _ = catch_unwind(AssertUnwindSafe(|| {
+    let message = if KIND_TIMEOUT.load(Ordering::SeqCst) {
+        "Graceful shutdown timeout exceeded, instantaneous exiting of master process"
+    } else {
+        "Caught SIGINT signal, instantaneous exiting"
+    };
+    let logged = catch_unwind(AssertUnwindSafe(|| {
         info!(target: TARGET, "{message}");
         log::logger().flush();
     }));
-    let _ = sys::timer::set_alarm(None);
-    finish()
+    if logged.is_ok() {
+        let _ = sys::timer::set_alarm(None);
+        finish();
+    }
+    LOGGING.store(false, Ordering::SeqCst);
+    let _ = sys::timer::set_alarm(Some(Duration::from_millis(2)));
 }
 
 /// Reaps the workers for up to [`GRACE`], SIGKILLs any left, and exits 1.

@@ -74,11 +74,16 @@ fn set_cloexec_nonblock(fd: RawFd) -> io::Result<()> {
     Ok(())
 }
 
-/// Drains the pipe without blocking and appends the bytes read to `out`. Returns
-/// `false` on end of file (every write end is closed: the pipe is broken).
+/// Most bytes one drain reads: a pipe's default capacity. What is left wakes the
+/// next poll at once.
+const DRAIN_MAX: usize = 64 * 1024;
+
+/// Drains the pipe without blocking and appends the bytes read to `out` (at most
+/// [`DRAIN_MAX`]). Returns `false` on end of file (every write end is closed: the
+/// pipe is broken).
 pub(crate) fn drain(fd: &OwnedFd, out: &mut Vec<u8>) -> io::Result<bool> {
     let mut buf = [0u8; 512];
-    loop {
+    while out.len() < DRAIN_MAX {
         match nix::unistd::read(fd, &mut buf) {
             Ok(0) => return Ok(false),
             Ok(n) => out.extend_from_slice(&buf[..n]),
@@ -87,6 +92,7 @@ pub(crate) fn drain(fd: &OwnedFd, out: &mut Vec<u8>) -> io::Result<bool> {
             Err(e) => return Err(e.into()),
         }
     }
+    Ok(true)
 }
 
 /// Gives up an fd without closing it: after user code closed our fd, its number

@@ -54,8 +54,10 @@ pub(crate) fn set_alarm(delay: Option<Duration>) -> io::Result<()> {
     Ok(())
 }
 
-/// The worker's kill-switch timer (`timer_t`), or 0 before it is created.
-static KILL_TIMER: AtomicUsize = AtomicUsize::new(0);
+/// No kill-switch timer yet (0 is a valid `timer_t`: the first timer's id).
+const NO_TIMER: usize = usize::MAX;
+/// The worker's kill-switch timer (`timer_t`), or [`NO_TIMER`].
+static KILL_TIMER: AtomicUsize = AtomicUsize::new(NO_TIMER);
 
 /// Creates this process's kill-switch timer: a `CLOCK_MONOTONIC` POSIX timer that
 /// sends `signal` to the process when it expires. Call once, in a worker, before
@@ -81,7 +83,7 @@ pub(crate) fn create_kill_timer(signal: libc::c_int) -> io::Result<()> {
 #[cfg(target_os = "linux")]
 pub(crate) fn arm_kill_timer(at_ns: u64) {
     let timer = KILL_TIMER.load(Ordering::Acquire);
-    if timer == 0 {
+    if timer == NO_TIMER {
         return;
     }
     let at_ns = at_ns.max(1);

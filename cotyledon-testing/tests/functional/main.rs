@@ -2,6 +2,7 @@
 //! `examples/scenarios.rs`), sends real signals and asserts on its log lines, exit
 //! code and on the processes left (none). Run with `cargo xtask functional-tests`.
 
+mod blocking_hooks;
 mod chaos;
 mod hooks;
 mod parent_death;
@@ -13,6 +14,7 @@ mod sighup;
 mod sigint;
 mod sigterm;
 mod titles;
+mod worker_exits;
 
 use std::path::PathBuf;
 use std::time::Duration;
