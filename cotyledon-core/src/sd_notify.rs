@@ -1,13 +1,15 @@
 //! systemd readiness: `READY=1` to `$NOTIFY_SOCKET` (a path, or `@name` for the
 //! abstract namespace), sent once all initial workers have been started. The
 //! variable is taken out of the environment before the first fork, so workers never
-//! inherit it.
+//! inherit it, unless the process already has other threads: changing the
+//! environment then would be undefined behaviour, so it is left, with a warning.
 
 use std::os::unix::net::UnixDatagram;
 
 use log::warn;
 
 use crate::sys;
+use crate::sys::env::Kept;
 
 const TARGET: &str = "cotyledon::manager";
 
@@ -18,13 +20,26 @@ pub(crate) struct Notifier {
 }
 
 impl Notifier {
-    /// Reads `NOTIFY_SOCKET` and removes it from the environment.
+    /// Reads `NOTIFY_SOCKET` and removes it from the environment if the process
+    /// is single-threaded (warns otherwise).
     pub(crate) fn from_env() -> Self {
         let socket = std::env::var("NOTIFY_SOCKET")
             .ok()
             .filter(|s| !s.is_empty());
         if socket.is_some() {
-            sys::env::remove_var("NOTIFY_SOCKET");
+            match sys::env::remove_var_if_single_threaded("NOTIFY_SOCKET") {
+                Ok(()) => {}
+                Err(Kept::Threads(n)) => warn!(
+                    target: TARGET,
+                    "NOTIFY_SOCKET is left in the environment because the process has {n} threads \
+                     (workers will inherit it)"
+                ),
+                Err(Kept::Unknown) => warn!(
+                    target: TARGET,
+                    "NOTIFY_SOCKET is left in the environment because the number of threads of the \
+                     process cannot be checked on this system (workers will inherit it)"
+                ),
+            }
         }
         Notifier { socket }
     }

@@ -7,3 +7,4 @@ pub(crate) mod env;
 pub(crate) mod fd;
 pub(crate) mod fork;
 pub(crate) mod signal;
+pub(crate) mod threads;

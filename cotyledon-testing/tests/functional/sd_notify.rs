@@ -1,15 +1,47 @@
 //! systemd notification: READY=1 once the initial workers are started, to a path
-//! or an abstract socket; NOTIFY_SOCKET is not inherited by workers.
+//! or an abstract socket; NOTIFY_SOCKET is not inherited by workers, unless the
+//! master has other threads, where changing the environment would be unsound.
 
+use std::ffi::OsStr;
 use std::os::linux::net::SocketAddrExt;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use cotyledon_testing::{Scenario, Signal};
 
 use crate::{SOON, bin};
 
-fn check_ready(sock: &UnixDatagram, notify_socket: &str) {
+/// A datagram socket bound at `NAME` in a directory of its own, removed on drop.
+struct Bound {
+    dir: PathBuf,
+    path: PathBuf,
+    sock: UnixDatagram,
+}
+
+impl Bound {
+    /// Binds `name` (any bytes but `/` and NUL) in a directory named after `tag`.
+    fn new(tag: &str, name: &[u8]) -> Bound {
+        let dir =
+            std::env::temp_dir().join(format!("cotyledon-notify-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join(OsStr::from_bytes(name));
+        let sock = UnixDatagram::bind(&path).expect("bind notify socket");
+        Bound { dir, path, sock }
+    }
+}
+
+impl Drop for Bound {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Starts `notify_app` with `NOTIFY_SOCKET=notify_socket`; checks that READY=1
+/// arrives on `sock`, once, and that no worker sees the variable.
+fn check_ready(sock: &UnixDatagram, notify_socket: &OsStr) {
     sock.set_read_timeout(Some(SOON)).expect("timeout");
     let mut s = Scenario::builder(bin(), "notify_app")
         .env("NOTIFY_SOCKET", notify_socket)
@@ -31,11 +63,8 @@ fn check_ready(sock: &UnixDatagram, notify_socket: &str) {
 
 #[test]
 fn ready_is_sent_to_a_path_socket_and_the_variable_is_unset() {
-    let path = std::env::temp_dir().join(format!("cotyledon-notify-{}.sock", std::process::id()));
-    let _ = std::fs::remove_file(&path);
-    let sock = UnixDatagram::bind(&path).expect("bind notify socket");
-    check_ready(&sock, path.to_str().expect("utf-8 path"));
-    let _ = std::fs::remove_file(&path);
+    let bound = Bound::new("path", b"notify.sock");
+    check_ready(&bound.sock, bound.path.as_os_str());
 }
 
 #[test]
@@ -43,5 +72,30 @@ fn ready_is_sent_to_an_abstract_socket() {
     let name = format!("cotyledon-notify-{}", std::process::id());
     let addr = SocketAddr::from_abstract_name(name.as_bytes()).expect("abstract name");
     let sock = UnixDatagram::bind_addr(&addr).expect("bind abstract socket");
-    check_ready(&sock, &format!("@{name}"));
+    check_ready(&sock, OsStr::new(&format!("@{name}")));
+}
+
+#[test]
+fn a_master_with_other_threads_leaves_the_variable_and_says_so() {
+    // threaded_master starts a thread before run(): removing the variable then
+    // would race with that thread's reads of the environment.
+    let bound = Bound::new("threads", b"notify.sock");
+    bound.sock.set_read_timeout(Some(SOON)).expect("timeout");
+    let mut s = Scenario::builder(bin(), "threaded_master")
+        .env("NOTIFY_SOCKET", &bound.path)
+        .spawn();
+    s.wait_for_line(
+        "WARN:cotyledon::manager:NOTIFY_SOCKET is left in the environment because the \
+         process has 2 threads (workers will inherit it)",
+        SOON,
+    );
+    s.wait_for_run("light", 0, SOON);
+    // The master still runs and still notifies.
+    let mut buf = [0u8; 64];
+    let n = bound
+        .sock
+        .recv(&mut buf)
+        .expect("READY=1 within the deadline");
+    assert_eq!(&buf[..n], b"READY=1");
+    s.end_with(Signal::SIGTERM, 0);
 }
