@@ -1,12 +1,14 @@
 //! systemd notification: READY=1 once the initial workers are started, to a path
-//! or an abstract socket; NOTIFY_SOCKET is not inherited by workers, unless the
-//! master has other threads, where changing the environment would be unsound.
+//! or an abstract socket, whatever its bytes; a full socket never blocks the
+//! master; NOTIFY_SOCKET is not inherited by workers, unless the master has other
+//! threads, where changing the environment would be unsound.
 
 use std::ffi::OsStr;
+use std::io::ErrorKind;
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use cotyledon_testing::{Scenario, Signal};
@@ -68,11 +70,86 @@ fn ready_is_sent_to_a_path_socket_and_the_variable_is_unset() {
 }
 
 #[test]
+fn ready_is_sent_to_a_path_that_is_not_utf8_and_the_variable_is_unset() {
+    let bound = Bound::new("non-utf8", b"notify-\xff.sock");
+    assert!(bound.path.to_str().is_none(), "{:?}", bound.path);
+    check_ready(&bound.sock, bound.path.as_os_str());
+}
+
+#[test]
 fn ready_is_sent_to_an_abstract_socket() {
     let name = format!("cotyledon-notify-{}", std::process::id());
     let addr = SocketAddr::from_abstract_name(name.as_bytes()).expect("abstract name");
     let sock = UnixDatagram::bind_addr(&addr).expect("bind abstract socket");
     check_ready(&sock, OsStr::new(&format!("@{name}")));
+}
+
+#[test]
+fn ready_is_sent_to_an_abstract_name_that_is_not_utf8() {
+    let name = [
+        b"cotyledon-notify-\xff-".as_slice(),
+        std::process::id().to_string().as_bytes(),
+    ]
+    .concat();
+    let addr = SocketAddr::from_abstract_name(&name).expect("abstract name");
+    let sock = UnixDatagram::bind_addr(&addr).expect("bind abstract socket");
+    check_ready(&sock, OsStr::from_bytes(&[b"@".as_slice(), &name].concat()));
+}
+
+/// Sends datagrams to `path` until its receive queue is full (EAGAIN); returns
+/// how many it took.
+fn fill(path: &Path) -> usize {
+    let sender = UnixDatagram::unbound().expect("socket");
+    sender.set_nonblocking(true).expect("non-blocking");
+    for sent in 0..100_000 {
+        match sender.send_to(b"filler", path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return sent,
+            Err(e) => panic!("filling {}: {e}", path.display()),
+        }
+    }
+    panic!("{} never filled up", path.display())
+}
+
+/// A notify socket whose queue is full: the master warns, carries on, and
+/// `signal` still ends it with `code`.
+fn full_socket_then(tag: &str, signal: Signal, code: i32) {
+    let bound = Bound::new(tag, b"notify.sock");
+    let filled = fill(&bound.path);
+    let mut s = Scenario::builder(bin(), "notify_app")
+        .env("NOTIFY_SOCKET", &bound.path)
+        .spawn();
+    for id in 0..3 {
+        s.wait_for_run("light", id, SOON);
+    }
+    let warning = s.wait_for_line("READY=1 not sent", SOON);
+    assert_eq!(
+        warning,
+        format!(
+            "WARN:cotyledon::manager:The systemd notify socket {} is full, READY=1 not sent",
+            bound.path.display()
+        )
+    );
+    s.end_with(signal, code);
+    // The queue holds the test's datagrams and nothing else.
+    bound.sock.set_nonblocking(true).expect("non-blocking");
+    let mut buf = [0u8; 64];
+    let mut queued = 0;
+    while let Ok(n) = bound.sock.recv(&mut buf) {
+        assert_eq!(&buf[..n], b"filler");
+        queued += 1;
+    }
+    assert_eq!(queued, filled);
+}
+
+#[test]
+fn a_full_notify_socket_is_warned_about_and_sigterm_still_ends_the_master() {
+    full_socket_then("full-term", Signal::SIGTERM, 0);
+}
+
+#[test]
+fn a_full_notify_socket_is_warned_about_and_sigint_still_ends_the_master() {
+    full_socket_then("full-int", Signal::SIGINT, 1);
 }
 
 #[test]
