@@ -272,7 +272,7 @@ fn notify_app() -> Result<ServiceManager, Error> {
     let mut m = manager()?;
     m.add(|_| Light, 3)?;
     m.on_new_worker(|_, worker, _| {
-        let seen = std::env::var("NOTIFY_SOCKET").ok();
+        let seen = std::env::var_os("NOTIFY_SOCKET");
         error!("worker {worker} NOTIFY_SOCKET={seen:?}");
     });
     Ok(m)

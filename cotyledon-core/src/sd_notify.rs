@@ -1,64 +1,199 @@
 //! systemd readiness: `READY=1` to `$NOTIFY_SOCKET` (a path, or `@name` for the
-//! abstract namespace), sent once all initial workers have been started. The
-//! variable is taken out of the environment before the first fork, so workers never
-//! inherit it.
+//! abstract namespace; any bytes, UTF-8 or not), sent once all initial workers have
+//! been started. The send never blocks: the master is single-threaded, and a
+//! notify socket whose queue is full must not stop it from serving signals; it
+//! gets a warning instead. The variable is taken out of the environment before the
+//! first fork, so workers never inherit it, unless the process already has other
+//! threads: changing the environment then would be undefined behaviour, so it is
+//! left, with a warning.
 
+use std::ffi::{OsStr, OsString};
+use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixDatagram;
+use std::path::Path;
 
 use log::warn;
 
 use crate::sys;
+use crate::sys::env::Kept;
 
 const TARGET: &str = "cotyledon::manager";
+
+const VAR: &str = "NOTIFY_SOCKET";
 
 /// Where to send readiness, taken (and removed) from the environment.
 #[derive(Debug)]
 pub(crate) struct Notifier {
-    socket: Option<String>,
+    socket: Option<OsString>,
 }
 
 impl Notifier {
-    /// Reads `NOTIFY_SOCKET` and removes it from the environment.
+    /// Reads `NOTIFY_SOCKET` and removes it from the environment if the process
+    /// is single-threaded (warns otherwise).
     pub(crate) fn from_env() -> Self {
-        let socket = std::env::var("NOTIFY_SOCKET")
-            .ok()
-            .filter(|s| !s.is_empty());
+        let socket = std::env::var_os(VAR).filter(|s| !s.is_empty());
         if socket.is_some() {
-            sys::env::remove_var("NOTIFY_SOCKET");
+            match sys::env::remove_var_if_single_threaded(VAR) {
+                Ok(()) => {}
+                Err(Kept::Threads(n)) => warn!(
+                    target: TARGET,
+                    "{VAR} is left in the environment because the process has {n} threads \
+                     (workers will inherit it)"
+                ),
+                Err(Kept::Unknown) => warn!(
+                    target: TARGET,
+                    "{VAR} is left in the environment because the number of threads of the \
+                     process cannot be checked on this system (workers will inherit it)"
+                ),
+            }
         }
         Notifier { socket }
     }
 
-    /// Sends `READY=1` once; later calls do nothing.
+    /// Sends `READY=1` once, without blocking; later calls do nothing.
     pub(crate) fn ready(&mut self) {
-        if let Some(path) = self.socket.take()
-            && let Err(e) = send(&path, b"READY=1")
-        {
-            warn!(target: TARGET, "Could not notify systemd at {path}: {e}");
+        let Some(socket) = self.socket.take() else {
+            return;
+        };
+        let shown = Path::new(&socket).display();
+        match send(&socket, b"READY=1") {
+            Ok(()) => {}
+            Err(e) if is_full(&e) => warn!(
+                target: TARGET,
+                "The systemd notify socket {shown} is full, READY=1 not sent"
+            ),
+            Err(e) => warn!(target: TARGET, "Could not notify systemd at {shown}: {e}"),
         }
     }
 }
 
-fn send(path: &str, msg: &[u8]) -> std::io::Result<usize> {
+/// Sends `msg` as one datagram to `socket` (`@name`: abstract), without blocking.
+fn send(socket: &OsStr, msg: &[u8]) -> io::Result<()> {
     let sock = UnixDatagram::unbound()?;
-    if let Some(name) = path.strip_prefix('@') {
-        send_abstract(&sock, name, msg)
-    } else {
-        sock.send_to(msg, path)
-    }
+    sock.set_nonblocking(true)?;
+    match socket.as_bytes().strip_prefix(b"@") {
+        Some(name) => send_abstract(&sock, name, msg)?,
+        None => sock.send_to(msg, Path::new(socket))?,
+    };
+    Ok(())
+}
+
+/// Whether a non-blocking send failed because the receiver's queue is full:
+/// EAGAIN on Linux, ENOBUFS on some BSDs and macOS.
+fn is_full(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::WouldBlock || e.raw_os_error() == Some(libc::ENOBUFS)
 }
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
-fn send_abstract(sock: &UnixDatagram, name: &str, msg: &[u8]) -> std::io::Result<usize> {
+fn send_abstract(sock: &UnixDatagram, name: &[u8], msg: &[u8]) -> io::Result<usize> {
+    #[cfg(target_os = "android")]
+    use std::os::android::net::SocketAddrExt;
+    #[cfg(target_os = "linux")]
     use std::os::linux::net::SocketAddrExt;
-    let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())?;
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
     sock.send_to_addr(msg, &addr)
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn send_abstract(_sock: &UnixDatagram, _name: &str, _msg: &[u8]) -> std::io::Result<usize> {
-    Err(std::io::Error::new(
-        std::io::ErrorKind::Unsupported,
+fn send_abstract(_sock: &UnixDatagram, _name: &[u8], _msg: &[u8]) -> io::Result<usize> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
         "abstract sockets are Linux-only",
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    /// A datagram socket bound at `name` in a fresh directory, removed on drop.
+    struct Bound {
+        dir: PathBuf,
+        path: PathBuf,
+        sock: UnixDatagram,
+    }
+
+    impl Bound {
+        fn new(tag: &str, name: &[u8]) -> Bound {
+            let dir = std::env::temp_dir().join(format!(
+                "cotyledon-unit-notify-{tag}-{}",
+                std::process::id()
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("temp dir");
+            let path = dir.join(OsStr::from_bytes(name));
+            let sock = UnixDatagram::bind(&path).expect("bind");
+            Bound { dir, path, sock }
+        }
+    }
+
+    impl Drop for Bound {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    fn received(sock: &UnixDatagram) -> Vec<u8> {
+        let mut buf = [0u8; 64];
+        sock.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .expect("timeout");
+        let n = sock.recv(&mut buf).expect("a datagram");
+        buf[..n].to_vec()
+    }
+
+    #[test]
+    fn sends_to_a_path_that_is_not_utf8() {
+        let b = Bound::new("non-utf8", b"notify-\xfe\xff.sock");
+        send(b.path.as_os_str(), b"READY=1").expect("sent");
+        assert_eq!(received(&b.sock), b"READY=1");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn sends_to_an_abstract_name_with_its_raw_bytes() {
+        use std::os::linux::net::SocketAddrExt;
+        let name = [
+            b"cotyledon-unit-\xff-".as_slice(),
+            std::process::id().to_string().as_bytes(),
+        ]
+        .concat();
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(&name).expect("name");
+        let sock = UnixDatagram::bind_addr(&addr).expect("bind");
+        let target = [b"@".as_slice(), &name].concat();
+        send(OsStr::from_bytes(&target), b"READY=1").expect("sent");
+        assert_eq!(received(&sock), b"READY=1");
+    }
+
+    #[test]
+    fn a_full_socket_is_an_error_at_once_not_a_wait() {
+        let b = Bound::new("full", b"notify.sock");
+        let path = b.path.clone();
+        // On a thread, so that a send that blocks fails the test instead of
+        // hanging it.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for _ in 0..100_000 {
+                if let Err(e) = send(path.as_os_str(), b"filler") {
+                    let _ = tx.send(Some(e));
+                    return;
+                }
+            }
+            let _ = tx.send(None);
+        });
+        let full = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("a send blocked on the full socket")
+            .expect("the queue never filled up");
+        assert!(is_full(&full), "{full}");
+    }
+
+    #[test]
+    fn a_missing_socket_is_an_error_other_than_full() {
+        let b = Bound::new("missing", b"other.sock");
+        let e = send(b.dir.join("absent.sock").as_os_str(), b"READY=1").expect_err("no socket");
+        assert!(!is_full(&e), "{e}");
+    }
 }

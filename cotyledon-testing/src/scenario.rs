@@ -1,6 +1,7 @@
 //! [`Scenario`]: one running manager under test.
 
 use std::collections::{HashMap, VecDeque};
+use std::ffi::{OsStr, OsString};
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
@@ -24,7 +25,7 @@ const END_DEADLINE: Duration = Duration::from_secs(10);
 pub struct ScenarioBuilder {
     bin: PathBuf,
     name: String,
-    env: HashMap<String, String>,
+    env: HashMap<OsString, OsString>,
     own_group: bool,
     wrapper: Vec<String>,
 }
@@ -45,9 +46,11 @@ impl ScenarioBuilder {
         self
     }
 
-    /// Sets an environment variable for the scenario.
-    pub fn env(mut self, key: &str, value: &str) -> Self {
-        self.env.insert(key.to_owned(), value.to_owned());
+    /// Sets an environment variable for the scenario (any bytes but NUL, so
+    /// values that are not UTF-8 can be tested).
+    pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
+        self.env
+            .insert(key.as_ref().to_owned(), value.as_ref().to_owned());
         self
     }
 

@@ -38,9 +38,7 @@ pub(super) fn exit(code: i32) -> ! {
 
 /// Warns, once, when the master has other threads when it first forks.
 pub(super) fn warn_if_threaded() {
-    let threads = std::fs::read_dir("/proc/self/task")
-        .map(|d| d.count())
-        .unwrap_or(1);
+    let threads = crate::sys::threads::count().unwrap_or(1);
     if threads > 1 {
         warn!(
             target: TARGET,

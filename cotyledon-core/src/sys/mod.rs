@@ -8,4 +8,5 @@ pub(crate) mod fd;
 pub(crate) mod fork;
 pub(crate) mod pipe;
 pub(crate) mod signal;
+pub(crate) mod threads;
 pub(crate) mod timer;

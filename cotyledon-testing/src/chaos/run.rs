@@ -73,8 +73,8 @@ pub(super) fn run(config: &Config) -> Report {
         return report;
     }
     let s = Scenario::builder(&bin, "chaos_app")
-        .env("SCENARIO_WORKERS", &hi.to_string())
-        .env("SCENARIO_SCALE_FILE", &scale.to_string_lossy())
+        .env("SCENARIO_WORKERS", hi.to_string())
+        .env("SCENARIO_SCALE_FILE", &scale)
         .spawn();
     let master = s.pid();
     let mut r = Run {

@@ -88,6 +88,12 @@ pub(crate) fn buggy_worker_in_terminate() -> (Scenario, i32) {
 }
 
 /// Whether `expected` appear in `lines` in this order (other lines may come between).
+///
+/// Master and workers write to one pipe, so lines of different processes
+/// interleave freely. Expect an order only between lines of one process, or where
+/// causality fixes it: a line logged before sending a signal (or forking) comes
+/// before the lines the receiver logs because of it, and a worker's lines come
+/// before the master's "Child PID exited…" for it.
 pub(crate) fn in_order(lines: &[String], expected: &[&str]) -> bool {
     let mut it = lines.iter();
     expected.iter().all(|e| it.any(|l| l == e))
