@@ -13,8 +13,12 @@ use log::{Level, LevelFilter, Log, Metadata, Record, error};
 
 #[path = "scenarios/hardening.rs"]
 mod hardening;
+#[path = "scenarios/hostile.rs"]
+mod hostile;
 #[path = "scenarios/robustness.rs"]
 mod robustness;
+#[path = "scenarios/scaling.rs"]
+mod scaling;
 
 /// Prints `LEVEL:TARGET:MESSAGE` lines to stdout.
 struct LineLogger;
@@ -44,10 +48,10 @@ impl Log for LineLogger {
 /// Logs at every step and exits 42 from terminate.
 #[derive(Service)]
 #[service(name = "heavy")]
-struct Heavy;
+pub(crate) struct Heavy;
 
 impl Heavy {
-    fn new(_id: WorkerId) -> Self {
+    pub(crate) fn new(_id: WorkerId) -> Self {
         error!("heavy init");
         Heavy
     }
@@ -117,7 +121,7 @@ impl cotyledon::Service for Stuck {
 /// reload() only logs, so SIGHUP does not restart it (for reconfigure tests).
 #[derive(Service)]
 #[service(name = "steady")]
-struct Steady;
+pub(crate) struct Steady;
 
 impl cotyledon::Service for Steady {
     fn reload(&self) {
@@ -236,37 +240,6 @@ fn threaded_master() -> Result<ServiceManager, Error> {
     Ok(m)
 }
 
-/// Three services for chaos runs: light, steady and heavy, `SCENARIO_WORKERS`
-/// (default 10) each. SIGHUP makes the reload hook read `SCENARIO_SCALE_FILE`
-/// (if set and present: three counts, e.g. "10 25 12") and reconfigure the three
-/// services to them.
-fn chaos_app() -> Result<ServiceManager, Error> {
-    let mut m = manager()?;
-    let workers = env_or("SCENARIO_WORKERS", 10);
-    let ids = [
-        m.add(|_| Light, workers)?,
-        m.add(|_| Steady, workers)?,
-        m.add(Heavy::new, workers)?,
-    ];
-    m.on_reload(move |handle| -> Result<(), BoxError> {
-        let Ok(path) = std::env::var("SCENARIO_SCALE_FILE") else {
-            return Ok(());
-        };
-        let Ok(text) = std::fs::read_to_string(path) else {
-            return Ok(());
-        };
-        let counts: Vec<usize> = text
-            .split_whitespace()
-            .map(str::parse)
-            .collect::<Result<_, _>>()?;
-        for (id, n) in ids.iter().zip(counts) {
-            handle.reconfigure(*id, n)?;
-        }
-        Ok(())
-    });
-    Ok(m)
-}
-
 /// light × 3; each worker logs what it sees of NOTIFY_SOCKET.
 fn notify_app() -> Result<ServiceManager, Error> {
     let mut m = manager()?;
@@ -274,21 +247,6 @@ fn notify_app() -> Result<ServiceManager, Error> {
     m.on_new_worker(|_, worker, _| {
         let seen = std::env::var_os("NOTIFY_SOCKET");
         error!("worker {worker} NOTIFY_SOCKET={seen:?}");
-    });
-    Ok(m)
-}
-
-/// steady × 2; SIGHUP makes the reload hook read the target count from the file
-/// named by `SCENARIO_SCALE_FILE` and reconfigure to it.
-fn reconfigure_app() -> Result<ServiceManager, Error> {
-    let mut m = manager()?;
-    let steady = m.add(|_| Steady, 2)?;
-    m.on_reload(move |handle| -> Result<(), BoxError> {
-        let path = std::env::var("SCENARIO_SCALE_FILE")?;
-        let workers: usize = std::fs::read_to_string(path)?.trim().parse()?;
-        handle.reconfigure(steady, workers)?;
-        error!("reconfigured steady to {workers}");
-        Ok(())
     });
     Ok(m)
 }
@@ -359,6 +317,13 @@ fn bad_input() -> Result<(), Error> {
     Ok(())
 }
 
+/// Logs the error of a scenario that runs no manager.
+fn one_shot(name: &str, result: Result<(), Error>) {
+    if let Err(e) = result {
+        error!("{name}: {e}");
+    }
+}
+
 fn main() {
     log::set_logger(&LineLogger).expect("the scenario program installs the only logger");
     log::set_max_level(LevelFilter::Debug);
@@ -370,9 +335,9 @@ fn main() {
         "exit_on_special_child_app" => exit_on_special_child_app(),
         "sigterm_during_init" => sigterm_during_init(),
         "many_light" => many_light(),
-        "reconfigure_app" => reconfigure_app(),
+        "reconfigure_app" => scaling::reconfigure_app(),
         "notify_app" => notify_app(),
-        "chaos_app" => chaos_app(),
+        "chaos_app" => scaling::chaos_app(),
         "backoff_app" => robustness::backoff_app(),
         "fork_fail_app" => robustness::fork_fail_app(),
         "fd_app" => robustness::fd_app(),
@@ -383,23 +348,13 @@ fn main() {
         "mute_app" => hardening::mute_app(),
         "exec_app" => hardening::exec_app(),
         "closer_app" => hardening::closer_app(),
-        "forker_app" => hardening::forker_app(),
-        "dispositions" => {
-            if let Err(e) = hardening::dispositions() {
-                error!("dispositions: {e}");
-            }
-            return;
-        }
+        "forker_app" => hostile::forker_app(),
+        "dispositions" => return one_shot(&name, hardening::dispositions()),
         "threaded_master" => threaded_master(),
         "limiter_app" => limiter_app(),
         "hooks_app" => hooks_app(),
         "factory_error_app" => factory_error_app(),
-        "bad_input" => {
-            if let Err(e) = bad_input() {
-                error!("bad_input: {e}");
-            }
-            return;
-        }
+        "bad_input" => return one_shot(&name, bad_input()),
         other => {
             eprintln!("unknown scenario {other:?}");
             std::process::exit(64);

@@ -1,5 +1,5 @@
 //! Scenarios of the hardening work: master hooks that block, signal floods,
-//! workers whose stdout is full, that exec, close every fd or fork on their own.
+//! workers whose stdout is full, that exec or close every fd.
 
 use std::path::Path;
 use std::time::Duration;
@@ -142,45 +142,11 @@ pub(super) fn closer_app() -> Result<ServiceManager, Error> {
     Ok(m)
 }
 
-/// run() forks a plain child (no exec) that waits for signals.
-#[derive(Service)]
-#[service(name = "forker")]
-struct Forker;
-
-impl cotyledon::Service for Forker {
-    fn run(&self, ctx: &Context) -> Result<(), BoxError> {
-        use nix::unistd::ForkResult;
-        // SAFETY: the child only calls pause(2) and _exit(2), both async-signal-safe,
-        // so the locks other threads may hold at the fork do not matter.
-        match unsafe { nix::unistd::fork() }? {
-            ForkResult::Child => loop {
-                nix::unistd::pause();
-            },
-            ForkResult::Parent { child } => error!("forker grandchild {child}"),
-        }
-        ctx.wait_for_stop();
-        Ok(())
-    }
-
-    fn reload(&self) {
-        error!("forker reload");
-    }
-}
-
-/// forker × 1.
-pub(super) fn forker_app() -> Result<ServiceManager, Error> {
-    let mut m = super::manager()?;
-    m.add(|_| Forker, 1)?;
-    Ok(m)
-}
-
-/// A manager created and dropped after the program set SIGHUP to be ignored: the
-/// disposition it found must be back, so a SIGHUP is then harmless.
+/// A manager created and dropped in a program started with SIGHUP ignored (the
+/// test runs it under `nohup`): the disposition it found must be back, so a SIGHUP
+/// is then harmless.
 pub(super) fn dispositions() -> Result<(), Error> {
-    use nix::sys::signal::{SigHandler, Signal, raise, signal};
-    // SAFETY: SIG_IGN is not a handler function; no code runs on delivery.
-    unsafe { signal(Signal::SIGHUP, SigHandler::SigIgn) }
-        .map_err(|e| Error::SignalSetup(e.into()))?;
+    use nix::sys::signal::{Signal, raise};
     let mut m = super::manager()?;
     m.add(|_| Light, 1)?;
     drop(m);

@@ -13,7 +13,7 @@ use crate::{SOON, assert_in_order, bin, heavy, target_lines};
 fn blocking(kind: &str, graceful_ms: u64, release: Option<&PathBuf>) -> (Scenario, [i32; 2]) {
     let mut b = Scenario::builder(bin(), "blocking_hook_app")
         .env("SCENARIO_BLOCK", kind)
-        .env("SCENARIO_GRACEFUL_MS", &graceful_ms.to_string());
+        .env("SCENARIO_GRACEFUL_MS", graceful_ms.to_string());
     if let Some(path) = release {
         b = b.env(
             "SCENARIO_RELEASE_FILE",

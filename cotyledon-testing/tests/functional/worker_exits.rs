@@ -176,7 +176,11 @@ fn signals_to_a_workers_own_plain_fork_do_not_reach_the_worker() {
 
 #[test]
 fn a_dropped_manager_restores_the_dispositions_it_found() {
-    let mut s = start("dispositions");
+    // nohup starts it with SIGHUP ignored; had the manager left SIG_DFL behind,
+    // the SIGHUP it raises after the drop would kill it before its last line.
+    let mut s = Scenario::builder(crate::bin(), "dispositions")
+        .wrapped_in(&["nohup"])
+        .spawn();
     s.wait_for_line("SIGHUP ignored after the manager was dropped", SOON);
     s.expect_exit(0);
 }
