@@ -16,6 +16,7 @@ use std::time::Duration;
 
 pub use handle::ManagerHandle;
 use handle::State;
+pub use workers::MAX_WORKERS;
 
 use crate::error::Error;
 use crate::hooks::{HookOutput, Hooks, WorkerExit};
@@ -250,13 +251,16 @@ impl ServiceManager {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidWorkerCount`] if `workers < 1`.
+    /// [`Error::InvalidWorkerCount`] if `workers < 1`; [`Error::TooManyWorkers`] if
+    /// `workers` is above [`MAX_WORKERS`], or would bring the sum of every
+    /// service's count above it.
     pub fn add<F, R>(&mut self, factory: F, workers: usize) -> Result<ServiceId, Error>
     where
         F: Fn(WorkerId) -> R + 'static,
         R: IntoService,
     {
-        workers::check_count(workers)?;
+        let id = ServiceId::new_random();
+        self.state.table.add(id, workers)?;
         let timeout = resolve_timeout(
             <R::Service as ServiceConfig>::GRACEFUL_SHUTDOWN_TIMEOUT,
             self.settings.graceful_shutdown_timeout,
@@ -264,8 +268,6 @@ impl ServiceManager {
         let start = move |ws: WorkerStart<'_>| -> Infallible {
             worker::main::<R::Service>(ws, timeout, &|id| factory(id).into_service())
         };
-        let id = ServiceId::new_random();
-        self.state.table.add(id, workers);
         self.entries.push(Entry {
             name: <R::Service as ServiceConfig>::NAME,
             start: Box::new(start),
@@ -279,8 +281,10 @@ impl ServiceManager {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidWorkerCount`] if `workers < 1`, [`Error::UnknownService`] if
-    /// `service` was not returned by this manager.
+    /// [`Error::InvalidWorkerCount`] if `workers < 1`, [`Error::TooManyWorkers`] if
+    /// `workers` is above [`MAX_WORKERS`] or would bring the sum of every
+    /// service's count above it, [`Error::UnknownService`] if `service` was not
+    /// returned by this manager. On an error the count is unchanged.
     pub fn reconfigure(&mut self, service: ServiceId, workers: usize) -> Result<(), Error> {
         self.state.reconfigure(service, workers)
     }
