@@ -10,6 +10,7 @@ mod workers;
 
 use std::any::Any;
 use std::convert::Infallible;
+use std::ffi::OsString;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -133,7 +134,8 @@ impl Builder {
             return Err(Error::AlreadyExists);
         }
         let guard = InstanceGuard;
-        let argv: Vec<String> = std::env::args().collect();
+        // args_os, not args: an argument that is not UTF-8 must not panic.
+        let argv: Vec<OsString> = std::env::args_os().collect();
         if !in_terminal_foreground() {
             let _ = nix::unistd::setsid();
         }
@@ -204,7 +206,7 @@ pub struct ServiceManager {
     pipe_write: OwnedFd,
     death_read: OwnedFd,
     death_write: OwnedFd,
-    argv: Vec<String>,
+    argv: Vec<OsString>,
     _instance: InstanceGuard,
 }
 
