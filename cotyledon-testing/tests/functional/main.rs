@@ -2,6 +2,7 @@
 //! `examples/scenarios.rs`), sends real signals and asserts on its log lines, exit
 //! code and on the processes left (none). Run with `cargo xtask functional-tests`.
 
+mod bounds;
 mod chaos;
 mod hooks;
 mod parent_death;
