@@ -11,6 +11,8 @@ use std::time::Duration;
 use cotyledon::{BoxError, Context, Error, Service, ServiceManager, WorkerId};
 use log::{Level, LevelFilter, Log, Metadata, Record, error};
 
+#[path = "scenarios/bounds.rs"]
+mod bounds;
 #[path = "scenarios/hardening.rs"]
 mod hardening;
 #[path = "scenarios/hostile.rs"]
@@ -295,28 +297,6 @@ fn factory_error_app() -> Result<ServiceManager, Error> {
     Ok(m)
 }
 
-/// Misuse of the API: each call must give a typed error, never a panic.
-fn bad_input() -> Result<(), Error> {
-    fn report<T>(what: &str, r: Result<T, Error>) {
-        match r {
-            Err(e) => error!("{what}: {e}"),
-            Ok(_) => error!("{what}: accepted"),
-        }
-    }
-    let mut m = manager()?;
-    report("add zero", m.add(|_| Light, 0));
-    let light = m.add(|_| Light, 1)?;
-    report("reconfigure zero", m.reconfigure(light, 0));
-    report("second manager", manager());
-    drop(m);
-    // Once the first manager is dropped, another may be created; it does not
-    // know the first one's service ids.
-    let mut m = manager()?;
-    report("reconfigure unknown", m.reconfigure(light, 1));
-    report("run empty", m.run());
-    Ok(())
-}
-
 /// Logs the error of a scenario that runs no manager.
 fn one_shot(name: &str, result: Result<(), Error>) {
     if let Err(e) = result {
@@ -327,7 +307,9 @@ fn one_shot(name: &str, result: Result<(), Error>) {
 fn main() {
     log::set_logger(&LineLogger).expect("the scenario program installs the only logger");
     log::set_max_level(LevelFilter::Debug);
-    let name = std::env::args().nth(1).unwrap_or_default();
+    // args_os: the bounds scenarios pass arguments that are not UTF-8.
+    let name = std::env::args_os().nth(1).unwrap_or_default();
+    let name = name.to_string_lossy().into_owned();
     let built = match name.as_str() {
         "example_app" => example_app(),
         "buggy_app" => manager().and_then(|mut m| m.add(|_| Buggy, 1).map(|_| m)),
@@ -354,7 +336,13 @@ fn main() {
         "limiter_app" => limiter_app(),
         "hooks_app" => hooks_app(),
         "factory_error_app" => factory_error_app(),
-        "bad_input" => return one_shot(&name, bad_input()),
+        "huge_reconfigure_app" => bounds::huge_reconfigure_app(),
+        "max_graceful_timeout_app" => bounds::max_graceful_timeout_app(),
+        "max_wait_interval_app" => bounds::max_wait_interval_app(),
+        "max_crash_backoff_app" => bounds::max_crash_backoff_app(),
+        "max_timeout_derive_app" => bounds::max_timeout_derive_app(),
+        "args_app" => bounds::args_app(),
+        "bad_input" => return one_shot(&name, bounds::bad_input()),
         other => {
             eprintln!("unknown scenario {other:?}");
             std::process::exit(64);

@@ -68,9 +68,13 @@ impl Context {
     }
 
     /// Blocks until the worker is told to stop or `timeout` has passed; returns
-    /// whether the worker is stopping. Use it as an interruptible sleep.
+    /// whether the worker is stopping. Use it as an interruptible sleep. A timeout
+    /// too long for the clock (`Duration::MAX`) waits for the stop alone.
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
+        let Some(deadline) = Instant::now().checked_add(timeout) else {
+            self.wait_for_stop();
+            return true;
+        };
         let mut guard = self.lock();
         loop {
             if self.is_stopping() {
@@ -119,5 +123,15 @@ mod tests {
         t.join().expect("waiter thread");
         assert!(ctx.is_stopping());
         assert!(ctx.wait_timeout(Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn a_timeout_of_duration_max_waits_for_the_stop() {
+        let ctx = Context::new("t", WorkerId::new(0));
+        let other = ctx.clone();
+        let t = std::thread::spawn(move || other.wait_timeout(Duration::MAX));
+        ctx.stop();
+        assert!(t.join().expect("no overflow panic"));
+        assert!(ctx.wait_timeout(Duration::MAX));
     }
 }

@@ -13,6 +13,15 @@ pub enum Error {
         /// The count that was asked for.
         workers: usize,
     },
+    /// A service was added or reconfigured with more than
+    /// [`MAX_WORKERS`](crate::MAX_WORKERS) workers, or the counts of all services
+    /// would add up to more than that.
+    TooManyWorkers {
+        /// The count that was asked for (for the total: the sum it would make).
+        workers: usize,
+        /// The ceiling, [`MAX_WORKERS`](crate::MAX_WORKERS).
+        max: usize,
+    },
     /// The service id is not one this manager returned from `add`.
     UnknownService(ServiceId),
     /// A `ServiceManager` already exists in this process (cotyledon's seatbelt).
@@ -30,6 +39,12 @@ impl fmt::Display for Error {
         match self {
             Error::InvalidWorkerCount { workers } => {
                 write!(f, "number of workers must be at least 1, got {workers}")
+            }
+            Error::TooManyWorkers { workers, max } => {
+                write!(
+                    f,
+                    "at most {max} workers per service and in total, got {workers}"
+                )
             }
             Error::UnknownService(id) => write!(f, "unknown service id {id}"),
             // cotyledon's wording, kept so that users' checks keep matching.
@@ -60,6 +75,14 @@ mod tests {
     fn messages_are_lowercase_and_sources_are_chained() {
         let e = Error::InvalidWorkerCount { workers: 0 };
         assert_eq!(e.to_string(), "number of workers must be at least 1, got 0");
+        let e = Error::TooManyWorkers {
+            workers: 4097,
+            max: 4096,
+        };
+        assert_eq!(
+            e.to_string(),
+            "at most 4096 workers per service and in total, got 4097"
+        );
         let e = Error::SignalSetup(io::Error::from_raw_os_error(libc::EINVAL));
         assert!(std::error::Error::source(&e).is_some());
         assert_eq!(

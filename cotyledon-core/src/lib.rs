@@ -24,7 +24,7 @@ pub use error::Error;
 pub use hooks::{HookOutput, WorkerExit};
 pub use manager::{
     Builder, DEFAULT_CRASH_BACKOFF, DEFAULT_CRASH_BACKOFF_MAX, DEFAULT_GRACEFUL_SHUTDOWN_TIMEOUT,
-    DEFAULT_WAIT_INTERVAL, ManagerHandle, ServiceManager,
+    DEFAULT_WAIT_INTERVAL, MAX_WORKERS, ManagerHandle, ServiceManager,
 };
 pub use service::{BoxError, IntoService, Service, ServiceConfig, ServiceId, WorkerId};
 

@@ -1,27 +1,31 @@
 //! Process titles as cotyledon sets them: master `PROG: master process [ARGV]`,
 //! worker `PROG: NAME worker(ID)`.
+//!
+//! The arguments are kept as `OsString`s (an argument need not be UTF-8); they are
+//! turned into text, lossily, only to be shown in a title.
+
+use std::ffi::OsString;
 
 use crate::service::WorkerId;
 use crate::sys;
 
 /// `PROG`: the file name of argv\[0\].
-pub(crate) fn program_name(argv: &[String]) -> String {
+pub(crate) fn program_name(argv: &[OsString]) -> String {
     argv.first()
         .map(|a| {
-            std::path::Path::new(a)
-                .file_name()
-                .map(|f| f.to_string_lossy().into_owned())
-                .unwrap_or_else(|| a.clone())
+            let path = std::path::Path::new(a);
+            path.file_name().unwrap_or(a).to_string_lossy().into_owned()
         })
         .unwrap_or_else(|| "cotyledon".to_owned())
 }
 
 /// The master's title.
-pub(crate) fn master_title(argv: &[String]) -> String {
+pub(crate) fn master_title(argv: &[OsString]) -> String {
+    let args: Vec<_> = argv.iter().map(|a| a.to_string_lossy()).collect();
     format!(
         "{}: master process [{}]",
         program_name(argv),
-        argv.join(" ")
+        args.join(" ")
     )
 }
 
@@ -39,7 +43,7 @@ pub(crate) struct Titler {
 
 impl Titler {
     /// Reads the argv area once; `argv` is the copy taken before any rewrite.
-    pub(crate) fn new(argv: &[String]) -> Self {
+    pub(crate) fn new(argv: &[OsString]) -> Self {
         Titler {
             prog: program_name(argv),
             area: sys::argv::area(),
@@ -47,7 +51,7 @@ impl Titler {
     }
 
     /// Sets the master's title.
-    pub(crate) fn set_master(&self, argv: &[String]) {
+    pub(crate) fn set_master(&self, argv: &[OsString]) {
         sys::argv::set_title(self.area, &master_title(argv));
     }
 
@@ -63,11 +67,10 @@ mod tests {
 
     #[test]
     fn titles_follow_cotyledon() {
-        let argv = vec![
-            "/usr/bin/agent".to_owned(),
-            "--config".to_owned(),
-            "x".to_owned(),
-        ];
+        let argv: Vec<OsString> = ["/usr/bin/agent", "--config", "x"]
+            .into_iter()
+            .map(OsString::from)
+            .collect();
         assert_eq!(program_name(&argv), "agent");
         assert_eq!(
             master_title(&argv),
@@ -77,5 +80,18 @@ mod tests {
             worker_title("agent", "heavy", WorkerId::new(3)),
             "agent: heavy worker(3)"
         );
+    }
+
+    #[test]
+    fn arguments_that_are_not_utf8_are_shown_lossily() {
+        use std::os::unix::ffi::OsStrExt;
+        let bad = std::ffi::OsStr::from_bytes(b"\xff\xfe");
+        let argv = vec![OsString::from(bad), OsString::from("x")];
+        assert_eq!(program_name(&argv), "\u{fffd}\u{fffd}");
+        assert_eq!(
+            master_title(&argv),
+            "\u{fffd}\u{fffd}: master process [\u{fffd}\u{fffd} x]"
+        );
+        assert_eq!(program_name(&[]), "cotyledon");
     }
 }

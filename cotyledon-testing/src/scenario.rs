@@ -20,11 +20,12 @@ use crate::procs::{group_members, mask_pids, parse_bracket_pid};
 /// Deadline of [`Scenario::expect_exit`]'s two waits.
 const END_DEADLINE: Duration = Duration::from_secs(10);
 
-/// How to start a scenario: program, scenario name, extra environment.
+/// How to start a scenario: program, scenario name, extra arguments and environment.
 #[derive(Debug)]
 pub struct ScenarioBuilder {
     bin: PathBuf,
     name: String,
+    args: Vec<OsString>,
     env: HashMap<OsString, OsString>,
     own_group: bool,
     wrapper: Vec<String>,
@@ -43,6 +44,12 @@ impl ScenarioBuilder {
     /// leader). Either way the manager's pid is then its group's id.
     pub fn without_process_group(mut self) -> Self {
         self.own_group = false;
+        self
+    }
+
+    /// Adds an argument after the scenario name (it need not be UTF-8).
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
+        self.args.push(arg.as_ref().to_owned());
         self
     }
 
@@ -70,6 +77,7 @@ impl ScenarioBuilder {
             }
         };
         cmd.arg(&self.name)
+            .args(&self.args)
             .envs(&self.env)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -144,6 +152,7 @@ impl Scenario {
         ScenarioBuilder {
             bin: bin.as_ref().to_owned(),
             name: name.to_owned(),
+            args: Vec::new(),
             env: HashMap::new(),
             own_group: true,
             wrapper: Vec::new(),
@@ -258,15 +267,10 @@ impl Scenario {
             },
         };
         let deadline = Instant::now() + Duration::from_secs(2);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    self.unclaimed.push_back(line);
-                }
-                Err(_) => break,
-            }
+        let left = || deadline.saturating_duration_since(Instant::now());
+        while let Ok(line) = self.lines.recv_timeout(left()) {
+            self.seen.push(line.clone());
+            self.unclaimed.push_back(line);
         }
         let mut stdout = self.seen.join("\n").into_bytes();
         stdout.push(b'\n');

@@ -6,10 +6,12 @@
 //! respawned only after `initial × 2^(n-1)`, capped at `max`. A worker that stays
 //! up for [`MIN_UPTIME`] resets its slot. Other slots are never delayed. SIGHUP and
 //! `reconfigure` forget every delay, as they reset cotyledon's fork limiter.
+//! Delays saturate: `Duration::MAX` (as `initial` or `max`) never overflows.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use super::pacing::deadline_after;
 use crate::service::WorkerId;
 
 /// How long a worker must live for its death not to count as a crash loop.
@@ -57,10 +59,11 @@ impl Backoff {
         let doublings = (state.quick_deaths - 1).min(32);
         let delay = self
             .initial
-            .checked_mul(1u32 << doublings.min(31))
-            .unwrap_or(self.max)
+            .saturating_mul(1u32 << doublings.min(31))
             .min(self.max);
-        state.not_before = Some(now + delay);
+        // A delay too long for the clock saturates: the slot waits for ever
+        // (until SIGHUP or `reconfigure` forgets it).
+        state.not_before = Some(deadline_after(now, delay));
         Some(delay)
     }
 
@@ -130,5 +133,32 @@ mod tests {
         b.died(slot(0), t0, t0);
         b.reset();
         assert_eq!(b.not_before(slot(0), t0), None);
+    }
+
+    #[test]
+    fn duration_max_as_initial_or_max_saturates() {
+        let t0 = Instant::now();
+        let century = Duration::from_secs(100 * 365 * 24 * 3600);
+        let mut b = Backoff::new(Duration::MAX, Duration::MAX);
+        assert_eq!(b.died(slot(0), t0, t0), Some(Duration::MAX));
+        assert!(
+            b.not_before(slot(0), t0 + century).is_some(),
+            "waits for ever"
+        );
+        assert_eq!(b.died(slot(0), t0, t0 + MS), Some(Duration::MAX));
+        b.reset();
+        assert_eq!(b.not_before(slot(0), t0), None);
+        // A small start doubling towards Duration::MAX: no overflow after many deaths.
+        let mut b = Backoff::new(100 * MS, Duration::MAX);
+        let mut last = Duration::ZERO;
+        for _ in 0..100 {
+            let delay = b.died(slot(1), t0, t0).expect("quick death");
+            assert!(delay >= last);
+            last = delay;
+        }
+        assert!(b.not_before(slot(1), t0).is_some());
+        // Duration::MAX as `initial` with a smaller `max`: `max` is raised to it.
+        let mut b = Backoff::new(Duration::MAX, MS);
+        assert_eq!(b.died(slot(2), t0, t0), Some(Duration::MAX));
     }
 }

@@ -57,8 +57,10 @@ impl<'a> ManagerHandle<'a> {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidWorkerCount`] for `workers < 1`, [`Error::UnknownService`] for
-    /// an id this manager did not return.
+    /// [`Error::InvalidWorkerCount`] for `workers < 1`, [`Error::TooManyWorkers`]
+    /// above [`MAX_WORKERS`](crate::MAX_WORKERS) for this service or in total,
+    /// [`Error::UnknownService`] for an id this manager did not return. On an error
+    /// the count is unchanged.
     pub fn reconfigure(&mut self, service: ServiceId, workers: usize) -> Result<(), Error> {
         self.state.reconfigure(service, workers)
     }

@@ -12,12 +12,14 @@ mod workers;
 
 use std::any::Any;
 use std::convert::Infallible;
+use std::ffi::OsString;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 pub use handle::ManagerHandle;
 use handle::State;
+pub use workers::MAX_WORKERS;
 
 use crate::error::Error;
 use crate::hooks::{HookOutput, Hooks, WorkerExit};
@@ -142,7 +144,8 @@ impl Builder {
             return Err(Error::AlreadyExists);
         }
         let guard = InstanceGuard;
-        let argv: Vec<String> = std::env::args().collect();
+        // args_os, not args: an argument that is not UTF-8 must not panic.
+        let argv: Vec<OsString> = std::env::args_os().collect();
         if !in_terminal_foreground() {
             let _ = nix::unistd::setsid();
         }
@@ -213,7 +216,7 @@ pub struct ServiceManager {
     pipe: SelfPipe,
     death_read: OwnedFd,
     death_write: OwnedFd,
-    argv: Vec<String>,
+    argv: Vec<OsString>,
     /// The dispositions the program had before the manager installed its own.
     saved_actions: Vec<sys::signal::SavedAction>,
     _instance: InstanceGuard,
@@ -263,13 +266,16 @@ impl ServiceManager {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidWorkerCount`] if `workers < 1`.
+    /// [`Error::InvalidWorkerCount`] if `workers < 1`; [`Error::TooManyWorkers`] if
+    /// `workers` is above [`MAX_WORKERS`], or would bring the sum of every
+    /// service's count above it.
     pub fn add<F, R>(&mut self, factory: F, workers: usize) -> Result<ServiceId, Error>
     where
         F: Fn(WorkerId) -> R + 'static,
         R: IntoService,
     {
-        workers::check_count(workers)?;
+        let id = ServiceId::new_random();
+        self.state.table.add(id, workers)?;
         let timeout = resolve_timeout(
             <R::Service as ServiceConfig>::GRACEFUL_SHUTDOWN_TIMEOUT,
             self.settings.graceful_shutdown_timeout,
@@ -277,8 +283,6 @@ impl ServiceManager {
         let start = move |ws: WorkerStart<'_>| -> Infallible {
             worker::main::<R::Service>(ws, timeout, &|id| factory(id).into_service())
         };
-        let id = ServiceId::new_random();
-        self.state.table.add(id, workers);
         self.entries.push(Entry {
             name: <R::Service as ServiceConfig>::NAME,
             start: Box::new(start),
@@ -292,8 +296,10 @@ impl ServiceManager {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidWorkerCount`] if `workers < 1`, [`Error::UnknownService`] if
-    /// `service` was not returned by this manager.
+    /// [`Error::InvalidWorkerCount`] if `workers < 1`, [`Error::TooManyWorkers`] if
+    /// `workers` is above [`MAX_WORKERS`] or would bring the sum of every
+    /// service's count above it, [`Error::UnknownService`] if `service` was not
+    /// returned by this manager. On an error the count is unchanged.
     pub fn reconfigure(&mut self, service: ServiceId, workers: usize) -> Result<(), Error> {
         self.state.reconfigure(service, workers)
     }

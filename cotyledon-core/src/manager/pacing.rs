@@ -5,6 +5,9 @@
 //! - cotyledon's limiter: when more forks than the expected worker count happened
 //!   within that many seconds, log "Forking too fast, sleeping" and pause 5 s.
 //!   SIGHUP and `reconfigure` reset the history (and end a pause).
+//!
+//! No deadline here overflows: [`deadline_after`] saturates, so a delay too long
+//! for the clock (`Duration::MAX`) is a deadline that is never reached.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -29,6 +32,24 @@ pub(crate) struct Pacing {
 pub(crate) const FORK_RETRY_INITIAL: Duration = Duration::from_millis(100);
 /// Longest delay between two attempts to fork after failures.
 pub(crate) const FORK_RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// `now + delay`, or, when that does not fit in an `Instant`, about the furthest
+/// instant the clock can represent: a deadline that is never reached (and that
+/// `poll` turns into its longest timeout).
+pub(crate) fn deadline_after(now: Instant, delay: Duration) -> Instant {
+    if let Some(at) = now.checked_add(delay) {
+        return at;
+    }
+    // Go as far as fits: each step size succeeds at most once before it halves.
+    let (mut at, mut step) = (now, delay);
+    while !step.is_zero() {
+        match at.checked_add(step) {
+            Some(next) => at = next,
+            None => step /= 2,
+        }
+    }
+    at
+}
 
 /// Whether a fork may happen now.
 #[derive(Debug, PartialEq, Eq)]
@@ -73,7 +94,7 @@ impl Pacing {
             return Gate::Open;
         }
         if let Some(last) = self.last_fork {
-            let next = last + self.wait_interval;
+            let next = deadline_after(last, self.wait_interval);
             if now < next {
                 return Gate::Until(next);
             }
@@ -82,7 +103,7 @@ impl Pacing {
             let window = Duration::from_secs(expected as u64);
             let oldest = self.history.front().copied().unwrap_or(now);
             if now.duration_since(oldest) < window {
-                let until = now + LIMITER_PAUSE;
+                let until = deadline_after(now, LIMITER_PAUSE);
                 self.pause_until = Some(until);
                 return Gate::TooFast(until);
             }
@@ -105,8 +126,10 @@ impl Pacing {
     pub(crate) fn fork_failed(&mut self, now: Instant) -> Duration {
         let doublings = self.fork_failures.min(16);
         self.fork_failures = self.fork_failures.saturating_add(1);
-        let delay = (FORK_RETRY_INITIAL * (1u32 << doublings)).min(FORK_RETRY_MAX);
-        self.retry_at = Some(now + delay);
+        let delay = FORK_RETRY_INITIAL
+            .saturating_mul(1u32 << doublings)
+            .min(FORK_RETRY_MAX);
+        self.retry_at = Some(deadline_after(now, delay));
         delay
     }
 
@@ -192,5 +215,34 @@ mod tests {
         assert!(matches!(p.gate(t0, 1), Gate::TooFast(_)));
         p.reset();
         assert_eq!(p.gate(t0, 1), Gate::Open);
+    }
+
+    /// Far enough to count as never for these tests: a century.
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+    #[test]
+    fn deadlines_saturate_instead_of_overflowing() {
+        let t0 = Instant::now();
+        assert_eq!(deadline_after(t0, CENTURY), t0 + CENTURY);
+        let never = deadline_after(t0, Duration::MAX);
+        assert!(never > t0 + CENTURY);
+        assert!(deadline_after(never, Duration::MAX) >= never);
+        assert_eq!(deadline_after(t0, Duration::ZERO), t0);
+    }
+
+    #[test]
+    fn a_wait_interval_of_duration_max_never_allows_a_second_fork() {
+        let t0 = Instant::now();
+        for limiter in [false, true] {
+            let mut p = Pacing::new(Duration::MAX, limiter);
+            assert_eq!(p.gate(t0, 2), Gate::Open, "the first fork is not delayed");
+            p.forked(t0);
+            match p.gate(t0 + CENTURY, 2) {
+                Gate::Until(at) => assert!(at > t0 + CENTURY),
+                other => panic!("expected a far deadline, got {other:?}"),
+            }
+            p.reset();
+            assert!(matches!(p.gate(t0, 2), Gate::Until(_)));
+        }
     }
 }

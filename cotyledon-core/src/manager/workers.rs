@@ -3,12 +3,23 @@
 //! A slot is a worker id. Ids `0..desired` should each have exactly one process;
 //! a running id at or above `desired` (after a scale-down) is stopped once and not
 //! respawned. An id is never given to a second process while its first one runs.
+//!
+//! Memory is proportional to the workers that exist or died, never to a requested
+//! count: the missing ids of a service are the `holes` below a `frontier` (ids that
+//! ran and died, or were skipped) plus the implicit range `frontier..desired` of ids
+//! never started, less the running ones (workers of an earlier scale-down that are
+//! still stopping).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Instant;
 
 use crate::error::Error;
 use crate::service::{ServiceId, WorkerId};
+
+/// The most workers of one service, and the most over all services (the sum of
+/// their counts). `add` and `reconfigure` refuse more with
+/// [`Error::TooManyWorkers`](crate::Error::TooManyWorkers).
+pub const MAX_WORKERS: usize = 4096;
 
 /// The slots of one service.
 #[derive(Debug)]
@@ -19,8 +30,31 @@ pub(crate) struct Slots {
     running: BTreeMap<WorkerId, (i32, Instant)>,
     /// Running workers above `desired` that were told to stop.
     stopping: BTreeSet<WorkerId>,
-    /// Ids below `desired` with no running worker.
-    missing: BTreeSet<WorkerId>,
+    /// Missing ids below `frontier` (all below `desired`).
+    holes: BTreeSet<WorkerId>,
+    /// Ids from here to `desired` are missing unless running; `frontier <= desired`,
+    /// and the id at `frontier` (if below `desired`) is not running.
+    frontier: usize,
+}
+
+impl Slots {
+    /// Missing ids, ascending.
+    fn missing(&self) -> impl Iterator<Item = WorkerId> + '_ {
+        let fresh = (self.frontier..self.desired)
+            .map(WorkerId::new)
+            .filter(|w| !self.running.contains_key(w));
+        self.holes.iter().copied().chain(fresh)
+    }
+
+    /// Moves the frontier past the running ids it stands on, so that the first
+    /// missing id is found in O(log n).
+    fn settle_frontier(&mut self) {
+        while self.frontier < self.desired
+            && self.running.contains_key(&WorkerId::new(self.frontier))
+        {
+            self.frontier += 1;
+        }
+    }
 }
 
 /// A reaped worker, as [`Table::remove_pid`] returns it.
@@ -40,25 +74,39 @@ pub(crate) struct Table {
     by_pid: HashMap<i32, (usize, WorkerId)>,
 }
 
-/// Checks a worker count (`workers >= 1`).
+/// Checks one service's worker count: `1..=MAX_WORKERS`.
 pub(crate) fn check_count(workers: usize) -> Result<(), Error> {
     if workers < 1 {
         return Err(Error::InvalidWorkerCount { workers });
+    }
+    check_total(workers)
+}
+
+/// Checks the sum of every service's count: at most [`MAX_WORKERS`].
+pub(crate) fn check_total(workers: usize) -> Result<(), Error> {
+    if workers > MAX_WORKERS {
+        return Err(Error::TooManyWorkers {
+            workers,
+            max: MAX_WORKERS,
+        });
     }
     Ok(())
 }
 
 impl Table {
     /// Adds a service; returns its index.
-    pub(crate) fn add(&mut self, id: ServiceId, desired: usize) -> usize {
+    pub(crate) fn add(&mut self, id: ServiceId, desired: usize) -> Result<usize, Error> {
+        check_count(desired)?;
+        check_total(self.expected().saturating_add(desired))?;
         self.services.push(Slots {
             id,
             desired,
             running: BTreeMap::new(),
             stopping: BTreeSet::new(),
-            missing: (0..desired).map(WorkerId::new).collect(),
+            holes: BTreeSet::new(),
+            frontier: 0,
         });
-        self.services.len() - 1
+        Ok(self.services.len() - 1)
     }
 
     /// Whether any service was added.
@@ -79,20 +127,20 @@ impl Table {
         &self.services[index]
     }
 
-    /// Changes the desired count of a service.
+    /// Changes the desired count of a service; on an error nothing changes.
     pub(crate) fn set_desired(&mut self, id: ServiceId, workers: usize) -> Result<(), Error> {
         check_count(workers)?;
         let index = self.index_of(id)?;
+        let others = self.expected() - self.services[index].desired;
+        check_total(others.saturating_add(workers))?;
         let s = &mut self.services[index];
-        let old = s.desired;
-        s.desired = workers;
-        if workers > old {
-            let new_ids = (old..workers).map(WorkerId::new);
-            let missing: Vec<WorkerId> = new_ids.filter(|w| !s.running.contains_key(w)).collect();
-            s.missing.extend(missing);
-        } else {
-            s.missing.retain(|w| w.get() < workers);
+        if workers < s.desired {
+            // Ids from `workers` up are no longer wanted.
+            s.holes.split_off(&WorkerId::new(workers));
+            s.frontier = s.frontier.min(workers);
         }
+        s.desired = workers;
+        s.settle_frontier();
         Ok(())
     }
 
@@ -102,12 +150,12 @@ impl Table {
     }
 
     /// Missing workers: `(service index, worker id)`, services in registration
-    /// order, ids ascending.
+    /// order, ids ascending. Finding the first one of a service is O(log n).
     pub(crate) fn missing(&self) -> impl Iterator<Item = (usize, WorkerId)> + '_ {
         self.services
             .iter()
             .enumerate()
-            .flat_map(|(i, s)| s.missing.iter().map(move |&w| (i, w)))
+            .flat_map(|(i, s)| s.missing().map(move |w| (i, w)))
     }
 
     /// The first missing worker.
@@ -135,11 +183,23 @@ impl Table {
         pids
     }
 
-    /// Records a worker started at `now`.
+    /// Records a worker started at `now` (one of the missing ids).
     pub(crate) fn insert(&mut self, index: usize, worker: WorkerId, pid: i32, now: Instant) {
         let s = &mut self.services[index];
         s.running.insert(worker, (pid, now));
-        s.missing.remove(&worker);
+        let w = worker.get();
+        if w < s.frontier {
+            s.holes.remove(&worker);
+        } else {
+            // Ids skipped between the frontier and this one stay missing.
+            for skipped in (s.frontier..w.min(s.desired)).map(WorkerId::new) {
+                if !s.running.contains_key(&skipped) {
+                    s.holes.insert(skipped);
+                }
+            }
+            s.frontier = w.saturating_add(1).min(s.desired);
+        }
+        s.settle_frontier();
         self.by_pid.insert(pid, (index, worker));
     }
 
@@ -149,8 +209,9 @@ impl Table {
         let s = &mut self.services[index];
         let (_, started) = s.running.remove(&worker)?;
         let was_stopping = s.stopping.remove(&worker);
-        if worker.get() < s.desired {
-            s.missing.insert(worker);
+        // At or above the frontier, an id below `desired` is missing by itself.
+        if worker.get() < s.frontier {
+            s.holes.insert(worker);
         }
         Some(Removed {
             index,
@@ -186,88 +247,4 @@ impl Table {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn table(counts: &[usize]) -> (Table, Vec<ServiceId>) {
-        let mut t = Table::default();
-        let ids: Vec<ServiceId> = counts
-            .iter()
-            .map(|&n| {
-                let id = ServiceId::new_random();
-                t.add(id, n);
-                id
-            })
-            .collect();
-        (t, ids)
-    }
-
-    fn fill(t: &mut Table, next_pid: &mut i32) {
-        while let Some((i, w)) = t.next_missing() {
-            t.insert(i, w, *next_pid, Instant::now());
-            *next_pid += 1;
-        }
-    }
-
-    #[test]
-    fn fills_services_in_order_with_ascending_ids() {
-        let (mut t, _) = table(&[2, 1]);
-        assert_eq!(t.next_missing(), Some((0, WorkerId::new(0))));
-        t.insert(0, WorkerId::new(0), 100, Instant::now());
-        assert_eq!(t.next_missing(), Some((0, WorkerId::new(1))));
-        t.insert(0, WorkerId::new(1), 101, Instant::now());
-        assert_eq!(t.next_missing(), Some((1, WorkerId::new(0))));
-        t.insert(1, WorkerId::new(0), 102, Instant::now());
-        assert_eq!(t.next_missing(), None);
-        assert_eq!(t.expected(), 3);
-    }
-
-    #[test]
-    fn a_dead_worker_is_replaced_with_the_same_id() {
-        let (mut t, _) = table(&[3]);
-        let mut pid = 10;
-        fill(&mut t, &mut pid);
-        let removed = t.remove_pid(11).expect("known pid");
-        assert_eq!(
-            (removed.index, removed.worker, removed.was_stopping),
-            (0, WorkerId::new(1), false)
-        );
-        assert_eq!(t.next_missing(), Some((0, WorkerId::new(1))));
-        assert_eq!(t.remove_pid(999), None);
-    }
-
-    #[test]
-    fn scaling_down_stops_the_highest_ids_once() {
-        let (mut t, ids) = table(&[5]);
-        let mut pid = 10;
-        fill(&mut t, &mut pid);
-        t.set_desired(ids[0], 2).expect("valid");
-        let mut excess = t.take_excess();
-        excess.sort_unstable();
-        assert_eq!(excess, vec![12, 13, 14]);
-        assert!(t.take_excess().is_empty(), "stopped once only");
-        let mut live = t.pids_not_stopping();
-        live.sort_unstable();
-        assert_eq!(live, vec![10, 11]);
-        assert_eq!(t.next_missing(), None);
-        assert!(t.remove_pid(14).expect("known").was_stopping);
-        assert_eq!(t.next_missing(), None, "id 4 is no longer desired");
-        // Scaling up again while ids 2 and 3 still run must not start them twice.
-        t.set_desired(ids[0], 5).expect("valid");
-        assert_eq!(t.missing().collect::<Vec<_>>(), vec![(0, WorkerId::new(4))]);
-        t.remove_pid(13);
-        assert_eq!(t.missing().count(), 2, "ids 3 and 4");
-        assert_eq!(t.next_missing(), Some((0, WorkerId::new(3))));
-    }
-
-    #[test]
-    fn bad_counts_and_ids_are_typed_errors() {
-        let (mut t, ids) = table(&[1]);
-        assert!(matches!(
-            t.set_desired(ids[0], 0),
-            Err(Error::InvalidWorkerCount { workers: 0 })
-        ));
-        let unknown = ServiceId::new_random();
-        assert!(matches!(t.set_desired(unknown, 1), Err(Error::UnknownService(u)) if u == unknown));
-    }
-}
+mod tests;

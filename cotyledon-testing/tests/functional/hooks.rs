@@ -1,5 +1,5 @@
 //! Hooks of every kind; a failing or panicking hook is logged, the rest of its
-//! list skipped, and the master carries on. API misuse gives typed errors.
+//! list skipped, and the master carries on. (API misuse: see `bounds.rs`.)
 
 use cotyledon_testing::Signal;
 
@@ -46,28 +46,4 @@ fn hooks_run_in_order_and_a_failing_one_skips_the_rest_of_its_list() {
     );
     assert!(!lines.iter().any(|l| l.contains("second reload hook")));
     assert!(!lines.iter().any(|l| l.contains("terminate hook three")));
-}
-
-#[test]
-fn api_misuse_gives_typed_errors() {
-    let mut s = start("bad_input");
-    s.expect_exit(0);
-    let lines = s.lines();
-    let unknown = lines
-        .iter()
-        .find(|l| l.starts_with("ERROR:scenarios:reconfigure unknown: unknown service id "))
-        .unwrap_or_else(|| panic!("no unknown-id error in {lines:#?}"));
-    let uuid = unknown.rsplit(' ').next().unwrap_or_default();
-    assert_eq!(uuid.len(), 36, "a UUID: {uuid}");
-    assert_eq!(uuid.as_bytes()[14], b'4', "a v4 UUID: {uuid}");
-    assert_in_order(
-        lines,
-        &[
-            "ERROR:scenarios:add zero: number of workers must be at least 1, got 0",
-            "ERROR:scenarios:reconfigure zero: number of workers must be at least 1, got 0",
-            "ERROR:scenarios:second manager: Only one instance of ServiceManager per application is allowed",
-            unknown,
-            "ERROR:scenarios:run empty: no service was added to the manager",
-        ],
-    );
 }

@@ -3,6 +3,7 @@
 //! code and on the processes left (none). Run with `cargo xtask functional-tests`.
 
 mod blocking_hooks;
+mod bounds;
 mod chaos;
 mod hooks;
 mod parent_death;

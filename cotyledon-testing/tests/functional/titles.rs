@@ -2,6 +2,7 @@
 
 use cotyledon_testing::{Scenario, Signal, cmdline, comm, group_and_session};
 
+use crate::bounds::start_args_app;
 use crate::{SOON, bin, example_app};
 
 /// `title` cut to what fits in `space` bytes (argv's area less its final NUL).
@@ -62,4 +63,41 @@ fn the_master_leads_its_own_session_with_its_workers() {
         );
     }
     s.end_with(Signal::SIGTERM, 0);
+}
+
+#[test]
+fn args_os_returns_the_original_arguments_after_the_title_is_set() {
+    let (mut s, argv) = start_args_app();
+    let want = format!("{argv:?}");
+    let line = |place: &str| format!("ERROR:scenarios::bounds:args in {place}: {want}");
+    s.wait_for_run("argsy", 0, SOON);
+    s.wait_for_run("argsy", 1, SOON);
+    for place in ["factory", "new worker hook", "run"] {
+        for _ in 0..2 {
+            let l = line(place);
+            s.wait_for(|got| got == l, SOON)
+                .unwrap_or_else(|why| s.fail(&format!("no {l:?} ({why})")));
+        }
+    }
+    // The titles were written (else the arguments would be intact trivially).
+    let master = cmdline(s.pid()).expect("master cmdline");
+    assert!(
+        master.starts_with("scenarios: master process ["),
+        "{master:?}"
+    );
+    s.signal(Signal::SIGHUP);
+    let l = line("reload hook");
+    s.wait_for(|got| got == l, SOON)
+        .unwrap_or_else(|why| s.fail(&format!("no {l:?} ({why})")));
+    let pid = s.wait_for_run("argsy", 0, SOON);
+    assert_eq!(cmdline(pid).as_deref(), Some("scenarios: argsy worker(0)"));
+    s.end_with(Signal::SIGTERM, 0);
+    let lines = s.lines();
+    assert!(
+        lines
+            .iter()
+            .filter(|l| l.contains(": args in "))
+            .all(|l| l.ends_with(&want)),
+        "{lines:#?}"
+    );
 }

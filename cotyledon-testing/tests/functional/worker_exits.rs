@@ -26,7 +26,24 @@ fn muted() -> (Scenario, i32) {
     let mut s = start("mute_app");
     let pid = s.wait_for_run("mute", 0, SOON);
     s.wait_for_line("mute stdout goes to a full pipe now", SOON);
+    // Until its run thread blocks writing to the full pipe (holding the stdout
+    // lock), the worker's other log lines still go through.
+    let deadline = Instant::now() + SOON;
+    while !blocked_in_pipe_write(pid) {
+        assert!(Instant::now() < deadline, "mute never blocked on its pipe");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     (s, pid)
+}
+
+/// Whether a thread of `pid` sleeps in the kernel's pipe write (`wchan`).
+fn blocked_in_pipe_write(pid: i32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.filter_map(Result::ok).any(|t| {
+        std::fs::read_to_string(t.path().join("wchan")).is_ok_and(|w| w.contains("pipe_write"))
+    })
 }
 
 #[test]
