@@ -1,5 +1,5 @@
-//! Looking at processes through /proc and `kill(pid, 0)`, and reading pids in
-//! cotyledon's log lines.
+//! Looking at processes through /proc and `kill(pid, 0)`, reading pids in
+//! cotyledon's log lines, and becoming the reaper of orphaned workers.
 
 use nix::errno::Errno;
 use nix::sys::signal::kill;
@@ -158,6 +158,16 @@ pub(crate) fn group_members(pgid: i32) -> Vec<String> {
         }
     }
     found
+}
+
+/// Makes this test process the reaper of orphaned workers, so that zombies of a
+/// SIGKILLed manager's workers are reaped here (and never linger under a PID 1
+/// that does not reap).
+pub(crate) fn become_subreaper() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = nix::sys::prctl::set_child_subreaper(true);
+    });
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -15,7 +15,7 @@ use nix::sys::signal::{Signal, kill, killpg};
 use nix::sys::wait::{WaitPidFlag, waitpid};
 use nix::unistd::Pid;
 
-use crate::procs::{group_members, mask_pids, parse_bracket_pid};
+use crate::procs::{become_subreaper, group_members, mask_pids, parse_bracket_pid};
 
 /// Deadline of [`Scenario::expect_exit`]'s two waits.
 const END_DEADLINE: Duration = Duration::from_secs(10);
@@ -95,7 +95,7 @@ impl ScenarioBuilder {
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if line_tx.send(line).is_err() {
+                if line_tx.send((Instant::now(), line)).is_err() {
                     break;
                 }
             }
@@ -124,6 +124,7 @@ impl ScenarioBuilder {
             pid,
             lines,
             seen: Vec::new(),
+            seen_at: Vec::new(),
             unclaimed: VecDeque::new(),
             exit,
             status: None,
@@ -138,8 +139,10 @@ impl ScenarioBuilder {
 pub struct Scenario {
     name: String,
     pid: i32,
-    lines: Receiver<String>,
+    lines: Receiver<(Instant, String)>,
     seen: Vec<String>,
+    /// When the reader thread read each line of `seen`.
+    seen_at: Vec<Instant>,
     unclaimed: VecDeque<String>,
     exit: Receiver<Result<ExitStatus, String>>,
     status: Option<ExitStatus>,
@@ -174,6 +177,12 @@ impl Scenario {
         &self.seen
     }
 
+    /// When each line of [`lines`](Scenario::lines) was read from the pipe (the
+    /// reader thread notes the time as it receives the line, before any wait).
+    pub fn line_times(&self) -> &[Instant] {
+        &self.seen_at
+    }
+
     /// Reads lines until one contains `needle`; returns it.
     ///
     /// # Panics
@@ -202,8 +211,8 @@ impl Scenario {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
+                Ok((at, line)) => {
+                    self.record(at, &line);
                     if pred(&line) {
                         return Ok(line);
                     }
@@ -217,6 +226,11 @@ impl Scenario {
         }
     }
 
+    fn record(&mut self, at: Instant, line: &str) {
+        self.seen.push(line.to_owned());
+        self.seen_at.push(at);
+    }
+
     /// Waits for `DEBUG:cotyledon::worker:Run service NAME(ID) [PID]`; returns PID.
     #[track_caller]
     pub fn wait_for_run(&mut self, service: &str, id: usize, timeout: Duration) -> i32 {
@@ -227,8 +241,8 @@ impl Scenario {
 
     /// Reads every line that arrives within `quiet` of the previous one.
     pub fn drain(&mut self, quiet: Duration) {
-        while let Ok(line) = self.lines.recv_timeout(quiet) {
-            self.seen.push(line.clone());
+        while let Ok((at, line)) = self.lines.recv_timeout(quiet) {
+            self.record(at, &line);
             self.unclaimed.push_back(line);
         }
     }
@@ -268,8 +282,8 @@ impl Scenario {
         };
         let deadline = Instant::now() + Duration::from_secs(2);
         let left = || deadline.saturating_duration_since(Instant::now());
-        while let Ok(line) = self.lines.recv_timeout(left()) {
-            self.seen.push(line.clone());
+        while let Ok((at, line)) = self.lines.recv_timeout(left()) {
+            self.record(at, &line);
             self.unclaimed.push_back(line);
         }
         let mut stdout = self.seen.join("\n").into_bytes();
@@ -347,9 +361,8 @@ impl Scenario {
     #[track_caller]
     pub fn fail(&self, why: &str) -> ! {
         let _ = killpg(Pid::from_raw(self.pid), Signal::SIGKILL);
-        let stderr =
-            String::from_utf8_lossy(&self.stderr.lock().map(|b| b.clone()).unwrap_or_default())
-                .into_owned();
+        let stderr = self.stderr.lock().map(|b| b.clone()).unwrap_or_default();
+        let stderr = String::from_utf8_lossy(&stderr);
         panic!(
             "scenario {} (pid {}): {why}\n--- stdout so far ---\n{}\n--- stderr ---\n{stderr}",
             self.name,
@@ -384,14 +397,4 @@ impl Drop for Scenario {
             std::thread::sleep(Duration::from_millis(2));
         }
     }
-}
-
-/// Makes this test process the reaper of orphaned workers, so that zombies of a
-/// SIGKILLed manager's workers are reaped here (and never linger under a PID 1
-/// that does not reap).
-fn become_subreaper() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let _ = nix::sys::prctl::set_child_subreaper(true);
-    });
 }

@@ -5,8 +5,9 @@
 //! `chaos` driver), then runs `chaos --scenarios target/debug/scenarios` with the
 //! arguments given here (`--seconds`, `--workers`, `--min`, `--burst`, `--seed`,
 //! `--quiet`; `cargo xtask chaos --help` lists them). The driver prints the
-//! figures and exits non-zero if a check failed; so does this task. The logic is
-//! in `cotyledon_testing::chaos`.
+//! figures (among them the id-recovery latency p50/p99/max and the signals sent
+//! to the master against those it logged) and exits non-zero if a check failed;
+//! so does this task. The logic is in `cotyledon_testing::chaos`.
 
 use std::env;
 use std::path::PathBuf;

@@ -1,6 +1,8 @@
 //! The disturbances: SIGKILL or SIGTERM to a worker, SIGSTOP of a worker (SIGCONT
 //! after at most 200 ms), a burst of SIGHUPs to the master, and a reconfigure
-//! (new counts written to the scale file, then one SIGHUP to the master).
+//! (new counts written to the scale file, then one SIGHUP to the master). The
+//! disturber notes when it sent the SIGHUPs, changed the counts and SIGKILLed a
+//! worker, for the accounting of signals and of recoveries.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -8,6 +10,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
+use super::ledger::Group;
 use super::procfs::{self, Proc};
 use super::rng::Rng;
 
@@ -25,6 +28,15 @@ pub(crate) struct Counts {
     pub(crate) reconfigures: usize,
 }
 
+/// A disturbance the recovery tracker must hear of, with its time.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Done {
+    /// New desired counts, about to be written to the scale file.
+    Desired(Instant, [usize; 3]),
+    /// A SIGKILL to this worker pid, about to be sent.
+    Killed(i32, Instant),
+}
+
 /// The disturber: chooses and delivers disturbances, remembers the stopped
 /// workers and the counts it last asked for.
 #[derive(Debug)]
@@ -39,6 +51,10 @@ pub(crate) struct Disturber {
     /// Stopped workers: `(pid, start time, when to continue them)`.
     stopped: Vec<(i32, u64, Instant)>,
     pub(crate) counts: Counts,
+    /// What the recovery tracker has not been told yet, in order.
+    pub(crate) done: Vec<Done>,
+    /// The SIGHUPs sent to the master: bursts, and singles of reconfigures.
+    pub(crate) hup_groups: Vec<Group>,
 }
 
 impl Disturber {
@@ -61,6 +77,8 @@ impl Disturber {
             desired,
             stopped: Vec::new(),
             counts: Counts::default(),
+            done: Vec::new(),
+            hup_groups: Vec::new(),
         }
     }
 
@@ -90,7 +108,11 @@ impl Disturber {
 
     fn hit(&mut self, workers: &mut Vec<Proc>, signal: Signal) {
         let Some(p) = self.pick(workers) else { return };
+        let at = Instant::now();
         if kill(Pid::from_raw(p.pid), signal).is_ok() {
+            if signal == Signal::SIGKILL {
+                self.done.push(Done::Killed(p.pid, at));
+            }
             match signal {
                 Signal::SIGKILL => self.counts.sigkill += 1,
                 _ => self.counts.sigterm += 1,
@@ -108,13 +130,30 @@ impl Disturber {
         }
     }
 
+    /// One SIGHUP to the master: the time just before `kill(2)`, if it worked (the
+    /// master, woken, may log before `kill(2)` even returns to us).
+    fn sighup(&self) -> Option<Instant> {
+        let at = Instant::now();
+        kill(Pid::from_raw(self.master), Signal::SIGHUP)
+            .is_ok()
+            .then_some(at)
+    }
+
     fn hup_burst(&mut self) {
-        let master = Pid::from_raw(self.master);
-        let sent = (0..self.burst)
-            .filter(|_| kill(master, Signal::SIGHUP).is_ok())
-            .count();
+        let (mut sent, mut last) = (0, None);
+        for _ in 0..self.burst {
+            if let Some(at) = self.sighup() {
+                (sent, last) = (sent + 1, Some(at));
+            }
+        }
         self.counts.hup_bursts += 1;
         self.counts.hups += sent;
+        if let Some(sent_at) = last {
+            self.hup_groups.push(Group {
+                sent_at,
+                count: sent,
+            });
+        }
     }
 
     /// New random counts: written (atomically, by rename) before the SIGHUP, so
@@ -125,12 +164,15 @@ impl Disturber {
         for c in &mut counts {
             *c = self.rng.between(lo as u64, hi as u64) as usize;
         }
+        let at = Instant::now();
         if write_scale(&self.scale_file, &counts).is_err() {
             return;
         }
         self.desired = counts;
-        if kill(Pid::from_raw(self.master), Signal::SIGHUP).is_ok() {
+        self.done.push(Done::Desired(at, counts));
+        if let Some(sent_at) = self.sighup() {
             self.counts.hups += 1;
+            self.hup_groups.push(Group { sent_at, count: 1 });
         }
         self.counts.reconfigures += 1;
     }

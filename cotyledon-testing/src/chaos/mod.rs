@@ -41,19 +41,48 @@
 //!   leak of 64 bytes per respawn shows after a 60 s run's ~6,000 respawns);
 //! - the final SIGTERM: the master exits 0 within 30 s and no process of its
 //!   group is left (the harness starts it as a group leader, so its `setsid()`
-//!   fails and the group is what its session would be).
+//!   fails and the group is what its session would be);
+//! - every signal sent to the master is accounted for: each SIGHUP burst, each
+//!   single SIGHUP and the final SIGTERM is followed, within `signal_deadline`
+//!   (1 s), by the master's "Caught SIGHUP signal, reloading services" or "Caught
+//!   SIGTERM signal, graceful exiting of master process" line (a burst may be
+//!   served once: see the `ledger` module); a group without one is a lost signal;
+//! - the p99 id-recovery latency of deaths without a crash back-off is under
+//!   `recovery_p99_allowed` (20 ms).
+//!
+//! **Id-recovery latency** (see the `recovery` module): for each death of a
+//! worker whose id is still desired, from the moment the master's "Child PID
+//! exited with status N" / "killed by signal S" line is read to the moment the
+//! replacement's "Run service NAME(ID) [PID]" line is read. A thread of the harness
+//! does nothing but read the manager's stdout and timestamp each line as it
+//! arrives, so the figure is the manager's reaction (reap, log, fork, the child's
+//! start-up), not the driver's sampling period. Deaths after which the master
+//! logged "Worker NAME(ID) keeps dying right after start, respawning it in …" are
+//! reported apart (their respawn is delayed on purpose) and not checked. The
+//! report also gives, as a diagnostic, the time from the driver's SIGKILL to the
+//! master's death line.
+//!
+//! The 20 ms target holds for the 60 s `cargo xtask chaos` run on an otherwise
+//! idle machine; the 10 s run of the functional suite shares a loaded 2-core CI
+//! machine with other tests, so it sets `recovery_p99_allowed` to `None` and
+//! checks everything else.
 
 mod check;
 mod disturb;
+mod ledger;
 mod logs;
 mod procfs;
+mod recovery;
 mod report;
 mod rng;
 mod run;
+mod table;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use ledger::SignalTally;
+pub use recovery::Latency;
 pub use report::Report;
 
 /// What to run and how hard. [`Config::new`] gives the defaults described in the
@@ -85,6 +114,11 @@ pub struct Config {
     pub fd_allowed: usize,
     /// Allowed growth of the master's RSS, in KiB.
     pub rss_allowed_kib: u64,
+    /// The p99 id-recovery latency of deaths without a crash back-off must be
+    /// below this; `None` does not check it.
+    pub recovery_p99_allowed: Option<Duration>,
+    /// Time within which the master must log a signal sent to it.
+    pub signal_deadline: Duration,
     /// Print a line per settle window on stderr.
     pub progress: bool,
 }
@@ -105,6 +139,8 @@ impl Config {
             zombie_limit: Duration::from_secs(1),
             fd_allowed: 0,
             rss_allowed_kib: 256,
+            recovery_p99_allowed: Some(Duration::from_millis(20)),
+            signal_deadline: Duration::from_secs(1),
             progress: false,
         }
     }

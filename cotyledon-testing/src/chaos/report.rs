@@ -1,8 +1,10 @@
-//! The result of a chaos run: the figures it prints and the checks that failed.
+//! The result of a chaos run: its figures and the checks that failed (printed
+//! by the `table` module).
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::time::Duration;
+
+use super::{Latency, SignalTally};
 
 /// What a chaos run did and saw. [`Report::failures`] lists the broken checks;
 /// `Display` prints every figure.
@@ -51,6 +53,8 @@ pub struct Report {
     pub zombies_seen: usize,
     /// Zombies that the master did not reap within the limit.
     pub zombies_lingering: Vec<String>,
+    /// Age after which an unreaped zombie is a failure.
+    pub zombie_limit: Duration,
     /// The master's open fds after warm-up and at the end.
     pub fd_start: Option<usize>,
     /// See `fd_start`.
@@ -87,6 +91,32 @@ pub struct Report {
     pub notable: Vec<String>,
     /// See `notable`.
     pub notable_count: usize,
+    /// Id-recovery latency of deaths without a crash back-off (see the module
+    /// documentation); `None` if there were none.
+    pub recovery: Option<Latency>,
+    /// Id-recovery latency of deaths the crash back-off delayed.
+    pub recovery_backoff: Option<Latency>,
+    /// From the driver's SIGKILL of a worker to the master's death line.
+    pub reap: Option<Latency>,
+    /// Deaths not counted in the recovery figures: their id was scaled away
+    /// (or the master was told to stop) before the replacement ran.
+    pub recovery_uncounted: usize,
+    /// The p99 recovery allowed (deaths without back-off); `None`: not checked.
+    pub recovery_p99_allowed: Option<Duration>,
+    /// SIGHUPs to the master against its "Caught SIGHUP" lines.
+    pub sighup: SignalTally,
+    /// The final SIGTERM to the master against its "Caught SIGTERM" line.
+    pub sigterm_master: SignalTally,
+    /// Time within which the master must log a signal sent to it.
+    pub signal_deadline: Duration,
+}
+
+impl Report {
+    /// Whether the run got far enough for its figures to be checked: it started
+    /// and the master did not die before the final SIGTERM.
+    fn ran(&self) -> bool {
+        self.startup_error.is_none() && self.master_died.is_none()
+    }
 }
 
 impl Report {
@@ -133,116 +163,20 @@ impl Report {
                 self.left_over
             ));
         }
+        f.extend(self.sighup.lost.iter().cloned());
+        f.extend(self.sigterm_master.lost.iter().cloned());
+        if self.ran() && self.sigterm_master.groups == 0 {
+            f.push("the final SIGTERM was not sent".to_owned());
+        }
+        match (self.recovery, self.recovery_p99_allowed) {
+            (Some(r), Some(limit)) if r.p99 >= limit => f.push(format!(
+                "p99 id-recovery latency (no back-off) {:.1} ms, must be under {} ms",
+                r.p99.as_secs_f64() * 1e3,
+                limit.as_millis()
+            )),
+            (None, _) if self.ran() => f.push("no id recovery measured".to_owned()),
+            _ => {}
+        }
         f
-    }
-}
-
-fn opt<T: fmt::Display>(v: Option<T>) -> String {
-    v.map_or_else(|| "-".to_owned(), |v| v.to_string())
-}
-
-fn drift(a: Option<u64>, b: Option<u64>) -> String {
-    match (a, b) {
-        (Some(a), Some(b)) => format!("{:+}", b as i64 - a as i64),
-        _ => "-".to_owned(),
-    }
-}
-
-impl fmt::Display for Report {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let failures = self.failures();
-        let ms = |d: Duration| d.as_millis();
-        writeln!(f, "chaos report")?;
-        writeln!(f, "  seed                 {}", self.seed)?;
-        writeln!(
-            f,
-            "  duration             {:.1} s (startup {} ms)",
-            self.elapsed.as_secs_f64(),
-            ms(self.startup)
-        )?;
-        writeln!(
-            f,
-            "  workers              {} (3 services, {}..={} each)",
-            self.workers, self.per_service.0, self.per_service.1
-        )?;
-        writeln!(
-            f,
-            "  kills survived       {} ({} SIGKILL, {} SIGTERM)",
-            self.sigkill + self.sigterm,
-            self.sigkill,
-            self.sigterm
-        )?;
-        writeln!(
-            f,
-            "  stops                {} (SIGSTOP..SIGCONT)",
-            self.sigstop
-        )?;
-        writeln!(
-            f,
-            "  SIGHUP bursts        {} x {} ({} SIGHUPs to the master in all)",
-            self.hup_bursts, self.hup_burst, self.hups
-        )?;
-        writeln!(f, "  reconfigures         {}", self.reconfigures)?;
-        writeln!(
-            f,
-            "  settle windows       {}/{} recovered within {} ms",
-            self.windows_settled,
-            self.windows,
-            ms(self.recovery_limit)
-        )?;
-        writeln!(f, "  max recovery         {} ms", ms(self.max_recovery))?;
-        writeln!(f, "  violations           {}", self.violations.len())?;
-        writeln!(f, "  duplicate ids        {}", self.duplicates.len())?;
-        writeln!(
-            f,
-            "  zombies              {} seen, {} not reaped in time",
-            self.zombies_seen,
-            self.zombies_lingering.len()
-        )?;
-        writeln!(
-            f,
-            "  master fds           {} -> {} (drift {})",
-            opt(self.fd_start),
-            opt(self.fd_end),
-            drift(
-                self.fd_start.map(|v| v as u64),
-                self.fd_end.map(|v| v as u64)
-            )
-        )?;
-        writeln!(
-            f,
-            "  master RSS           {} KiB -> {} KiB (drift {} KiB)",
-            opt(self.rss_start_kib),
-            opt(self.rss_end_kib),
-            drift(self.rss_start_kib, self.rss_end_kib)
-        )?;
-        writeln!(f, "  samples              {}", self.samples)?;
-        writeln!(
-            f,
-            "  workers started      {} ({} log lines)",
-            self.spawns, self.log_lines
-        )?;
-        writeln!(f, "  crash back-offs      {}", self.backoffs)?;
-        let deaths: Vec<String> = self
-            .deaths
-            .iter()
-            .map(|(k, v)| format!("{k}: {v}"))
-            .collect();
-        writeln!(f, "  workers reaped       {}", deaths.join(", "))?;
-        writeln!(f, "  cotyledon WARN/ERROR {}", self.notable_count)?;
-        for line in &self.notable {
-            writeln!(f, "    {line}")?;
-        }
-        writeln!(f, "  master exit code     {}", opt(self.exit_code))?;
-        writeln!(f, "  processes left       {}", self.left_over.len())?;
-        if failures.is_empty() {
-            write!(f, "PASSED")
-        } else {
-            writeln!(f, "FAILED ({} checks):", failures.len())?;
-            for (i, why) in failures.iter().enumerate() {
-                writeln!(f, "  {}. {why}", i + 1)?;
-            }
-            Ok(())
-        }
     }
 }

@@ -10,11 +10,12 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use super::check::{self, Zombies};
-use super::disturb::{Disturber, write_scale};
+use super::disturb::{Disturber, Done, write_scale};
+use super::ledger::{self, Group};
 use super::logs::LogTracker;
 use super::procfs::{self, Proc, SERVICES};
 use super::rng::Rng;
-use super::{Config, Report};
+use super::{Config, Latency, Report};
 use crate::Scenario;
 
 /// Sampling period while disturbing, and in settle windows.
@@ -41,6 +42,8 @@ struct Run<'a> {
     dup_seen: HashSet<Vec<(i32, u64)>>,
     report: Report,
     started: Instant,
+    /// The final SIGTERM to the master, once sent.
+    term_groups: Vec<Group>,
 }
 
 pub(super) fn run(config: &Config) -> Report {
@@ -54,6 +57,9 @@ pub(super) fn run(config: &Config) -> Report {
         recovery_limit: config.recovery_limit,
         fd_allowed: config.fd_allowed,
         rss_allowed_kib: config.rss_allowed_kib,
+        zombie_limit: config.zombie_limit,
+        recovery_p99_allowed: config.recovery_p99_allowed,
+        signal_deadline: config.signal_deadline,
         ..Report::default()
     };
     let dir = std::env::temp_dir().join(format!(
@@ -82,12 +88,13 @@ pub(super) fn run(config: &Config) -> Report {
         s,
         master,
         dist: Disturber::new(Rng::new(seed), master, &scale, (lo, hi), config.hup_burst),
-        logs: LogTracker::default(),
+        logs: LogTracker::new([hi; 3]),
         log_cursor: 0,
         zombies: Zombies::default(),
         dup_seen: HashSet::new(),
         report,
         started: Instant::now(),
+        term_groups: Vec::new(),
     };
     if r.start() && r.chaos() {
         r.shutdown();
@@ -103,8 +110,12 @@ impl Run<'_> {
     /// Reads the log lines that arrived, without waiting.
     fn drain_logs(&mut self) {
         while self.s.wait_for(|_| true, Duration::ZERO).is_ok() {}
-        for line in &self.s.lines()[self.log_cursor..] {
-            self.logs.line(line);
+        let new = self.log_cursor..self.s.lines().len();
+        for (line, &at) in self.s.lines()[new.clone()]
+            .iter()
+            .zip(&self.s.line_times()[new])
+        {
+            self.logs.line(at, line);
         }
         self.log_cursor = self.s.lines().len();
     }
@@ -224,6 +235,12 @@ impl Run<'_> {
             }
             if now >= next_action {
                 self.dist.act(&mut workers, now);
+                for done in self.dist.done.drain(..) {
+                    match done {
+                        Done::Desired(at, counts) => self.logs.recovery.desire(at, counts),
+                        Done::Killed(pid, at) => self.logs.recovery.killed(pid, at),
+                    }
+                }
                 let gap = self.dist.rng.between(ACTION_GAP_MS.0, ACTION_GAP_MS.1);
                 next_action = Instant::now() + Duration::from_millis(gap);
             }
@@ -304,7 +321,12 @@ impl Run<'_> {
     /// SIGTERM to the master; waits for its exit 0 and for its group to be gone.
     fn shutdown(&mut self) {
         self.dist.cont_due(None);
-        let _ = kill(Pid::from_raw(self.master), Signal::SIGTERM);
+        // From now on no death is waited for.
+        self.logs.recovery.desire(Instant::now(), [0; 3]);
+        let sent_at = Instant::now();
+        if kill(Pid::from_raw(self.master), Signal::SIGTERM).is_ok() {
+            self.term_groups.push(Group { sent_at, count: 1 });
+        }
         let deadline = Instant::now() + SHUTDOWN_LIMIT;
         while procfs::alive(self.master) {
             self.drain_logs();
@@ -350,5 +372,15 @@ impl Run<'_> {
         r.backoffs = self.logs.backoffs;
         r.notable = std::mem::take(&mut self.logs.notable);
         r.notable_count = self.logs.notable_count;
+        let rec = &self.logs.recovery;
+        r.recovery = Latency::of(&rec.normal);
+        r.recovery_backoff = Latency::of(&rec.delayed);
+        r.reap = Latency::of(&rec.reap);
+        r.recovery_uncounted = rec.uncounted;
+        let (deadline, origin) = (self.config.signal_deadline, self.started);
+        let hups = (&self.dist.hup_groups, &self.logs.hup_lines);
+        r.sighup = ledger::tally("SIGHUP", hups.0, hups.1, deadline, origin);
+        let terms = (&self.term_groups, &self.logs.term_lines);
+        r.sigterm_master = ledger::tally("SIGTERM", terms.0, terms.1, deadline, origin);
     }
 }
