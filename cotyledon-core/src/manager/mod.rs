@@ -100,6 +100,10 @@ impl Builder {
     /// into an instantaneous one and the master exits with status 1 (default 60 s;
     /// `Duration::ZERO` waits forever). Also the default timeout of each worker's
     /// `terminate()` for services that do not set their own.
+    ///
+    /// The deadline counts from the SIGTERM's arrival and is a kernel timer
+    /// (`ITIMER_REAL`, SIGALRM: the master owns both), so it ends the master even
+    /// while a master hook blocks for ever.
     pub fn graceful_shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.graceful_shutdown_timeout = timeout;
         self
