@@ -124,7 +124,7 @@ fn in_rw_mapping(maps: &str, start: usize, end: usize) -> bool {
 /// while it is changed).
 #[cfg(target_os = "linux")]
 fn only_thread() -> bool {
-    std::fs::read_dir("/proc/self/task").is_ok_and(|d| d.count() == 1)
+    super::threads::count() == Some(1)
 }
 
 /// Checks the argv array against everything known about it, then copies each
