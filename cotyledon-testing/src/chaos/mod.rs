@@ -53,7 +53,7 @@
 //! **Id-recovery latency** (see the `recovery` module): for each death of a
 //! worker whose id is still desired, from the moment the master's "Child PID
 //! exited with status N" / "killed by signal S" line is read to the moment the
-//! replacement's "Run service NAME(ID) [PID]" line is read. A thread of the harness
+//! replacement's "Run service NAME(ID) \[PID\]" line is read. A thread of the harness
 //! does nothing but read the manager's stdout and timestamp each line as it
 //! arrives, so the figure is the manager's reaction (reap, log, fork, the child's
 //! start-up), not the driver's sampling period. Deaths after which the master
