@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::notice::Notice;
 use crate::service::WorkerId;
 
 /// What a running service can know about its worker, and the way to wait for stop.
@@ -25,10 +26,21 @@ struct Inner {
     stopping: AtomicBool,
     lock: Mutex<()>,
     cond: Condvar,
+    /// The line to the master (none in unit tests).
+    notice: Option<Notice>,
 }
 
 impl Context {
+    #[cfg(test)]
     pub(crate) fn new(service_name: &'static str, worker_id: WorkerId) -> Self {
+        Context::with_notice(service_name, worker_id, None)
+    }
+
+    pub(crate) fn with_notice(
+        service_name: &'static str,
+        worker_id: WorkerId,
+        notice: Option<Notice>,
+    ) -> Self {
         Context {
             inner: Arc::new(Inner {
                 worker_id,
@@ -36,8 +48,52 @@ impl Context {
                 stopping: AtomicBool::new(false),
                 lock: Mutex::new(()),
                 cond: Condvar::new(),
+                notice,
             }),
         }
+    }
+
+    /// Tells the manager that this worker is ready to serve. With
+    /// [`Readiness::Explicit`](crate::Readiness::Explicit) (see
+    /// [`ServiceManager::settings`](crate::ServiceManager::settings)) the worker
+    /// counts as ready only from this call on: `READY=1` to systemd, the next step
+    /// of a rolling reload and the boot timeout wait for it. With the default
+    /// [`Readiness::OnRun`](crate::Readiness::OnRun) the worker is ready as soon as
+    /// `run()` starts, and this call does nothing. Cheap and idempotent.
+    ///
+    /// ```no_run
+    /// use cotyledon::{BoxError, Context};
+    ///
+    /// # fn load_model() {}
+    /// #[derive(cotyledon::Service)]
+    /// struct Model;
+    ///
+    /// impl cotyledon::Service for Model {
+    ///     fn run(&self, ctx: &Context) -> Result<(), BoxError> {
+    ///         load_model(); // slow: seconds
+    ///         ctx.ready();
+    ///         ctx.wait_for_stop();
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    pub fn ready(&self) {
+        if let Some(notice) = &self.inner.notice {
+            notice.ready();
+        }
+    }
+
+    /// Asks for a graceful restart of this worker: the SIGTERM path
+    /// (`terminate()` on its thread, the context marked stopping, exit), then the
+    /// manager respawns the same worker id. For a worker that knows it must start
+    /// afresh (a leak it detected, a configuration it cannot reload in place).
+    pub fn restart(&self) {
+        crate::worker::request_graceful_exit();
+    }
+
+    /// The line to the master, for the worker's own code.
+    pub(crate) fn notice(&self) -> Option<Notice> {
+        self.inner.notice
     }
 
     /// The id of this worker within its service (`0..workers`).

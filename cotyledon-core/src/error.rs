@@ -2,7 +2,7 @@
 
 use std::{fmt, io};
 
-use crate::service::ServiceId;
+use crate::service::{ServiceId, WorkerId};
 
 /// Everything the manager's API can fail with.
 #[derive(Debug)]
@@ -24,6 +24,13 @@ pub enum Error {
     },
     /// The service id is not one this manager returned from `add`.
     UnknownService(ServiceId),
+    /// The worker id is not below the service's worker count.
+    UnknownWorker {
+        /// The service.
+        service: ServiceId,
+        /// The worker id asked for.
+        worker: WorkerId,
+    },
     /// A `ServiceManager` already exists in this process (cotyledon's seatbelt).
     AlreadyExists,
     /// `run()` was called with no service registered.
@@ -47,6 +54,9 @@ impl fmt::Display for Error {
                 )
             }
             Error::UnknownService(id) => write!(f, "unknown service id {id}"),
+            Error::UnknownWorker { service, worker } => {
+                write!(f, "service {service} has no worker id {worker}")
+            }
             // cotyledon's wording, kept so that users' checks keep matching.
             Error::AlreadyExists => {
                 f.write_str("Only one instance of ServiceManager per application is allowed")

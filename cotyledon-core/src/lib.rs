@@ -10,6 +10,7 @@ mod context;
 mod error;
 mod hooks;
 mod manager;
+mod notice;
 mod proctitle;
 mod sd_notify;
 mod service;
@@ -24,7 +25,8 @@ pub use error::Error;
 pub use hooks::{HookOutput, WorkerExit};
 pub use manager::{
     Builder, DEFAULT_CRASH_BACKOFF, DEFAULT_CRASH_BACKOFF_MAX, DEFAULT_GRACEFUL_SHUTDOWN_TIMEOUT,
-    DEFAULT_WAIT_INTERVAL, MAX_WORKERS, ManagerHandle, ServiceManager,
+    DEFAULT_WAIT_INTERVAL, MAX_WORKERS, ManagerHandle, Readiness, Reload, ServiceManager,
+    ServiceSettings, WorkerInfo,
 };
 pub use service::{BoxError, IntoService, Service, ServiceConfig, ServiceId, WorkerId};
 

@@ -60,28 +60,28 @@ pub(super) fn uninstall() {
     let _ = sys::timer::set_alarm(None);
 }
 
-/// Records a worker pid; `false` if every slot is taken (then do not fork).
-pub(super) fn register(pid: i32) -> bool {
-    for (i, slot) in PIDS.iter().enumerate() {
-        if slot
-            .compare_exchange(0, pid, Ordering::SeqCst, Ordering::SeqCst)
+/// Reserves a slot for a worker about to be forked (`None` if every slot is
+/// taken: then do not fork). The handler skips it until [`fill`].
+pub(super) fn reserve() -> Option<usize> {
+    let (i, _) = PIDS.iter().enumerate().find(|(_, slot)| {
+        slot.compare_exchange(0, -1, Ordering::SeqCst, Ordering::SeqCst)
             .is_ok()
-        {
-            HIGH.fetch_max(i + 1, Ordering::SeqCst);
-            return true;
-        }
-    }
-    false
+    })?;
+    HIGH.fetch_max(i + 1, Ordering::SeqCst);
+    Some(i)
 }
 
-/// Forgets a reaped worker pid.
-pub(super) fn unregister(pid: i32) {
-    let high = HIGH.load(Ordering::SeqCst);
-    if let Some(slot) = PIDS[..high]
-        .iter()
-        .find(|s| s.load(Ordering::SeqCst) == pid)
-    {
-        slot.store(0, Ordering::SeqCst);
+/// Records the pid of the worker forked for a reserved slot.
+pub(super) fn fill(slot: usize, pid: i32) {
+    if let Some(s) = PIDS.get(slot) {
+        s.store(pid, Ordering::SeqCst);
+    }
+}
+
+/// Frees a slot (its worker was reaped, or its fork failed).
+pub(super) fn release(slot: usize) {
+    if let Some(s) = PIDS.get(slot) {
+        s.store(0, Ordering::SeqCst);
     }
 }
 
@@ -230,14 +230,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pids_register_and_unregister() {
+    fn slots_are_reserved_filled_and_released() {
         assert!(has_room());
-        assert!(register(1_000_001));
-        assert!(register(1_000_002));
+        let a = reserve().expect("a free slot");
+        let b = reserve().expect("another");
+        assert_ne!(a, b);
+        assert!(
+            !live_pids().any(|p| p.as_raw() < 0),
+            "reserved slots are skipped"
+        );
+        fill(a, 1_000_001);
+        fill(b, 1_000_002);
         assert!(live_pids().any(|p| p.as_raw() == 1_000_002));
-        unregister(1_000_001);
+        release(a);
         assert!(!live_pids().any(|p| p.as_raw() == 1_000_001));
-        unregister(1_000_002);
+        release(b);
         assert!(!live_pids().any(|p| p.as_raw() > 1_000_000));
     }
 }

@@ -7,6 +7,7 @@ pub(crate) mod env;
 pub(crate) mod fd;
 pub(crate) mod fork;
 pub(crate) mod pipe;
+pub(crate) mod shm;
 pub(crate) mod signal;
 pub(crate) mod threads;
 pub(crate) mod timer;
