@@ -21,6 +21,8 @@ mod hostile;
 mod robustness;
 #[path = "scenarios/scaling.rs"]
 mod scaling;
+#[path = "scenarios/serving.rs"]
+mod serving;
 
 /// Prints `LEVEL:TARGET:MESSAGE` lines to stdout.
 struct LineLogger;
@@ -342,6 +344,7 @@ fn main() {
         "max_crash_backoff_app" => bounds::max_crash_backoff_app(),
         "max_timeout_derive_app" => bounds::max_timeout_derive_app(),
         "args_app" => bounds::args_app(),
+        "serving_app" => serving::serving_app(),
         "bad_input" => return one_shot(&name, bounds::bad_input()),
         other => {
             eprintln!("unknown scenario {other:?}");

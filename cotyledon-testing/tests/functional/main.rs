@@ -11,6 +11,7 @@ mod reconfigure;
 mod respawn;
 mod robustness;
 mod sd_notify;
+mod serving;
 mod sighup;
 mod sigint;
 mod sigterm;
