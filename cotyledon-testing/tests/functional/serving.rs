@@ -2,7 +2,6 @@
 //! (`serving_app`: web × 3, ready only when it says so).
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use cotyledon_testing::{Scenario, Signal, is_alive};
 
