@@ -76,6 +76,9 @@ impl Context {
     ///         Ok(())
     ///     }
     /// }
+    /// # let mut manager = cotyledon::ServiceManager::new()?;
+    /// # manager.add(|_| Model, 2)?;
+    /// # Ok::<(), cotyledon::Error>(())
     /// ```
     pub fn ready(&self) {
         if let Some(notice) = &self.inner.notice {
