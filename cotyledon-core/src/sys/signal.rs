@@ -288,8 +288,14 @@ pub(crate) fn notice_signal() -> libc::c_int {
     }
 }
 
-/// Sends [`notice_signal`] to `pid` (the master). Async-signal-safe.
+/// Sends [`notice_signal`] to `pid` (the master), only while it is still this
+/// process's parent: once the master is gone its pid may belong to another
+/// process, which the signal's default action would kill. Async-signal-safe.
 pub(crate) fn send_notice(pid: libc::pid_t) {
+    // SAFETY: getppid has no preconditions and cannot fail.
+    if unsafe { libc::getppid() } != pid {
+        return;
+    }
     // SAFETY: kill(2) takes a pid and a signal number and touches no memory.
     unsafe { libc::kill(pid, notice_signal()) };
 }
