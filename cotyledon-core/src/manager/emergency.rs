@@ -12,7 +12,7 @@
 //! The handler needs the worker pids without the loop's help: they are kept in a
 //! fixed array of atomics ([`register`], [`unregister`]). Logging from a handler is
 //! not async-signal-safe (the interrupted hook may hold the logger's lock), so the
-//! message is attempted *after* the workers were signalled, under a 250 ms timer
+//! message is attempted *after* the workers were signalled, under a 250 ms timer (retried for 1 s)
 //! back-stop that finishes the exit without it.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -36,6 +36,11 @@ pub(crate) const CAPACITY: usize = 8192;
 const GRACE: Duration = Duration::from_secs(1);
 /// The back-stop for the log line of an emergency exit.
 const BACKSTOP: Duration = Duration::from_millis(250);
+/// How long the log line is retried (a loaded machine may take a while to let
+/// the interrupted logger finish) before the exit goes on without it.
+const RETRY_WINDOW: Duration = Duration::from_secs(1);
+/// The pause between two tries.
+const RETRY_PAUSE: Duration = Duration::from_millis(5);
 
 static PIDS: [AtomicI32; CAPACITY] = [const { AtomicI32::new(0) }; CAPACITY];
 /// One past the highest slot ever used.
@@ -164,10 +169,10 @@ fn begin(kind: Kind) {
 /// be inside the logger: a panic (a `RefCell` already borrowed) returns from the
 /// handler so that it can go on, and SIGALRM tries again 2 ms later; a deadlock
 /// is cut by the SIGALRM back-stop (the handler is re-entered and finds `LOGGING`
-/// set). After [`BACKSTOP`] the exit finishes without the line.
+/// set). After [`RETRY_WINDOW`] the exit finishes without the line.
 fn retry() {
     let started = STARTED_NS.load(Ordering::SeqCst);
-    let late = sys::timer::monotonic_ns().saturating_sub(started) > BACKSTOP.as_nanos() as u64;
+    let late = sys::timer::monotonic_ns().saturating_sub(started) > RETRY_WINDOW.as_nanos() as u64;
     if late || LOGGING.swap(true, Ordering::SeqCst) {
         finish();
     }
@@ -186,7 +191,7 @@ fn retry() {
         finish();
     }
     LOGGING.store(false, Ordering::SeqCst);
-    let _ = sys::timer::set_alarm(Some(Duration::from_millis(2)));
+    let _ = sys::timer::set_alarm(Some(RETRY_PAUSE));
 }
 
 /// Reaps the workers for up to [`GRACE`], SIGKILLs any left, and exits 1.
