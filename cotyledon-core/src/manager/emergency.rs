@@ -10,10 +10,11 @@
 //!   the loop does, as usual.
 //!
 //! The handler needs the worker pids without the loop's help: they are kept in a
-//! fixed array of atomics ([`register`], [`unregister`]). Logging from a handler is
-//! not async-signal-safe (the interrupted hook may hold the logger's lock), so the
-//! message is attempted *after* the workers were signalled, under a 250 ms timer (retried for 1 s)
-//! back-stop that finishes the exit without it.
+//! fixed array of atomics ([`reserve`], [`fill`], [`release`]). Logging from a
+//! handler is not async-signal-safe (the interrupted hook may hold the logger's
+//! lock), so the message is attempted *after* the workers were signalled, retried
+//! for up to 1 s, each try under a 250 ms timer back-stop; then the exit goes on
+//! without it.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
