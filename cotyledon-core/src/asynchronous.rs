@@ -91,6 +91,7 @@ pub trait AsyncService: ServiceConfig + Send + Sync + 'static {
     ///         Ok(())
     ///     }
     /// }
+    /// # let _ = cotyledon::Tokio::new(Echo);
     /// ```
     ///
     /// # Errors
@@ -113,6 +114,7 @@ pub trait AsyncService: ServiceConfig + Send + Sync + 'static {
     ///         0
     ///     }
     /// }
+    /// # let _ = cotyledon::Tokio::new(Writer);
     /// ```
     async fn terminate(&self) -> i32 {
         0
@@ -129,6 +131,7 @@ pub trait AsyncService: ServiceConfig + Send + Sync + 'static {
     ///         log::info!("configuration re-read in place");
     ///     }
     /// }
+    /// # let _ = cotyledon::Tokio::new(Cache);
     /// ```
     async fn reload(&self) {
         crate::worker::request_graceful_exit();

@@ -189,6 +189,7 @@ impl Context {
     ///     serve(ctx.stopped()).await;
     ///     log::info!("worker {} drained", ctx.worker_id());
     /// }
+    /// # let _ = run;
     /// ```
     pub fn stopped(&self) -> Stopped {
         Stopped::new(self.clone())
@@ -217,6 +218,7 @@ impl Context {
     ///         }
     ///     }
     /// }
+    /// # let _ = tick;
     /// ```
     #[cfg(feature = "tokio")]
     pub fn cancellation_token(&self) -> tokio_util::sync::CancellationToken {
