@@ -160,17 +160,27 @@ fn the_graceful_timeout_ends_an_async_run_that_ignores_the_stop() {
 #[test]
 fn the_runtime_lives_in_the_workers_never_in_the_master() {
     let (mut s, pids) = drain_app(2, &[("SCENARIO_RUNTIME", "multi")]);
+    // A new thread carries its creator's name until it has run far enough to set
+    // its own: wait (with a deadline) for the runtime's two named threads.
+    for pid in &pids {
+        let deadline = Instant::now() + SOON;
+        loop {
+            let names = thread_names(*pid);
+            if names.iter().filter(|n| *n == "async-rt").count() >= 2 {
+                break;
+            }
+            if Instant::now() >= deadline {
+                s.fail(&format!("worker {pid} runs no runtime: {names:?}"));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
     let master = thread_names(s.pid());
     assert_eq!(
         master.len(),
         1,
         "the master stays single-threaded: {master:?}"
     );
-    for pid in &pids {
-        let names = thread_names(*pid);
-        let runtime = names.iter().filter(|n| *n == "async-rt").count();
-        assert!(runtime >= 2, "worker {pid} runs the runtime: {names:?}");
-    }
     s.end_with(Signal::SIGTERM, 0);
     assert!(
         !s.lines().iter().any(
