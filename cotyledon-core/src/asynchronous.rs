@@ -157,7 +157,10 @@ type BuildRuntime = dyn Fn() -> io::Result<Runtime> + Send + Sync;
 /// `fork()`. [`Tokio::new`] builds a current-thread runtime with every driver the
 /// program's tokio features compile (`enable_all`): one event loop per worker
 /// process, the pre-fork model (scale with workers). [`Tokio::with_runtime`] takes
-/// any other. With the `tokio` feature.
+/// any other. On a current-thread runtime, tasks run while `run`, `terminate` or
+/// `reload` is being awaited: a `run` that returns `Ok` before the stop leaves
+/// its spawned tasks waiting until then (keep `run` running, as a server does).
+/// With the `tokio` feature.
 ///
 /// ```no_run
 /// use cotyledon::{AsyncService, Service, ServiceManager, Tokio};

@@ -46,6 +46,36 @@ struct Waiters {
     token: Option<tokio_util::sync::CancellationToken>,
 }
 
+impl Waiters {
+    /// Empties the table for the stop (no slot is handed out after it).
+    fn take_for_stop(&mut self) -> ToWake {
+        ToWake {
+            wakers: self.wakers.take_all(),
+            #[cfg(feature = "tokio")]
+            token: self.token.clone(),
+        }
+    }
+}
+
+/// What [`Context::stop`] wakes once it has released the lock.
+struct ToWake {
+    wakers: Vec<Waker>,
+    #[cfg(feature = "tokio")]
+    token: Option<tokio_util::sync::CancellationToken>,
+}
+
+impl ToWake {
+    fn wake(self) {
+        for waker in self.wakers {
+            waker.wake();
+        }
+        #[cfg(feature = "tokio")]
+        if let Some(token) = self.token {
+            token.cancel();
+        }
+    }
+}
+
 impl Context {
     #[cfg(test)]
     pub(crate) fn new(service_name: &'static str, worker_id: WorkerId) -> Self {
@@ -264,23 +294,13 @@ impl Context {
     /// to set the flag and take the wakers; every wake-up happens after it is
     /// released, so woken waiters do not queue on it.
     pub(crate) fn stop(&self) {
-        let (wakers, _token) = {
+        let to_wake = {
             let mut waiters = self.lock();
             self.inner.stopping.store(true, Ordering::Release);
-            #[cfg(feature = "tokio")]
-            let token = waiters.token.clone();
-            #[cfg(not(feature = "tokio"))]
-            let token = ();
-            (waiters.wakers.take_all(), token)
+            waiters.take_for_stop()
         };
         self.inner.cond.notify_all();
-        for waker in wakers {
-            waker.wake();
-        }
-        #[cfg(feature = "tokio")]
-        if let Some(token) = _token {
-            token.cancel();
-        }
+        to_wake.wake();
     }
 
     /// How many [`Stopped`] futures have a waker stored.
