@@ -11,6 +11,9 @@ use std::time::Duration;
 use cotyledon::{BoxError, Context, Error, Service, ServiceManager, WorkerId};
 use log::{Level, LevelFilter, Log, Metadata, Record, error};
 
+#[cfg(feature = "tokio")]
+#[path = "scenarios/asynchronous.rs"]
+mod asynchronous;
 #[path = "scenarios/bounds.rs"]
 mod bounds;
 #[path = "scenarios/hardening.rs"]
@@ -346,6 +349,12 @@ fn main() {
         "args_app" => bounds::args_app(),
         "serving_app" => serving::serving_app(),
         "bad_input" => return one_shot(&name, bounds::bad_input()),
+        #[cfg(feature = "tokio")]
+        "async_drain_app" => asynchronous::drain_app(),
+        #[cfg(feature = "tokio")]
+        "async_stuck_app" => asynchronous::stuck_app(),
+        #[cfg(feature = "tokio")]
+        "async_master_runtime_app" => asynchronous::master_runtime_app(),
         other => {
             eprintln!("unknown scenario {other:?}");
             std::process::exit(64);

@@ -6,6 +6,8 @@
 
 extern crate self as cotyledon;
 
+#[cfg(feature = "tokio")]
+mod asynchronous;
 mod context;
 mod error;
 mod hooks;
@@ -15,10 +17,13 @@ mod proctitle;
 mod sd_notify;
 mod service;
 mod signals;
+mod stopped;
 #[allow(unsafe_code)]
 mod sys;
 mod worker;
 
+#[cfg(feature = "tokio")]
+pub use asynchronous::{AsyncService, Tokio};
 pub use context::Context;
 pub use cotyledon_derive::Service;
 pub use error::Error;
@@ -29,6 +34,7 @@ pub use manager::{
     ServiceSettings, WorkerInfo,
 };
 pub use service::{BoxError, IntoService, Service, ServiceConfig, ServiceId, WorkerId};
+pub use stopped::Stopped;
 
 #[doc(hidden)]
 pub mod __private {

@@ -1,7 +1,10 @@
 //! Functional tests: each starts a real manager (a scenario of
 //! `examples/scenarios.rs`), sends real signals and asserts on its log lines, exit
-//! code and on the processes left (none). Run with `cargo xtask functional-tests`.
+//! code and on the processes left (none). Run with `cargo xtask functional-tests`,
+//! which enables the `tokio` feature (the async scenarios and their tests).
 
+#[cfg(feature = "tokio")]
+mod asynchronous;
 mod blocking_hooks;
 mod bounds;
 mod chaos;
