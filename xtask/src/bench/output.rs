@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use super::Options;
 use super::procfs;
 use super::report::{self, Notes, Row};
+use super::subject::SUBJECTS;
 use crate::project_root;
 
 /// What the report says about the run besides the rows.
@@ -156,7 +157,7 @@ const PYTHON_NOTES: &str = "\
 pub(crate) fn emit(
     info: &Info,
     rows: &[Row],
-    available: [bool; 3],
+    available: [bool; SUBJECTS],
     opts: Options,
 ) -> Result<(), String> {
     let mut notes = Notes::default();
