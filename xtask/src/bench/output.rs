@@ -117,26 +117,32 @@ const ANALYSIS: &str = "\
 Profiled with `strace -c -f` on the master and workers and `perf record -a -g`
 (2026-11-30). The master is not the cost: per worker death it makes three system
 calls (`kill`, a `waitid(WNOWAIT)` peek, `wait4`) against bare's two, and perf puts
-about 2% of the CPU in it. The gap is in the workers, and it is the price of the
-contract, not of the supervision:
+about 2% of the CPU in it. The gap is in the workers. The *threaded* floor splits
+it in two: what a worker pays for holding the run thread the contract requires
+(threaded over bare), and what ours does beyond that (ours over threaded).
 
-- **shutdown, scale-down** (about 2–3×): on SIGTERM a bare worker just dies; ours
-  logs, marks its `Context` as stopping (which wakes and ends the `run()` thread),
-  starts a `terminate()` thread and exits from it with `terminate()`'s status. The
-  extra thread creations (stack and sigaltstack mappings, a malloc arena on the
-  first allocation) and the teardown of a 3-thread process with ~36 mappings (bare:
+- **shutdown, scale-down** (about 2–2.3× bare, 1.8–2.1× threaded): an idle thread
+  barely slows the exit (threaded is 1.1–1.2× bare), so nearly all of the gap is
+  ours' own work. On SIGTERM a bare worker just dies; ours logs, marks its
+  `Context` as stopping (which wakes and ends the `run()` thread), starts a
+  `terminate()` thread and exits from it with `terminate()`'s status. The extra
+  thread creation (stack and sigaltstack mappings, a malloc arena on the first
+  allocation) and the teardown of a 3-thread process with ~36 mappings (bare:
   1 thread, ~24) show up in perf as `unmap_page_range`, page faults and /proc
   teardown: roughly 100 µs of CPU per worker, which on 2 cores and 1000 workers is
   the difference.
-- **start-up** at N=100/1000 (about 1.7–2×): each worker builds its service and
-  starts its `run()` thread; the per-spawn work in the master was already cut to the
+- **start-up** at N=100/1000 (about 1.6–2× bare, 1.2–1.4× threaded): starting the
+  run thread is most of it (threaded is 1.4–1.5× bare there); each worker of ours
+  also builds its service. The per-spawn work in the master was already cut to the
   fork itself (argv area read once, no per-spawn /proc reads, one spawn per loop
   turn with the signal pipe checked in between).
-- The 2-core machine is shared: rows at N=1000 move by ±30% between runs (see the
-  min–max).
+- **footprint** (PSS about 2.2–2.4× bare, 1.6–2× threaded): small in absolute
+  terms, about 0.2 MiB for the master and per worker; not profiled.
+- The 2-core machine is shared with other builds: rows move by ±30% between runs,
+  more at N=1000 and where a build overlapped a few runs (see the min–max).
 
-What moved in this session's runs (median, ours/bare): reload round-trip 2.35× →
-1.68× (one reload thread per worker, reused for every SIGHUP, instead of a thread
+What moved in the runs of 2026-11-30 (median, ours/bare): reload round-trip 2.35×
+→ 1.68× (one reload thread per worker, reused for every SIGHUP, instead of a thread
 per SIGHUP); scale-down 1000→10 3.75× → 2.4–2.6× (workers scaled away by a reload
 hook get SIGTERM at once instead of a SIGHUP first); shutdown N=100 2.78× →
 2.3× (the `terminate()` thread exits the process itself; a `run()` that returns
