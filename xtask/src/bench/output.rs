@@ -121,8 +121,8 @@ about 2% of the CPU in it. The gap is in the workers. The *threaded* floor split
 it in two: what a worker pays for holding the run thread the contract requires
 (threaded over bare), and what ours does beyond that (ours over threaded).
 
-- **shutdown, scale-down** (about 2–2.3× bare, 1.8–2.1× threaded): an idle thread
-  barely slows the exit (threaded is 1.1–1.2× bare), so nearly all of the gap is
+- **shutdown, scale-down** (about 1.9–2.6× bare, 1.6–2.1× threaded): an idle
+  thread slows the exit little (threaded is 1.0–1.3× bare), so most of the gap is
   ours' own work. On SIGTERM a bare worker just dies; ours logs, marks its
   `Context` as stopping (which wakes and ends the `run()` thread), starts a
   `terminate()` thread and exits from it with `terminate()`'s status. The extra
@@ -131,15 +131,16 @@ it in two: what a worker pays for holding the run thread the contract requires
   1 thread, ~24) show up in perf as `unmap_page_range`, page faults and /proc
   teardown: roughly 100 µs of CPU per worker, which on 2 cores and 1000 workers is
   the difference.
-- **start-up** at N=100/1000 (about 1.6–2× bare, 1.2–1.4× threaded): starting the
-  run thread is most of it (threaded is 1.4–1.5× bare there); each worker of ours
-  also builds its service. The per-spawn work in the master was already cut to the
-  fork itself (argv area read once, no per-spawn /proc reads, one spawn per loop
-  turn with the signal pipe checked in between).
-- **footprint** (PSS about 2.2–2.4× bare, 1.6–2× threaded): small in absolute
-  terms, about 0.2 MiB for the master and per worker; not profiled.
+- **start-up, scale-up** at N=100/1000 (about 1.8–2.1× bare, 1.4–1.6× threaded):
+  starting the run thread is about half of it (threaded is 1.2–1.5× bare there);
+  each worker of ours also builds its service. The per-spawn work in the master
+  was already cut to the fork itself (argv area read once, no per-spawn /proc
+  reads, one spawn per loop turn with the signal pipe checked in between).
+- **footprint** (PSS about 2.3× bare, 1.6–2× threaded): small in absolute terms,
+  about 0.2 MiB for the master and per worker; not profiled.
 - The 2-core machine is shared with other builds: rows move by ±30% between runs,
-  more at N=1000 and where a build overlapped a few runs (see the min–max).
+  more at N=1000 and where a build overlapped a few runs (see the min–max; the
+  respawn p95 and the start-up N=1 rows took such outliers).
 
 What moved in the runs of 2026-11-30 (median, ours/bare): reload round-trip 2.35×
 → 1.68× (one reload thread per worker, reused for every SIGHUP, instead of a thread
