@@ -32,8 +32,9 @@ Tasks:
                          (N times in a row, default 1); TEST ARGS go to the
                          test binary, e.g. `cargo xtask functional-tests sigterm`
   bench [--smoke] [--json] [--write] [--no-python]
-                         whole-process figures of ours, Python cotyledon and a
-                         bare C supervisor, run alternately (--write updates
+                         whole-process figures of ours, Python cotyledon and
+                         a bare C supervisor without and with one idle thread
+                         per worker, run alternately (--write updates
                          BENCHMARKS.md; --smoke: a short run, no python)
   chaos [--seconds S] [--workers N] [ARGS...]
                          chaos/soak run of the chaos_app scenario (default
