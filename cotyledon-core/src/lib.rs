@@ -9,6 +9,7 @@ extern crate self as cotyledon;
 mod context;
 mod error;
 mod hooks;
+mod listen;
 mod manager;
 mod proctitle;
 mod sd_notify;
@@ -22,6 +23,7 @@ pub use context::Context;
 pub use cotyledon_derive::Service;
 pub use error::Error;
 pub use hooks::{HookOutput, WorkerExit};
+pub use listen::{DEFAULT_BACKLOG, Listen};
 pub use manager::{
     Builder, DEFAULT_CRASH_BACKOFF, DEFAULT_CRASH_BACKOFF_MAX, DEFAULT_GRACEFUL_SHUTDOWN_TIMEOUT,
     DEFAULT_WAIT_INTERVAL, MAX_WORKERS, ManagerHandle, ServiceManager,
