@@ -17,6 +17,8 @@ mod bounds;
 mod hardening;
 #[path = "scenarios/hostile.rs"]
 mod hostile;
+#[path = "scenarios/listeners.rs"]
+mod listeners;
 #[path = "scenarios/robustness.rs"]
 mod robustness;
 #[path = "scenarios/scaling.rs"]
@@ -343,6 +345,8 @@ fn main() {
         "max_timeout_derive_app" => bounds::max_timeout_derive_app(),
         "args_app" => bounds::args_app(),
         "bad_input" => return one_shot(&name, bounds::bad_input()),
+        "listen_app" => listeners::listen_app(),
+        "listen_errors" => return one_shot(&name, listeners::listen_errors()),
         other => {
             eprintln!("unknown scenario {other:?}");
             std::process::exit(64);
