@@ -133,6 +133,7 @@ impl Context {
     ///         Ok(())
     ///     }
     /// }
+    /// # let _ = Hello;
     /// ```
     pub fn tcp_listener(&self, name: &str) -> Result<TcpListener, Error> {
         crate::listen::tcp_listener(name)
@@ -165,6 +166,7 @@ impl Context {
     ///         Ok(())
     ///     }
     /// }
+    /// # let _ = Admin;
     /// ```
     pub fn unix_listener(&self, name: &str) -> Result<UnixListener, Error> {
         crate::listen::unix_listener(name)

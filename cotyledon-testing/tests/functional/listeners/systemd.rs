@@ -208,23 +208,32 @@ fn a_non_socket_or_a_malformed_count_is_refused_and_the_master_keeps_running() {
     let cases = [
         (
             "1",
+            "http",
             "WARN:cotyledon::manager:The fd 3 (http) passed by systemd is not a socket: not \
              offered to workers",
         ),
         (
             "99999",
+            "http",
             "WARN:cotyledon::manager:LISTEN_FDS=99999 is more than 1024: the sockets passed by \
              systemd are ignored",
         ),
         (
             "two",
+            "http",
             "WARN:cotyledon::manager:LISTEN_FDS=two is not a number of fds: the sockets passed \
              by systemd are ignored",
         ),
+        (
+            "1",
+            "http:admin",
+            "WARN:cotyledon::manager:LISTEN_FDNAMES has 2 names for LISTEN_FDS=1: the sockets \
+             passed by systemd are ignored",
+        ),
     ];
-    for (count, warning) in cases {
+    for (count, names, warning) in cases {
         let script = format!(
-            "exec 3<\"$0\"; export LISTEN_PID=$$ LISTEN_FDS={count} LISTEN_FDNAMES=http; \
+            "exec 3<\"$0\"; export LISTEN_PID=$$ LISTEN_FDS={count} LISTEN_FDNAMES={names}; \
              exec \"$0\" \"$@\""
         );
         let mut s = Scenario::builder(bin(), "listen_app")
@@ -240,4 +249,41 @@ fn a_non_socket_or_a_malformed_count_is_refused_and_the_master_keeps_running() {
         s.end_with(Signal::SIGTERM, 0);
         assert!(!s.lines().iter().any(|l| l.contains("Adopted the socket")));
     }
+}
+
+#[test]
+fn a_passed_socket_of_the_other_kind_stops_the_master_before_it_forks() {
+    if !activator_available() {
+        return;
+    }
+    let dir = TempDir::new("kind");
+    let path = dir.join("http.sock");
+    let shown = path.display().to_string();
+    // systemd passes a Unix socket named http; the program asks for TCP.
+    let mut s = Scenario::builder(bin(), "listen_app")
+        .wrapped_in(&[
+            ACTIVATOR,
+            "-l",
+            &shown,
+            "--fdname=http",
+            "-E",
+            "SCENARIO_LISTEN=http=tcp:127.0.0.1:0",
+        ])
+        .spawn();
+    let deadline = Instant::now() + SOON;
+    let _first = loop {
+        match std::os::unix::net::UnixStream::connect(&path) {
+            Ok(stream) => break stream,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "{ACTIVATOR} never listened: {e}");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    };
+    s.wait_for_line(
+        "ERROR:scenarios:manager failed: listener http is not a TCP listener",
+        SOON,
+    );
+    s.expect_exit(3);
+    assert!(!s.lines().iter().any(|l| l.contains("Run service")));
 }
