@@ -15,6 +15,9 @@ impl ServiceManager {
     /// inherits it) and in blocking mode. It stays open in the master for the
     /// life of the process, so respawned workers get it too. The master logs
     /// "Listener NAME bound to ADDR" (with the port the system chose for port 0).
+    /// Listeners belong to the process, not to one manager: a manager dropped
+    /// before `run()` leaves them bound, and its successor in the same process
+    /// finds their names taken.
     ///
     /// **systemd socket activation.** When the manager is built, the sockets
     /// systemd passed (`LISTEN_PID` is this process; `LISTEN_FDS`,
