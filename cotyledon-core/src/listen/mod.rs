@@ -217,7 +217,7 @@ fn dup(name: &str, kind: Kind) -> Result<OwnedFd, Error> {
             expected: kind.describe(),
         });
     }
-    // F_DUPFD_CLOEXEC.
+    // try_clone is fcntl(F_DUPFD_CLOEXEC): a new fd on the same socket.
     entry.fd.try_clone().map_err(|source| Error::Listen {
         name: name.to_owned(),
         source,
