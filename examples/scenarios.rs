@@ -20,6 +20,8 @@ mod bounds;
 mod hardening;
 #[path = "scenarios/hostile.rs"]
 mod hostile;
+#[path = "scenarios/listeners.rs"]
+mod listeners;
 #[path = "scenarios/robustness.rs"]
 mod robustness;
 #[path = "scenarios/scaling.rs"]
@@ -355,6 +357,8 @@ fn main() {
         "async_stuck_app" => asynchronous::stuck_app(),
         #[cfg(feature = "tokio")]
         "async_master_runtime_app" => asynchronous::master_runtime_app(),
+        "listen_app" => listeners::listen_app(),
+        "listen_errors" => return one_shot(&name, listeners::listen_errors()),
         other => {
             eprintln!("unknown scenario {other:?}");
             std::process::exit(64);

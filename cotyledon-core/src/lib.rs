@@ -11,6 +11,7 @@ mod asynchronous;
 mod context;
 mod error;
 mod hooks;
+mod listen;
 mod manager;
 mod notice;
 mod proctitle;
@@ -28,6 +29,7 @@ pub use context::Context;
 pub use cotyledon_derive::Service;
 pub use error::Error;
 pub use hooks::{HookOutput, WorkerExit};
+pub use listen::{DEFAULT_BACKLOG, Listen};
 pub use manager::{
     Builder, DEFAULT_CRASH_BACKOFF, DEFAULT_CRASH_BACKOFF_MAX, DEFAULT_GRACEFUL_SHUTDOWN_TIMEOUT,
     DEFAULT_WAIT_INTERVAL, MAX_WORKERS, ManagerHandle, Readiness, Reload, ServiceManager,

@@ -157,6 +157,7 @@ impl Builder {
             return Err(Error::AlreadyExists);
         }
         let guard = InstanceGuard;
+        crate::listen::adopt_from_systemd(); // LISTEN_FDS: before any fd of ours exists
         // args_os, not args: an argument that is not UTF-8 must not panic.
         let argv: Vec<OsString> = std::env::args_os().collect();
         if !in_terminal_foreground() {

@@ -9,6 +9,7 @@ mod blocking_hooks;
 mod bounds;
 mod chaos;
 mod hooks;
+mod listeners;
 mod parent_death;
 mod reconfigure;
 mod respawn;
