@@ -260,10 +260,13 @@ fn notify_app() -> Result<ServiceManager, Error> {
     Ok(m)
 }
 
-/// crasher × 1 with cotyledon's limiter on.
+/// crasher × 1 with cotyledon's limiter on and the crash back-off off.
 fn limiter_app() -> Result<ServiceManager, Error> {
+    // The crash back-off off, so that only cotyledon's limiter spaces the forks
+    // (with it, a loaded machine could space them past the limiter's window).
     let mut m = ServiceManager::builder()
         .wait_interval(Duration::ZERO)
+        .crash_backoff(Duration::ZERO, Duration::ZERO)
         .build()?;
     m.add(|_| Crasher, 1)?;
     Ok(m)
