@@ -16,6 +16,9 @@ use log::{Level, LevelFilter, Log, Metadata, Record, error};
 mod asynchronous;
 #[path = "scenarios/bounds.rs"]
 mod bounds;
+#[cfg(feature = "config")]
+#[path = "scenarios/config.rs"]
+mod config;
 #[path = "scenarios/hardening.rs"]
 mod hardening;
 #[path = "scenarios/hostile.rs"]
@@ -353,6 +356,8 @@ fn main() {
         "max_timeout_derive_app" => bounds::max_timeout_derive_app(),
         "args_app" => bounds::args_app(),
         "serving_app" => serving::serving_app(),
+        #[cfg(feature = "config")]
+        "config_app" => config::config_app(),
         "bad_input" => return one_shot(&name, bounds::bad_input()),
         #[cfg(feature = "tokio")]
         "async_drain_app" => asynchronous::drain_app(),

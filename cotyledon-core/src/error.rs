@@ -39,6 +39,14 @@ pub enum Error {
     SignalSetup(io::Error),
     /// The master's event loop failed in a way it cannot recover from.
     EventLoop(io::Error),
+    /// A configuration file could not be read or parsed (feature `config`), or
+    /// what `watch_config` applies from it failed.
+    Config {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why: the system's or the parser's message.
+        reason: String,
+    },
     /// A listener could not be bound (or, in a worker, its fd could not be
     /// duplicated). `source` is the system's error, with its kind and errno:
     /// `AddrInUse`, `PermissionDenied`, `AddrNotAvailable`, `NotFound`…
@@ -87,6 +95,9 @@ impl fmt::Display for Error {
             Error::NoServices => f.write_str("no service was added to the manager"),
             Error::SignalSetup(_) => f.write_str("could not set up signal handling"),
             Error::EventLoop(_) => f.write_str("the manager's event loop failed"),
+            Error::Config { path, reason } => {
+                write!(f, "configuration {}: {reason}", path.display())
+            }
             Error::Listen { name, .. } => write!(f, "could not open listener {name}"),
             Error::DuplicateListener(name) => write!(f, "duplicate listener name {name}"),
             Error::UnknownListener(name) => write!(f, "unknown listener {name}"),

@@ -73,6 +73,8 @@ pub(crate) type DeadWorkerHook =
 /// The four hook lists of a manager.
 #[derive(Default)]
 pub(crate) struct Hooks {
+    /// Configuration re-reads, run on SIGHUP before the reload hooks.
+    pub(crate) config: Vec<ManagerHook>,
     pub(crate) terminate: Vec<ManagerHook>,
     pub(crate) reload: Vec<ManagerHook>,
     pub(crate) new_worker: Vec<NewWorkerHook>,

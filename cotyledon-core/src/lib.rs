@@ -8,6 +8,8 @@ extern crate self as cotyledon;
 
 #[cfg(feature = "tokio")]
 mod asynchronous;
+#[cfg(feature = "config")]
+mod config;
 mod context;
 mod error;
 mod hooks;
@@ -25,6 +27,8 @@ mod worker;
 
 #[cfg(feature = "tokio")]
 pub use asynchronous::{AsyncService, Tokio};
+#[cfg(feature = "config")]
+pub use config::Config;
 pub use context::Context;
 pub use cotyledon_derive::Service;
 pub use error::Error;

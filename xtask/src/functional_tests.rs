@@ -4,7 +4,8 @@
 //! Builds the examples first, then runs the `functional` test target with two test
 //! threads (each test starts a real manager with its workers). The tests find the
 //! scenario program through `CARGO_BIN_EXE_scenarios`, so no environment is set here.
-//! Both steps enable the `tokio` feature: the async examples, scenarios and tests.
+//! Both steps enable the `tokio` and `config` features: the async and configuration
+//! examples, scenarios and tests.
 //! `--repeat N` runs the tests N times in a row, stopping at the first failure, to
 //! catch flaky timing. Anything else (or everything after `--`) goes to the test
 //! binary, e.g. a test name filter.
@@ -25,7 +26,7 @@ pub(crate) fn run_repeated(repeat: u32, test_args: &[String]) -> Result<(), Stri
         "cotyledon-core",
         "--examples",
         "--features",
-        "tokio",
+        "tokio,config",
     ]))?;
     for i in 1..=repeat {
         let mut cmd = cargo([
@@ -33,7 +34,7 @@ pub(crate) fn run_repeated(repeat: u32, test_args: &[String]) -> Result<(), Stri
             "-p",
             "cotyledon-testing",
             "--features",
-            "tokio",
+            "tokio,config",
             "--test",
             "functional",
             "--",

@@ -60,6 +60,12 @@ pub(super) fn install(graceful_timeout: Duration) {
     sys::signal::set_hook(on_signal);
 }
 
+/// Changes the graceful-shutdown timeout (a deadline not armed yet).
+pub(super) fn set_graceful(graceful_timeout: Duration) {
+    let ns = u64::try_from(graceful_timeout.as_nanos()).unwrap_or(u64::MAX);
+    GRACEFUL_NS.store(ns, Ordering::SeqCst);
+}
+
 /// Removes the hook (a dropped manager).
 pub(super) fn uninstall() {
     sys::signal::clear_hook();

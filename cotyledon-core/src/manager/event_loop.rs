@@ -31,6 +31,8 @@ const TARGET: &str = "cotyledon::manager";
 
 #[path = "serving.rs"]
 mod serving;
+#[path = "shutdown.rs"]
+mod shutdown;
 
 /// How long an instantaneous exit waits for workers before SIGKILL.
 const INSTANT_EXIT_GRACE: Duration = Duration::from_secs(1);
@@ -139,6 +141,7 @@ impl Loop {
                 Event::Alarm | Event::ParentDied | Event::Wake => {}
             }
         }
+        self.apply_settings();
         if std::mem::take(&mut self.m.state.shutdown_requested) {
             self.begin_graceful(now);
         }
@@ -173,47 +176,6 @@ impl Loop {
         }
     }
 
-    fn begin_graceful(&mut self, now: Instant) {
-        if self.phase != Phase::Running {
-            return;
-        }
-        info!(target: TARGET, "Caught SIGTERM signal, graceful exiting of master process");
-        // Armed already if a SIGTERM arrived; not for shutdown() from a hook.
-        emergency::arm_graceful();
-        let timeout = self.m.settings.graceful_shutdown_timeout;
-        self.phase = Phase::Graceful {
-            // A deadline too far to represent is no deadline.
-            deadline: (!timeout.is_zero())
-                .then(|| now.checked_add(timeout))
-                .flatten(),
-        };
-        let mut handle = ManagerHandle::new(&mut self.m.state);
-        let _in_hook = InHook::enter();
-        hooks::run_list(TARGET, "terminate", &mut self.m.hooks.terminate, |h| {
-            h(&mut handle)
-        });
-        // A hook's own shutdown() request is this shutdown.
-        self.m.state.shutdown_requested = false;
-        debug!(target: TARGET, "Killing services with signal SIGTERM");
-        self.signal_all(Signal::SIGTERM);
-        debug!(target: TARGET, "Waiting services to terminate");
-    }
-
-    fn graceful_timeout(&mut self, now: Instant) {
-        info!(
-            target: TARGET,
-            "Graceful shutdown timeout exceeded, instantaneous exiting of master process"
-        );
-        self.begin_instant(now);
-    }
-
-    fn begin_instant(&mut self, now: Instant) {
-        self.phase = Phase::Instant {
-            deadline: now + INSTANT_EXIT_GRACE,
-        };
-        self.signal_all(Signal::SIGINT);
-    }
-
     fn reload(&mut self, now: Instant) {
         if self.phase != Phase::Running {
             return;
@@ -221,10 +183,15 @@ impl Loop {
         debug!(target: TARGET, "Caught SIGHUP signal, reloading services");
         let mut handle = ManagerHandle::new(&mut self.m.state);
         let in_hook = InHook::enter();
+        // The configuration first, so that the reload hooks see the new one.
+        hooks::run_list(TARGET, "config", &mut self.m.hooks.config, |h| {
+            h(&mut handle)
+        });
         hooks::run_list(TARGET, "reload", &mut self.m.hooks.reload, |h| {
             h(&mut handle)
         });
         drop(in_hook);
+        self.apply_settings();
         self.pacing.reset();
         self.backoff.reset();
         // Workers that a reload hook just scaled away are stopped, not reloaded.

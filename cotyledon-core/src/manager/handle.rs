@@ -14,6 +14,8 @@ pub(crate) struct State {
     pub(crate) reconfigured: bool,
     /// What hooks asked for, served by the loop once they return.
     pub(crate) requests: Vec<Request>,
+    /// A new graceful-shutdown timeout for the manager, applied by the loop.
+    pub(crate) graceful_timeout: Option<std::time::Duration>,
 }
 
 /// A request from a hook about one worker or one service.
@@ -177,6 +179,14 @@ impl<'a> ManagerHandle<'a> {
             return Err(Error::UnknownWorker { service, worker });
         }
         Ok(index)
+    }
+
+    /// Changes the manager's graceful-shutdown timeout (see
+    /// [`Builder::graceful_shutdown_timeout`](crate::Builder::graceful_shutdown_timeout))
+    /// from now on: the master's deadline for the next shutdown. Workers keep the
+    /// timeout they were started with.
+    pub fn set_graceful_shutdown_timeout(&mut self, timeout: std::time::Duration) {
+        self.state.graceful_timeout = Some(timeout);
     }
 
     /// The number of workers currently configured for a service.

@@ -58,4 +58,22 @@ impl ServiceManager {
             .push(Box::new(move |h, s, w, e| hook(h, s, w, e).into_result()));
         self
     }
+
+    /// Runs `f` with a handle on the manager's state, as a hook would, then
+    /// applies what it changed that the manager holds itself.
+    #[cfg_attr(not(feature = "config"), allow(dead_code))]
+    pub(crate) fn with_handle<R>(&mut self, f: impl FnOnce(&mut ManagerHandle<'_>) -> R) -> R {
+        let out = f(&mut ManagerHandle::new(&mut self.state));
+        if let Some(timeout) = self.state.graceful_timeout.take() {
+            self.settings.graceful_shutdown_timeout = timeout;
+            super::emergency::set_graceful(timeout);
+        }
+        out
+    }
+
+    /// Adds a configuration re-read, run on SIGHUP before the reload hooks.
+    #[cfg_attr(not(feature = "config"), allow(dead_code))]
+    pub(crate) fn on_config(&mut self, hook: crate::hooks::ManagerHook) {
+        self.hooks.config.push(hook);
+    }
 }

@@ -8,6 +8,8 @@ mod asynchronous;
 mod blocking_hooks;
 mod bounds;
 mod chaos;
+#[cfg(feature = "config")]
+mod config;
 mod hooks;
 mod listeners;
 mod parent_death;
