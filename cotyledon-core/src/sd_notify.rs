@@ -1,11 +1,12 @@
-//! systemd readiness: `READY=1` to `$NOTIFY_SOCKET` (a path, or `@name` for the
-//! abstract namespace; any bytes, UTF-8 or not), sent once all initial workers have
-//! been started. The send never blocks: the master is single-threaded, and a
-//! notify socket whose queue is full must not stop it from serving signals; it
-//! gets a warning instead. The variable is taken out of the environment before the
-//! first fork, so workers never inherit it, unless the process already has other
-//! threads: changing the environment then would be undefined behaviour, so it is
-//! left, with a warning.
+//! The systemd notify protocol's edge: datagrams to `$NOTIFY_SOCKET` (a path, or
+//! `@name` for the abstract namespace; any bytes, UTF-8 or not), and the watchdog
+//! period from `WATCHDOG_USEC`/`WATCHDOG_PID` (what to send, and when, is decided
+//! in `manager/notify.rs`). The send never blocks: the master is single-threaded,
+//! and a notify socket whose queue is full must not stop it from serving signals;
+//! it gets a warning instead. The variables are taken out of the environment
+//! before the first fork, so workers never inherit them, unless the process
+//! already has other threads: changing the environment then would be undefined
+//! behaviour, so they are left, with a warning.
 
 use std::ffi::{OsStr, OsString};
 use std::io;
@@ -13,7 +14,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
 
-use log::warn;
+use log::{debug, warn};
 
 use crate::sys;
 use crate::sys::env::Kept;
@@ -22,49 +23,108 @@ const TARGET: &str = "cotyledon::manager";
 
 const VAR: &str = "NOTIFY_SOCKET";
 
-/// Where to send readiness, taken (and removed) from the environment.
+/// Where to send notifications, and the watchdog period systemd asks for, taken
+/// (and removed) from the environment.
 #[derive(Debug)]
 pub(crate) struct Notifier {
     socket: Option<OsString>,
+    watchdog: Option<std::time::Duration>,
 }
 
 impl Notifier {
-    /// Reads `NOTIFY_SOCKET` and removes it from the environment if the process
-    /// is single-threaded (warns otherwise).
+    /// Reads `NOTIFY_SOCKET`, `WATCHDOG_USEC` and `WATCHDOG_PID`, and removes them
+    /// from the environment if the process is single-threaded (warns otherwise).
     pub(crate) fn from_env() -> Self {
         let socket = std::env::var_os(VAR).filter(|s| !s.is_empty());
+        let usec = std::env::var_os("WATCHDOG_USEC");
+        let pid = std::env::var_os("WATCHDOG_PID");
+        let watchdog = watchdog_period(usec.as_deref(), pid.as_deref(), std::process::id());
         if socket.is_some() {
-            match sys::env::remove_var_if_single_threaded(VAR) {
-                Ok(()) => {}
-                Err(Kept::Threads(n)) => warn!(
-                    target: TARGET,
-                    "{VAR} is left in the environment because the process has {n} threads \
-                     (workers will inherit it)"
-                ),
-                Err(Kept::Unknown) => warn!(
-                    target: TARGET,
-                    "{VAR} is left in the environment because the number of threads of the \
-                     process cannot be checked on this system (workers will inherit it)"
-                ),
+            remove(VAR);
+        }
+        for var in ["WATCHDOG_USEC", "WATCHDOG_PID"] {
+            if std::env::var_os(var).is_some() {
+                remove(var);
             }
         }
-        Notifier { socket }
+        let watchdog = match watchdog {
+            Ok(period) => period.filter(|_| socket.is_some()),
+            Err(why) => {
+                warn!(target: TARGET, "systemd watchdog not used: {why}");
+                None
+            }
+        };
+        Notifier { socket, watchdog }
     }
 
-    /// Sends `READY=1` once, without blocking; later calls do nothing.
-    pub(crate) fn ready(&mut self) {
-        let Some(socket) = self.socket.take() else {
+    /// How often to send `WATCHDOG=1`: half of `WATCHDOG_USEC`, if systemd asked.
+    pub(crate) fn watchdog(&self) -> Option<std::time::Duration> {
+        self.watchdog
+    }
+
+    /// Sends one notification (lines `KEY=VALUE`), without blocking.
+    pub(crate) fn send(&self, msg: &str) {
+        let Some(socket) = &self.socket else {
             return;
         };
-        let shown = Path::new(&socket).display();
-        match send(&socket, b"READY=1") {
+        let shown = Path::new(socket).display();
+        match send(socket, msg.as_bytes()) {
             Ok(()) => {}
+            // The periodic ones would repeat the warning for as long as it lasts.
+            Err(e)
+                if is_full(&e) && (msg.starts_with("STATUS=") || msg.starts_with("WATCHDOG=")) =>
+            {
+                debug!(target: TARGET, "The systemd notify socket {shown} is full: {e}");
+            }
             Err(e) if is_full(&e) => warn!(
                 target: TARGET,
-                "The systemd notify socket {shown} is full, READY=1 not sent"
+                "The systemd notify socket {shown} is full, {} not sent",
+                msg.lines().next().unwrap_or_default()
             ),
             Err(e) => warn!(target: TARGET, "Could not notify systemd at {shown}: {e}"),
         }
+    }
+}
+
+/// Removes `var` from the environment if the process is single-threaded.
+fn remove(var: &str) {
+    match sys::env::remove_var_if_single_threaded(var) {
+        Ok(()) => {}
+        Err(Kept::Threads(n)) => warn!(
+            target: TARGET,
+            "{var} is left in the environment because the process has {n} threads \
+             (workers will inherit it)"
+        ),
+        Err(Kept::Unknown) => warn!(
+            target: TARGET,
+            "{var} is left in the environment because the number of threads of the \
+             process cannot be checked on this system (workers will inherit it)"
+        ),
+    }
+}
+
+/// The watchdog period (half of `WATCHDOG_USEC`), `None` if not asked or if
+/// `WATCHDOG_PID` names another process; an error for a malformed value.
+fn watchdog_period(
+    usec: Option<&OsStr>,
+    pid: Option<&OsStr>,
+    me: u32,
+) -> Result<Option<std::time::Duration>, String> {
+    let Some(usec) = usec else {
+        return Ok(None);
+    };
+    if let Some(pid) = pid {
+        let pid = pid.to_str().and_then(|p| p.parse::<u32>().ok());
+        if pid != Some(me) {
+            return Ok(None);
+        }
+    }
+    let text = usec.to_string_lossy();
+    match text.parse::<u64>() {
+        Ok(0) | Err(_) => Err(format!("WATCHDOG_USEC={text:?} is not a positive number")),
+        Ok(us) => Ok(Some(
+            std::time::Duration::from_micros(us / 2).max(std::time::Duration::from_millis(1)),
+        )),
     }
 }
 
@@ -142,6 +202,31 @@ mod tests {
             .expect("timeout");
         let n = sock.recv(&mut buf).expect("a datagram");
         buf[..n].to_vec()
+    }
+
+    #[test]
+    fn the_watchdog_period_is_half_of_watchdog_usec_for_this_pid_only() {
+        let os = |s: &str| OsString::from(s);
+        let period = |u: Option<&str>, p: Option<&str>| {
+            watchdog_period(u.map(os).as_deref(), p.map(os).as_deref(), 42)
+        };
+        let ms = |n| Ok(Some(std::time::Duration::from_millis(n)));
+        assert_eq!(period(None, None), Ok(None));
+        assert_eq!(period(Some("2000000"), None), ms(1000));
+        assert_eq!(period(Some("2000000"), Some("42")), ms(1000));
+        assert_eq!(
+            period(Some("2000000"), Some("43")),
+            Ok(None),
+            "another pid's"
+        );
+        assert_eq!(period(Some("2000000"), Some("x")), Ok(None));
+        assert!(period(Some("0"), None).is_err());
+        assert!(period(Some("soon"), None).is_err());
+        assert!(period(Some("-5"), None).is_err());
+        assert_eq!(
+            period(Some("18446744073709551615"), None).map(|p| p.is_some()),
+            Ok(true)
+        );
     }
 
     #[test]

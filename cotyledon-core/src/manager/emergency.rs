@@ -13,7 +13,8 @@
 //! fixed array of atomics ([`reserve`], [`fill`], [`release`]). Logging from a
 //! handler is not async-signal-safe (the interrupted hook may hold the logger's
 //! lock), so the message is attempted *after* the workers were signalled, retried
-//! for up to 1 s, each try under a 250 ms timer back-stop; then the exit goes on
+//! for up to 2 s, each try under a 1 s timer back-stop (a loaded machine can
+//! be that slow); then the exit goes on
 //! without it.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -36,10 +37,10 @@ pub(crate) const CAPACITY: usize = 8192;
 /// How long the emergency exit waits for workers before SIGKILL.
 const GRACE: Duration = Duration::from_secs(1);
 /// The back-stop for the log line of an emergency exit.
-const BACKSTOP: Duration = Duration::from_millis(250);
+const BACKSTOP: Duration = Duration::from_secs(1);
 /// How long the log line is retried (a loaded machine may take a while to let
 /// the interrupted logger finish) before the exit goes on without it.
-const RETRY_WINDOW: Duration = Duration::from_secs(1);
+const RETRY_WINDOW: Duration = Duration::from_secs(2);
 /// The pause between two tries.
 const RETRY_PAUSE: Duration = Duration::from_millis(5);
 

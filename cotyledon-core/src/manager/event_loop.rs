@@ -15,6 +15,7 @@ use super::backoff::Backoff;
 use super::edge::{exit, flush_output, poll_readable, warn_if_threaded};
 use super::emergency::{self, InHook};
 use super::handle::ManagerHandle;
+use super::notify::Protocol;
 use super::pacing::{Gate, Pacing};
 use super::reap;
 use super::rolling::Rolling;
@@ -64,6 +65,10 @@ struct Loop {
     rollings: Vec<Rolling>,
     /// When a boot timeout or a rollout needs the loop next.
     serve_at: Option<Instant>,
+    /// The systemd notify protocol's state.
+    protocol: Protocol,
+    /// When the next `WATCHDOG=1` is due.
+    ping_at: Option<Instant>,
 }
 
 pub(super) fn run(m: ServiceManager) -> Result<Infallible, Error> {
@@ -89,6 +94,8 @@ pub(super) fn run(m: ServiceManager) -> Result<Infallible, Error> {
         spawn_at: Some(Instant::now()),
         rollings: Vec::new(),
         serve_at: None,
+        protocol: Protocol::default(),
+        ping_at: None,
     };
     loop {
         l.wait()?;
@@ -104,6 +111,7 @@ impl Loop {
             Phase::Graceful { deadline } => deadline,
             Phase::Instant { deadline } => Some(deadline),
         };
+        let deadline = serving::earliest(deadline, self.ping_at);
         if let Err(e) = self.m.pipe.repair() {
             error!(target: TARGET, "Could not re-create the signal pipe: {e}");
         }
@@ -142,6 +150,7 @@ impl Loop {
             }
         }
         self.apply_settings();
+        self.watchdog();
         if std::mem::take(&mut self.m.state.shutdown_requested) {
             self.begin_graceful(now);
         }
@@ -181,6 +190,8 @@ impl Loop {
             return;
         }
         debug!(target: TARGET, "Caught SIGHUP signal, reloading services");
+        let msgs = self.protocol.reloading(sys::timer::monotonic_ns() / 1000);
+        self.tell_systemd(msgs);
         let mut handle = ManagerHandle::new(&mut self.m.state);
         let in_hook = InHook::enter();
         // The configuration first, so that the reload hooks see the new one.

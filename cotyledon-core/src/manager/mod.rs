@@ -7,6 +7,7 @@ mod emergency;
 mod event_loop;
 mod handle;
 mod hook_api;
+mod notify;
 mod pacing;
 mod policy;
 mod reap;

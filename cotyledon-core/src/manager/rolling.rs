@@ -86,6 +86,11 @@ impl Rolling {
         }
     }
 
+    /// How many workers it takes at a time (`usize::MAX`: all at once).
+    pub(crate) fn batch(&self) -> usize {
+        self.batch
+    }
+
     /// How many ids the rollout covers that are not done yet.
     #[cfg(test)]
     pub(crate) fn left(&self) -> usize {

@@ -70,34 +70,32 @@ impl Loop {
         }
     }
 
-    /// SIGHUP: a rollout for the services that reload rolling, SIGHUP at once to
-    /// the workers of the others.
+    /// SIGHUP: a rollout for every service, `batch` workers at a time for those
+    /// that reload rolling, all at once for the others (cotyledon's way: SIGHUP to
+    /// every worker). Either way the reload is done, for `READY=1`, once every
+    /// worker serves again.
     pub(super) fn reload_services(&mut self, now: Instant) {
         for index in 0..self.m.entries.len() {
             match self.m.entries[index].policy.reload {
                 Reload::Rolling { batch } => self.start_rolling(index, batch, Mode::Reload, now),
-                _ => {
-                    let slots = self.m.state.table.service(index);
-                    for (worker, r) in slots.running() {
-                        if !slots.is_stopping(worker) {
-                            let _ = kill(Pid::from_raw(r.pid), Signal::SIGHUP);
-                        }
-                    }
-                }
+                _ => self.start_rolling(index, usize::MAX, Mode::Reload, now),
             }
         }
     }
 
+    /// Starts a rollout; `batch` `usize::MAX` is all at once, and says nothing.
     fn start_rolling(&mut self, index: usize, batch: usize, mode: Mode, now: Instant) {
         let slots = self.m.state.table.service(index);
         let ids: Vec<WorkerId> = slots.running().map(|(w, _)| w).collect();
-        info!(
-            target: TARGET,
-            "Rolling {} of {}: {} workers, {batch} at a time",
-            if mode == Mode::Reload { "reload" } else { "restart" },
-            self.m.entries[index].name,
-            ids.len()
-        );
+        if batch != usize::MAX {
+            info!(
+                target: TARGET,
+                "Rolling {} of {}: {} workers, {batch} at a time",
+                if mode == Mode::Reload { "reload" } else { "restart" },
+                self.m.entries[index].name,
+                ids.len()
+            );
+        }
         // A new rollout of the same service replaces the one under way (its
         // steps in flight finish on their own).
         self.rollings.retain(|r| r.service != index);
@@ -118,9 +116,46 @@ impl Loop {
         self.serve_at = None;
         self.boot_timeouts(now);
         self.advance_rollings(now);
-        if self.m.state.table.all_ready() {
-            self.notifier.ready();
+        let all_ready = self.m.state.table.all_ready();
+        let msgs = self
+            .protocol
+            .serving(all_ready, !self.rollings.is_empty(), self.status());
+        self.tell_systemd(msgs);
+    }
+
+    /// What `systemctl status` shows: workers ready per service.
+    fn status(&self) -> String {
+        let parts: Vec<String> = self
+            .m
+            .state
+            .table
+            .services()
+            .map(|(index, slots)| {
+                let ready = slots.running().filter(|(_, r)| r.ready).count();
+                format!(
+                    "{} {ready}/{} ready",
+                    self.m.entries[index].name, slots.desired
+                )
+            })
+            .collect();
+        format!("Workers: {}", parts.join(", "))
+    }
+
+    /// Sends notifications to systemd (nothing without `NOTIFY_SOCKET`).
+    pub(super) fn tell_systemd(&self, msgs: Vec<String>) {
+        for msg in msgs {
+            self.notifier.send(&msg);
         }
+    }
+
+    /// Sends `WATCHDOG=1` when due (only the loop does: a master stuck in a hook
+    /// stops pinging); records when the next one is.
+    pub(super) fn watchdog(&mut self) {
+        // Now, not the turn's start: a hook may have run for long since.
+        let now = Instant::now();
+        let (msgs, next) = self.protocol.tick(self.notifier.watchdog(), now);
+        self.tell_systemd(msgs);
+        self.ping_at = next;
     }
 
     /// Kills the workers not ready within their service's boot timeout.
@@ -177,6 +212,7 @@ impl Loop {
                 None => Slot::Missing,
             };
             let step = rolling.advance(view, policy.boot_timeout, now);
+            let quiet = rolling.batch() == usize::MAX;
             let name = self.m.entries[index].name;
             let what = match rolling.mode {
                 Mode::Reload => "reload",
@@ -191,6 +227,9 @@ impl Loop {
             }
             self.serve_at = earliest(self.serve_at, step.deadline);
             if let Some(worker) = step.stuck {
+                if quiet {
+                    return false;
+                }
                 error!(
                     target: TARGET,
                     "Rolling {what} of {name} stopped: worker {name}({worker}) not ready after {:?}",
@@ -199,7 +238,9 @@ impl Loop {
                 return false;
             }
             if step.done {
-                info!(target: TARGET, "Rolling {what} of {name} done");
+                if !quiet {
+                    info!(target: TARGET, "Rolling {what} of {name} done");
+                }
                 return false;
             }
             true

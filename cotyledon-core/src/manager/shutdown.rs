@@ -17,6 +17,8 @@ impl Loop {
             return;
         }
         info!(target: TARGET, "Caught SIGTERM signal, graceful exiting of master process");
+        let msgs = self.protocol.stopping();
+        self.tell_systemd(msgs);
         // Armed already if a SIGTERM arrived; not for shutdown() from a hook.
         emergency::arm_graceful();
         let timeout = self.m.settings.graceful_shutdown_timeout;

@@ -41,6 +41,22 @@ impl Drop for Bound {
     }
 }
 
+/// Reads notifications until `READY=1` (within the socket's read timeout); the
+/// ones before it may only be `STATUS=` lines. Returns them.
+fn recv_ready(sock: &UnixDatagram) -> Vec<String> {
+    let mut buf = [0u8; 256];
+    let mut before = Vec::new();
+    loop {
+        let n = sock.recv(&mut buf).expect("READY=1 within the deadline");
+        let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if msg == "READY=1" {
+            return before;
+        }
+        assert!(msg.starts_with("STATUS="), "{msg:?} before READY=1");
+        before.push(msg);
+    }
+}
+
 /// Starts `notify_app` with `NOTIFY_SOCKET=notify_socket`; checks that READY=1
 /// arrives on `sock`, once, and that no worker sees the variable.
 fn check_ready(sock: &UnixDatagram, notify_socket: &OsStr) {
@@ -54,8 +70,7 @@ fn check_ready(sock: &UnixDatagram, notify_socket: &OsStr) {
         s.wait_for_line(&format!("worker {id} NOTIFY_SOCKET=None"), SOON);
     }
     let mut buf = [0u8; 64];
-    let n = sock.recv(&mut buf).expect("READY=1 within the deadline");
-    assert_eq!(&buf[..n], b"READY=1");
+    recv_ready(sock);
     // Once only: nothing else arrives.
     sock.set_read_timeout(Some(Duration::from_millis(200)))
         .expect("timeout");
@@ -168,12 +183,7 @@ fn a_master_with_other_threads_leaves_the_variable_and_says_so() {
     );
     s.wait_for_run("light", 0, SOON);
     // The master still runs and still notifies.
-    let mut buf = [0u8; 64];
-    let n = bound
-        .sock
-        .recv(&mut buf)
-        .expect("READY=1 within the deadline");
-    assert_eq!(&buf[..n], b"READY=1");
+    recv_ready(&bound.sock);
     s.end_with(Signal::SIGTERM, 0);
 }
 
@@ -195,18 +205,171 @@ fn ready_is_sent_only_once_every_worker_is_ready_not_merely_forked() {
         .sock
         .set_read_timeout(Some(Duration::from_millis(300)))
         .expect("timeout");
-    let mut buf = [0u8; 64];
-    let early = bound.sock.recv(&mut buf);
-    assert!(early.is_err(), "READY=1 before any worker was ready");
+    let mut buf = [0u8; 256];
+    while let Ok(n) = bound.sock.recv(&mut buf) {
+        let msg = String::from_utf8_lossy(&buf[..n]);
+        assert!(
+            msg.starts_with("STATUS="),
+            "{msg:?} before any worker was ready"
+        );
+        assert!(msg.contains("web 0/3 ready"), "{msg:?}");
+    }
     std::fs::write(&gate, b"").expect("gate file");
     bound.sock.set_read_timeout(Some(SOON)).expect("timeout");
-    let n = bound
-        .sock
-        .recv(&mut buf)
-        .expect("READY=1 once all are ready");
-    assert_eq!(&buf[..n], b"READY=1");
+    recv_ready(&bound.sock);
     for id in 0..3 {
         s.wait_for_line(&format!("web ready id={id}"), SOON);
     }
     s.end_with(Signal::SIGTERM, 0);
+}
+
+/// Every notification that arrives within `quiet` of the previous one, with the
+/// time it was read.
+fn drain_notes(sock: &UnixDatagram, quiet: Duration) -> Vec<(std::time::Instant, String)> {
+    sock.set_read_timeout(Some(quiet)).expect("timeout");
+    let mut buf = [0u8; 256];
+    let mut out = Vec::new();
+    while let Ok(n) = sock.recv(&mut buf) {
+        out.push((
+            std::time::Instant::now(),
+            String::from_utf8_lossy(&buf[..n]).into_owned(),
+        ));
+    }
+    out
+}
+
+/// Microseconds since boot on CLOCK_MONOTONIC, near enough: /proc/uptime.
+fn uptime_usec() -> u64 {
+    let text = std::fs::read_to_string("/proc/uptime").expect("/proc/uptime");
+    let secs: f64 = text
+        .split_whitespace()
+        .next()
+        .and_then(|s| s.parse().ok())
+        .expect("uptime");
+    (secs * 1e6) as u64
+}
+
+#[test]
+fn the_notify_protocol_says_ready_reloading_ready_stopping_in_order() {
+    let bound = Bound::new("protocol", b"notify");
+    bound.sock.set_read_timeout(Some(SOON)).expect("timeout");
+    let mut s = Scenario::builder(bin(), "notify_app")
+        .env("NOTIFY_SOCKET", bound.path.as_os_str())
+        .spawn();
+    let statuses = recv_ready(&bound.sock);
+    assert_eq!(
+        statuses.last().map(String::as_str),
+        Some("STATUS=Workers: light 3/3 ready")
+    );
+    let before = uptime_usec();
+    s.signal(Signal::SIGHUP);
+    // light's reload() restarts each worker; READY=1 once all three are back.
+    let mut notes = vec!["READY=1".to_owned()];
+    loop {
+        let mut buf = [0u8; 256];
+        let n = bound.sock.recv(&mut buf).expect("a notification");
+        let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if let Some(usec) = msg.strip_prefix("RELOADING=1\nMONOTONIC_USEC=") {
+            let usec: u64 = usec.parse().expect("a number of microseconds");
+            assert!(
+                usec.abs_diff(before) < 5_000_000,
+                "MONOTONIC_USEC={usec}, uptime {before}"
+            );
+            notes.push("RELOADING=1".to_owned());
+        } else if !msg.starts_with("STATUS=") {
+            let done = msg == "READY=1";
+            notes.push(msg);
+            if done {
+                break;
+            }
+        }
+    }
+    s.signal(Signal::SIGTERM);
+    let tail = drain_notes(&bound.sock, Duration::from_millis(500));
+    notes.extend(
+        tail.into_iter()
+            .map(|(_, m)| m)
+            .filter(|m| !m.starts_with("STATUS=")),
+    );
+    assert_eq!(notes, ["READY=1", "RELOADING=1", "READY=1", "STOPPING=1"]);
+    s.expect_exit(0);
+}
+
+#[test]
+fn the_watchdog_is_pinged_every_half_period_only_while_the_loop_runs() {
+    let bound = Bound::new("watchdog", b"notify");
+    let release = bound.dir.join("release");
+    let mut s = Scenario::builder(bin(), "blocking_hook_app")
+        .env("NOTIFY_SOCKET", bound.path.as_os_str())
+        .env("WATCHDOG_USEC", "200000")
+        .env("SCENARIO_BLOCK", "reload")
+        .env("SCENARIO_GRACEFUL_MS", "60000")
+        .env("SCENARIO_RELEASE_FILE", release.as_os_str())
+        .spawn();
+    s.wait_for_run("light", 1, SOON);
+    // 1.5 s of notifications: pings every 100 ms.
+    let start = std::time::Instant::now();
+    let mut times = Vec::new();
+    bound
+        .sock
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("timeout");
+    let mut buf = [0u8; 64];
+    while start.elapsed() < Duration::from_millis(1500) {
+        let n = bound.sock.recv(&mut buf).expect("a ping within 500 ms");
+        if &buf[..n] == b"WATCHDOG=1" {
+            times.push(std::time::Instant::now());
+        }
+    }
+    let mut gaps: Vec<Duration> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    gaps.sort();
+    let median = gaps[gaps.len() / 2];
+    eprintln!("watchdog: {} pings, median gap {median:?}", times.len());
+    assert!(
+        (Duration::from_millis(90)..=Duration::from_millis(110)).contains(&median),
+        "median gap {median:?} for WATCHDOG_USEC=200000 (gaps {gaps:?})"
+    );
+    // A master stuck in a hook stops pinging (systemd's watchdog then acts).
+    s.signal(Signal::SIGHUP);
+    s.wait_for_line("reload hook blocks", SOON);
+    let _ = drain_notes(&bound.sock, Duration::from_millis(150));
+    let stuck = drain_notes(&bound.sock, Duration::from_millis(600));
+    assert!(stuck.is_empty(), "pings while the hook blocks: {stuck:?}");
+    std::fs::write(&release, b"go").expect("release");
+    bound.sock.set_read_timeout(Some(SOON)).expect("timeout");
+    loop {
+        let n = bound.sock.recv(&mut buf).expect("pings again");
+        if &buf[..n] == b"WATCHDOG=1" {
+            break;
+        }
+    }
+    s.end_with(Signal::SIGTERM, 0);
+}
+
+#[test]
+fn a_watchdog_for_another_pid_or_malformed_is_not_used() {
+    for (usec, pid, warned) in [("200000", Some("1"), false), ("soon", None, true)] {
+        let bound = Bound::new("watchdog-not", b"notify");
+        bound.sock.set_read_timeout(Some(SOON)).expect("timeout");
+        let mut b = Scenario::builder(bin(), "notify_app")
+            .env("NOTIFY_SOCKET", bound.path.as_os_str())
+            .env("WATCHDOG_USEC", usec);
+        if let Some(pid) = pid {
+            b = b.env("WATCHDOG_PID", pid);
+        }
+        let mut s = b.spawn();
+        recv_ready(&bound.sock);
+        let later = drain_notes(&bound.sock, Duration::from_millis(400));
+        assert!(
+            !later.iter().any(|(_, m)| m == "WATCHDOG=1"),
+            "{usec} {pid:?}: {later:?}"
+        );
+        if warned {
+            s.wait_for_line(
+                "systemd watchdog not used: WATCHDOG_USEC=\"soon\" is not a positive number",
+                SOON,
+            );
+        }
+        s.end_with(Signal::SIGTERM, 0);
+    }
 }

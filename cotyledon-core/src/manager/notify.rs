@@ -1,0 +1,147 @@
+//! What the master tells systemd, and when (pure: facts in, messages out; the
+//! caller sends them through `sd_notify::Notifier`).
+//!
+//! - `READY=1` once every initial worker is ready;
+//! - `STATUS=…` whenever the readiness counts change (what `systemctl status`
+//!   shows);
+//! - on SIGHUP `RELOADING=1` with `MONOTONIC_USEC=` (what `Type=notify-reload`
+//!   needs), then `READY=1` once the reload is done: no rollout under way and every
+//!   worker ready again;
+//! - `STOPPING=1` when the shutdown starts;
+//! - `WATCHDOG=1` every half `WATCHDOG_USEC`, from the event loop itself, so that a
+//!   master stuck in a hook stops pinging and systemd acts.
+
+use std::time::{Duration, Instant};
+
+/// The protocol's state.
+#[derive(Debug, Default)]
+pub(super) struct Protocol {
+    ready_sent: bool,
+    reloading: bool,
+    stopping: bool,
+    status: String,
+    next_ping: Option<Instant>,
+}
+
+impl Protocol {
+    /// After each turn of the loop: readiness, a finished reload, the status.
+    pub(super) fn serving(
+        &mut self,
+        all_ready: bool,
+        rolling: bool,
+        status: String,
+    ) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.stopping {
+            return out;
+        }
+        if status != self.status {
+            out.push(format!("STATUS={status}"));
+            self.status = status;
+        }
+        if all_ready && !rolling && (!self.ready_sent || self.reloading) {
+            out.push("READY=1".to_owned());
+            self.ready_sent = true;
+            self.reloading = false;
+        }
+        out
+    }
+
+    /// SIGHUP: the reload starts (`monotonic_usec`: `CLOCK_MONOTONIC` now).
+    pub(super) fn reloading(&mut self, monotonic_usec: u64) -> Vec<String> {
+        if self.stopping {
+            return Vec::new();
+        }
+        self.reloading = true;
+        vec![format!("RELOADING=1\nMONOTONIC_USEC={monotonic_usec}")]
+    }
+
+    /// The shutdown starts.
+    pub(super) fn stopping(&mut self) -> Vec<String> {
+        if std::mem::replace(&mut self.stopping, true) {
+            return Vec::new();
+        }
+        vec!["STOPPING=1".to_owned()]
+    }
+
+    /// The watchdog: `WATCHDOG=1` when due; returns the messages and when to come
+    /// back.
+    pub(super) fn tick(
+        &mut self,
+        period: Option<Duration>,
+        now: Instant,
+    ) -> (Vec<String>, Option<Instant>) {
+        let Some(period) = period else {
+            return (Vec::new(), None);
+        };
+        let due = self.next_ping.is_none_or(|at| now >= at);
+        let mut out = Vec::new();
+        if due {
+            out.push("WATCHDOG=1".to_owned());
+            self.next_ping = now.checked_add(period);
+        }
+        (out, self.next_ping)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_once_all_are_ready_then_status_only_on_change() {
+        let mut p = Protocol::default();
+        assert_eq!(
+            p.serving(false, false, "web 1/2 ready".into()),
+            ["STATUS=web 1/2 ready"]
+        );
+        assert!(p.serving(false, false, "web 1/2 ready".into()).is_empty());
+        assert_eq!(
+            p.serving(true, false, "web 2/2 ready".into()),
+            ["STATUS=web 2/2 ready", "READY=1"]
+        );
+        assert!(p.serving(true, false, "web 2/2 ready".into()).is_empty());
+    }
+
+    #[test]
+    fn a_reload_is_ready_again_when_its_rollout_is_done_and_all_are_ready() {
+        let mut p = Protocol::default();
+        p.serving(true, false, "s".into());
+        assert_eq!(p.reloading(1234), ["RELOADING=1\nMONOTONIC_USEC=1234"]);
+        assert!(
+            p.serving(true, true, "s".into()).is_empty(),
+            "rollout under way"
+        );
+        assert!(
+            p.serving(false, false, "s".into()).is_empty(),
+            "a worker booting"
+        );
+        assert_eq!(p.serving(true, false, "s".into()), ["READY=1"]);
+        assert!(p.serving(true, false, "s".into()).is_empty());
+    }
+
+    #[test]
+    fn stopping_is_said_once_and_silences_the_rest() {
+        let mut p = Protocol::default();
+        assert_eq!(p.stopping(), ["STOPPING=1"]);
+        assert!(p.stopping().is_empty());
+        assert!(p.serving(true, false, "x".into()).is_empty());
+        assert!(p.reloading(1).is_empty());
+    }
+
+    #[test]
+    fn the_watchdog_pings_every_period() {
+        let mut p = Protocol::default();
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        assert_eq!(p.tick(None, t0), (vec![], None));
+        let period = Some(ms(100));
+        assert_eq!(
+            p.tick(period, t0),
+            (vec!["WATCHDOG=1".to_owned()], Some(t0 + ms(100)))
+        );
+        assert_eq!(p.tick(period, t0 + ms(50)), (vec![], Some(t0 + ms(100))));
+        let (out, next) = p.tick(period, t0 + ms(100));
+        assert_eq!((out.len(), next), (1, Some(t0 + ms(200))));
+    }
+}
