@@ -132,6 +132,17 @@ impl Context {
         }
     }
 
+    /// A heartbeat for the hung-worker watchdog (see
+    /// [`ServiceSettings::heartbeat_timeout`](crate::ServiceSettings::heartbeat_timeout)):
+    /// call it from the loop that does the work, at least once per timeout. Cheap
+    /// (a clock read and a store to shared memory, no system call); does nothing
+    /// when the service has no heartbeat timeout.
+    pub fn heartbeat(&self) {
+        if let Some(notice) = &self.inner.notice {
+            notice.beat();
+        }
+    }
+
     /// Asks for a graceful restart of this worker: the SIGTERM path
     /// (`terminate()` on its thread, the context marked stopping, exit), then the
     /// manager respawns the same worker id. For a worker that knows it must start

@@ -26,6 +26,14 @@ impl Notice {
         }
     }
 
+    /// A heartbeat: the time, in the worker's slot (no system call: the clock is
+    /// read through the vDSO).
+    pub(crate) fn beat(&self) {
+        self.slot
+            .beat
+            .store(sys::timer::monotonic_ns(), Ordering::Relaxed);
+    }
+
     /// Says the worker finished an in-place `reload()`.
     pub(crate) fn reloaded(&self) {
         self.slot.reloads.fetch_add(1, Ordering::SeqCst);

@@ -57,7 +57,16 @@ fn web_run(id: WorkerId, ctx: &Context) -> Result<(), BoxError> {
     }
     error!("web ready id={id}");
     ctx.ready();
+    let mut hung = false;
     while !ctx.wait_timeout(Duration::from_millis(10)) {
+        // Beats until SCENARIO_HANG_FILE exists; then it looks hung.
+        if !hung && exists("SCENARIO_HANG_FILE") {
+            hung = true;
+            error!("web hangs id={id}");
+        }
+        if !hung {
+            ctx.heartbeat();
+        }
         if let Some(path) = std::env::var_os("SCENARIO_SELF_RESTART_FILE")
             && std::fs::remove_file(&path).is_ok()
         {
@@ -69,7 +78,8 @@ fn web_run(id: WorkerId, ctx: &Context) -> Result<(), BoxError> {
 }
 
 /// web × `SCENARIO_WORKERS` (3); `SCENARIO_RELOAD` rolling (default) or all;
-/// `SCENARIO_BATCH` (1); `SCENARIO_BOOT_TIMEOUT_MS` (0: none); `SCENARIO_IN_PLACE=1`
+/// `SCENARIO_BATCH` (1); `SCENARIO_BOOT_TIMEOUT_MS` and `SCENARIO_HEARTBEAT_MS` (0:
+/// none); `SCENARIO_HANG_FILE` (workers stop beating once it exists); `SCENARIO_IN_PLACE=1`
 /// for a reload() that only logs. The reload hook reads commands from
 /// `SCENARIO_CONTROL_FILE`: `restart N`, `stop N`, `start N`, `rolling`, `list`.
 pub(super) fn serving_app() -> Result<ServiceManager, Error> {
@@ -89,6 +99,7 @@ pub(super) fn serving_app() -> Result<ServiceManager, Error> {
     m.settings(web)?
         .readiness(Readiness::Explicit)
         .boot_timeout(Duration::from_millis(env_or("SCENARIO_BOOT_TIMEOUT_MS", 0)))
+        .heartbeat_timeout(Duration::from_millis(env_or("SCENARIO_HEARTBEAT_MS", 0)))
         .reload(reload);
     m.on_reload(move |handle| -> Result<(), BoxError> {
         let Some(path) = std::env::var_os("SCENARIO_CONTROL_FILE") else {

@@ -45,6 +45,7 @@ pub(crate) struct Policy {
     pub(crate) readiness: Readiness,
     pub(crate) boot_timeout: Option<Duration>,
     pub(crate) reload: Reload,
+    pub(crate) heartbeat_timeout: Option<Duration>,
 }
 
 /// The settings of one service, from
@@ -86,6 +87,17 @@ impl ServiceSettings<'_> {
     /// means no limit.
     pub fn boot_timeout(&mut self, timeout: Duration) -> &mut Self {
         self.policy.boot_timeout = (!timeout.is_zero()).then_some(timeout);
+        self
+    }
+
+    /// The hung-worker watchdog (default: off): once ready, a worker must call
+    /// [`Context::heartbeat`](crate::Context::heartbeat) at least every `timeout`.
+    /// One that stays silent longer is logged at ERROR ("Worker NAME(ID) [PID]
+    /// sent no heartbeat for T, aborting it"), sent SIGABRT (so that it can dump
+    /// core), SIGKILLed 200 ms later if still there, and respawned.
+    /// `Duration::ZERO` turns it off.
+    pub fn heartbeat_timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.policy.heartbeat_timeout = (!timeout.is_zero()).then_some(timeout);
         self
     }
 

@@ -16,6 +16,10 @@ use super::{Loop, TARGET};
 use crate::service::WorkerId;
 use crate::sys;
 
+/// How long a worker aborted for a missed heartbeat may take to die before
+/// SIGKILL.
+const ABORT_GRACE: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// The earlier of two optional deadlines.
 pub(super) fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     match (a, b) {
@@ -45,9 +49,11 @@ impl Loop {
                 }
             }
         }
+        let now_ns = sys::timer::monotonic_ns();
         for (index, worker) in newly {
             if let Some(r) = self.m.state.table.get_mut(index, worker) {
                 r.ready = true;
+                r.ready_ns = now_ns;
             }
         }
     }
@@ -115,6 +121,7 @@ impl Loop {
     pub(super) fn serve(&mut self, now: Instant) {
         self.serve_at = None;
         self.boot_timeouts(now);
+        self.heartbeats(now);
         self.advance_rollings(now);
         let all_ready = self.m.state.table.all_ready();
         let msgs = self
@@ -189,6 +196,59 @@ impl Loop {
                 r.boot_killed = true;
             }
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+
+    /// The hung-worker watchdog: a ready worker of a service with a heartbeat
+    /// timeout whose last beat (or readiness) is older than the timeout is logged
+    /// and sent SIGABRT (so that it can dump core), then SIGKILL after
+    /// [`ABORT_GRACE`] if it is still there; it is respawned as any dead worker.
+    fn heartbeats(&mut self, now: Instant) {
+        let now_ns = sys::timer::monotonic_ns();
+        let mut actions = Vec::new();
+        for (index, slots) in self.m.state.table.services() {
+            let Some(limit) = self.m.entries[index].policy.heartbeat_timeout else {
+                continue;
+            };
+            let limit_ns = u64::try_from(limit.as_nanos()).unwrap_or(u64::MAX);
+            for (worker, r) in slots.running() {
+                if !r.ready || r.asked || slots.is_stopping(worker) {
+                    continue;
+                }
+                let beat = sys::shm::slot(r.slot).map_or(0, |s| s.beat.load(Ordering::SeqCst));
+                let last = beat.max(r.ready_ns);
+                let due = if r.aborted_ns != 0 {
+                    r.aborted_ns.saturating_add(ABORT_GRACE.as_nanos() as u64)
+                } else {
+                    last.saturating_add(limit_ns)
+                };
+                if now_ns >= due {
+                    actions.push((index, worker, r.pid, r.aborted_ns != 0, now_ns - last));
+                } else {
+                    let at = now.checked_add(std::time::Duration::from_nanos(due - now_ns));
+                    self.serve_at = earliest(self.serve_at, at);
+                }
+            }
+        }
+        for (index, worker, pid, aborted, silent_ns) in actions {
+            let name = self.m.entries[index].name;
+            let Some(r) = self.m.state.table.get_mut(index, worker) else {
+                continue;
+            };
+            if aborted {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                r.aborted_ns = u64::MAX;
+                continue;
+            }
+            error!(
+                target: TARGET,
+                "Worker {name}({worker}) [{pid}] sent no heartbeat for {:?}, aborting it",
+                std::time::Duration::from_nanos(silent_ns)
+            );
+            r.aborted_ns = now_ns;
+            let _ = kill(Pid::from_raw(pid), Signal::SIGABRT);
+            let at = now.checked_add(ABORT_GRACE);
+            self.serve_at = earliest(self.serve_at, at);
         }
     }
 

@@ -35,6 +35,10 @@ pub(crate) struct Running {
     pub(crate) asked: bool,
     /// The master killed it for not being ready in time: its death is a crash.
     pub(crate) boot_killed: bool,
+    /// When the master saw it ready (`CLOCK_MONOTONIC` ns; 0: not yet).
+    pub(crate) ready_ns: u64,
+    /// When the master sent it SIGABRT for a missed heartbeat (0: never).
+    pub(crate) aborted_ns: u64,
 }
 
 /// The slots of one service.
@@ -246,6 +250,8 @@ impl Table {
             ready: false,
             asked: false,
             boot_killed: false,
+            ready_ns: 0,
+            aborted_ns: 0,
         };
         s.running.insert(worker, entry);
         let w = worker.get();

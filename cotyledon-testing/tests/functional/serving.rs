@@ -178,3 +178,36 @@ fn a_worker_can_ask_for_its_own_graceful_restart() {
     );
     s.end_with(Signal::SIGTERM, 0);
 }
+
+#[test]
+fn a_worker_that_stops_beating_is_aborted_then_respawned() {
+    let hang = temp("hang");
+    let env = hang.to_str().expect("utf-8").to_owned();
+    let (mut s, old) = serving(
+        &[
+            ("SCENARIO_HANG_FILE", &env),
+            ("SCENARIO_HEARTBEAT_MS", "300"),
+        ],
+        2,
+    );
+    // Beating workers are left alone: a quiet window of more than twice the
+    // timeout passes with no abort.
+    s.drain(std::time::Duration::from_millis(700));
+    assert!(!s.lines().iter().any(|l| l.contains("sent no heartbeat")));
+    std::fs::write(&hang, b"").expect("hang file");
+    for i in 0..2 {
+        s.wait_for_line(&format!("web hangs id={i}"), SOON);
+    }
+    for (i, pid) in old.iter().enumerate() {
+        s.wait_for_line(
+            &format!("Worker web({i}) [{pid}] sent no heartbeat for"),
+            SOON,
+        );
+        s.wait_for_line(&format!("Child {pid} killed by signal SIGABRT"), SOON);
+    }
+    // Respawned (and hung again at once: the file is still there).
+    s.wait_for_run("web", 0, SOON);
+    s.wait_for_run("web", 1, SOON);
+    std::fs::remove_file(&hang).expect("remove the hang file");
+    s.end_with(Signal::SIGTERM, 0);
+}
