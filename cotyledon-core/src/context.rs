@@ -143,6 +143,17 @@ impl Context {
         }
     }
 
+    /// Asks the manager to recycle this worker: a graceful restart through the
+    /// service's rolling path (one batch at a time, each once its replacement is
+    /// ready), so capacity holds, unlike [`restart`](Context::restart), which
+    /// exits at once. For a worker that knows it should be replaced soon (a slow
+    /// leak, a counter of requests served).
+    pub fn request_recycle(&self) {
+        if let Some(notice) = &self.inner.notice {
+            notice.recycle();
+        }
+    }
+
     /// Asks for a graceful restart of this worker: the SIGTERM path
     /// (`terminate()` on its thread, the context marked stopping, exit), then the
     /// manager respawns the same worker id. For a worker that knows it must start

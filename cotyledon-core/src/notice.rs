@@ -34,6 +34,13 @@ impl Notice {
             .store(sys::timer::monotonic_ns(), Ordering::Relaxed);
     }
 
+    /// Asks the master to recycle this worker (once).
+    pub(crate) fn recycle(&self) {
+        if self.slot.recycle.swap(1, Ordering::SeqCst) == 0 {
+            sys::signal::send_notice(self.master);
+        }
+    }
+
     /// Says the worker finished an in-place `reload()`.
     pub(crate) fn reloaded(&self) {
         self.slot.reloads.fetch_add(1, Ordering::SeqCst);

@@ -67,6 +67,12 @@ fn web_run(id: WorkerId, ctx: &Context) -> Result<(), BoxError> {
         if !hung {
             ctx.heartbeat();
         }
+        if let Some(path) = std::env::var_os("SCENARIO_RECYCLE_FILE")
+            && std::fs::remove_file(&path).is_ok()
+        {
+            error!("web asks to be recycled id={id}");
+            ctx.request_recycle();
+        }
         if let Some(path) = std::env::var_os("SCENARIO_SELF_RESTART_FILE")
             && std::fs::remove_file(&path).is_ok()
         {
@@ -79,7 +85,9 @@ fn web_run(id: WorkerId, ctx: &Context) -> Result<(), BoxError> {
 
 /// web × `SCENARIO_WORKERS` (3); `SCENARIO_RELOAD` rolling (default) or all;
 /// `SCENARIO_BATCH` (1); `SCENARIO_BOOT_TIMEOUT_MS` and `SCENARIO_HEARTBEAT_MS` (0:
-/// none); `SCENARIO_HANG_FILE` (workers stop beating once it exists); `SCENARIO_IN_PLACE=1`
+/// none); `SCENARIO_HANG_FILE` (workers stop beating once it exists);
+/// `SCENARIO_MAX_LIFETIME_MS`, `SCENARIO_MAX_RSS` (0: none) and
+/// `SCENARIO_RECYCLE_FILE` (a worker that sees it asks to be recycled); `SCENARIO_IN_PLACE=1`
 /// for a reload() that only logs. The reload hook reads commands from
 /// `SCENARIO_CONTROL_FILE`: `restart N`, `stop N`, `start N`, `rolling`, `list`.
 pub(super) fn serving_app() -> Result<ServiceManager, Error> {
@@ -100,6 +108,8 @@ pub(super) fn serving_app() -> Result<ServiceManager, Error> {
         .readiness(Readiness::Explicit)
         .boot_timeout(Duration::from_millis(env_or("SCENARIO_BOOT_TIMEOUT_MS", 0)))
         .heartbeat_timeout(Duration::from_millis(env_or("SCENARIO_HEARTBEAT_MS", 0)))
+        .max_lifetime(Duration::from_millis(env_or("SCENARIO_MAX_LIFETIME_MS", 0)))
+        .max_rss(env_or("SCENARIO_MAX_RSS", 0))
         .reload(reload);
     m.on_reload(move |handle| -> Result<(), BoxError> {
         let Some(path) = std::env::var_os("SCENARIO_CONTROL_FILE") else {

@@ -30,6 +30,8 @@ use crate::worker::WorkerStart;
 
 const TARGET: &str = "cotyledon::manager";
 
+#[path = "recycle.rs"]
+mod recycle;
 #[path = "serving.rs"]
 mod serving;
 #[path = "shutdown.rs"]
@@ -69,6 +71,10 @@ struct Loop {
     protocol: Protocol,
     /// When the next `WATCHDOG=1` is due.
     ping_at: Option<Instant>,
+    /// When the workers' memory is read next, and the services whose RSS limit
+    /// turned out below a new worker's size.
+    rss_at: Option<Instant>,
+    rss_off: Vec<bool>,
 }
 
 pub(super) fn run(m: ServiceManager) -> Result<Infallible, Error> {
@@ -96,6 +102,8 @@ pub(super) fn run(m: ServiceManager) -> Result<Infallible, Error> {
         serve_at: None,
         protocol: Protocol::default(),
         ping_at: None,
+        rss_at: None,
+        rss_off: Vec::new(),
     };
     loop {
         l.wait()?;

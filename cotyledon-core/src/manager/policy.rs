@@ -46,6 +46,8 @@ pub(crate) struct Policy {
     pub(crate) boot_timeout: Option<Duration>,
     pub(crate) reload: Reload,
     pub(crate) heartbeat_timeout: Option<Duration>,
+    pub(crate) max_lifetime: Option<Duration>,
+    pub(crate) max_rss: Option<u64>,
 }
 
 /// The settings of one service, from
@@ -98,6 +100,27 @@ impl ServiceSettings<'_> {
     /// `Duration::ZERO` turns it off.
     pub fn heartbeat_timeout(&mut self, timeout: Duration) -> &mut Self {
         self.policy.heartbeat_timeout = (!timeout.is_zero()).then_some(timeout);
+        self
+    }
+
+    /// Recycles each worker after about `lifetime` (default: never): worker id
+    /// `i` of `n` after `lifetime × (1 + i / 2n)`, so that workers started
+    /// together never restart together. Recycling is a graceful restart through
+    /// the rolling path: one batch at a time (the service's `Rolling` batch, else
+    /// one), each once the previous replacement is ready. `Duration::ZERO` turns
+    /// it off.
+    pub fn max_lifetime(&mut self, lifetime: Duration) -> &mut Self {
+        self.policy.max_lifetime = (!lifetime.is_zero()).then_some(lifetime);
+        self
+    }
+
+    /// Recycles a worker whose resident memory (`/proc/PID/statm`, checked about
+    /// once a second) exceeds `bytes` (default: no limit; 0 turns it off). If a
+    /// worker is already above it at its first check after it is ready, the
+    /// limit is below what a new worker takes: it is logged (WARN) and turned off
+    /// for the service, rather than recycling for ever.
+    pub fn max_rss(&mut self, bytes: u64) -> &mut Self {
+        self.policy.max_rss = (bytes != 0).then_some(bytes);
         self
     }
 

@@ -102,8 +102,19 @@ impl Loop {
                 ids.len()
             );
         }
-        // A new rollout of the same service replaces the one under way (its
-        // steps in flight finish on their own).
+        self.push_rollout(index, ids, batch, mode, now);
+    }
+
+    /// Starts a rollout of `ids`. A new rollout of a service replaces the one
+    /// under way (its steps in flight finish on their own).
+    pub(super) fn push_rollout(
+        &mut self,
+        index: usize,
+        ids: Vec<WorkerId>,
+        batch: usize,
+        mode: Mode,
+        now: Instant,
+    ) {
         self.rollings.retain(|r| r.service != index);
         self.rollings
             .push(Rolling::new(index, ids, batch, mode, now));
@@ -123,6 +134,11 @@ impl Loop {
         self.boot_timeouts(now);
         self.heartbeats(now);
         self.advance_rollings(now);
+        // After the rollouts (one that just finished lets the next recycle
+        // start), and the recycles it starts get their first step now.
+        if self.recycle(now) {
+            self.advance_rollings(now);
+        }
         let all_ready = self.m.state.table.all_ready();
         let msgs = self
             .protocol

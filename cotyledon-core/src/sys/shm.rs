@@ -16,8 +16,10 @@ pub(crate) struct SharedSlot {
     pub(crate) ready: AtomicU32,
     /// How many in-place `reload()`s the worker finished.
     pub(crate) reloads: AtomicU32,
-    /// Reserved for heartbeats.
+    /// The last heartbeat (`CLOCK_MONOTONIC` ns).
     pub(crate) beat: AtomicU64,
+    /// 1 once the worker asked to be recycled.
+    pub(crate) recycle: AtomicU32,
 }
 
 impl SharedSlot {
@@ -26,6 +28,7 @@ impl SharedSlot {
         self.ready.store(0, Ordering::SeqCst);
         self.reloads.store(0, Ordering::SeqCst);
         self.beat.store(0, Ordering::SeqCst);
+        self.recycle.store(0, Ordering::SeqCst);
     }
 }
 

@@ -211,3 +211,60 @@ fn a_worker_that_stops_beating_is_aborted_then_respawned() {
     std::fs::remove_file(&hang).expect("remove the hang file");
     s.end_with(Signal::SIGTERM, 0);
 }
+
+#[test]
+fn workers_are_recycled_one_at_a_time_past_their_staggered_lifetime() {
+    let (mut s, old) = serving(&[("SCENARIO_MAX_LIFETIME_MS", "800")], 2);
+    s.wait_for_line(
+        &format!(
+            "Recycling worker web(0) [{}]: lifetime 800ms reached",
+            old[0]
+        ),
+        SOON,
+    );
+    s.wait_for_line(
+        &format!("Recycling worker web(1) [{}]: lifetime 1s reached", old[1]),
+        SOON,
+    );
+    // Through the rolling path: web(1) is recycled only once web(0)'s
+    // replacement said it is ready (it logs that before telling the master).
+    let lines = s.lines().to_vec();
+    let pos = |needle: &str| lines.iter().position(|l| l.contains(needle)).expect(needle);
+    let ready_again = lines
+        .iter()
+        .enumerate()
+        .skip(pos("Recycling worker web(0)"))
+        .find(|(_, l)| l.ends_with("web ready id=0"))
+        .map(|(i, _)| i)
+        .expect("web(0) ready again");
+    assert!(ready_again < pos("Recycling worker web(1)"), "{lines:#?}");
+    assert!(!lines.iter().any(|l| l.contains("keeps dying")));
+    s.end_with(Signal::SIGTERM, 0);
+}
+
+#[test]
+fn a_worker_can_ask_to_be_recycled_and_a_max_rss_below_a_new_worker_is_turned_off() {
+    let file = temp("recycle");
+    let env = file.to_str().expect("utf-8").to_owned();
+    // 1 MiB: below any worker's resident size.
+    let (mut s, old) = serving(
+        &[
+            ("SCENARIO_RECYCLE_FILE", &env),
+            ("SCENARIO_MAX_RSS", "1048576"),
+        ],
+        1,
+    );
+    s.wait_for_line(
+        "max RSS of web (1048576 bytes) is below what a new worker uses",
+        SOON,
+    );
+    std::fs::write(&file, b"").expect("recycle file");
+    s.wait_for_line("web asks to be recycled id=0", SOON);
+    s.wait_for_line(
+        &format!("Recycling worker web(0) [{}]: asked by the worker", old[0]),
+        SOON,
+    );
+    s.wait_for_line(&format!("Child {} exited with status 0", old[0]), SOON);
+    s.wait_for_run("web", 0, SOON);
+    s.end_with(Signal::SIGTERM, 0);
+}
