@@ -94,7 +94,7 @@ impl ServiceSettings<'_> {
 
     /// The hung-worker watchdog (default: off): once ready, a worker must call
     /// [`Context::heartbeat`](crate::Context::heartbeat) at least every `timeout`.
-    /// One that stays silent longer is logged at ERROR ("Worker NAME(ID) [PID]
+    /// One that stays silent longer is logged at ERROR ("Worker NAME(ID) \[PID\]
     /// sent no heartbeat for T, aborting it"), sent SIGABRT (so that it can dump
     /// core), SIGKILLed 200 ms later if still there, and respawned.
     /// `Duration::ZERO` turns it off.
