@@ -10,9 +10,9 @@
 
 mod figures;
 mod output;
-mod procfs;
+pub(crate) mod procfs;
 mod report;
-mod setup;
+pub(crate) mod setup;
 mod subject;
 
 use std::process::Command;
