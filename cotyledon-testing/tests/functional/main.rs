@@ -6,6 +6,7 @@ mod blocking_hooks;
 mod bounds;
 mod chaos;
 mod hooks;
+mod http;
 mod parent_death;
 mod reconfigure;
 mod respawn;
