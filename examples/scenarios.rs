@@ -11,16 +11,23 @@ use std::time::Duration;
 use cotyledon::{BoxError, Context, Error, Service, ServiceManager, WorkerId};
 use log::{Level, LevelFilter, Log, Metadata, Record, error};
 
+#[cfg(feature = "tokio")]
+#[path = "scenarios/asynchronous.rs"]
+mod asynchronous;
 #[path = "scenarios/bounds.rs"]
 mod bounds;
 #[path = "scenarios/hardening.rs"]
 mod hardening;
 #[path = "scenarios/hostile.rs"]
 mod hostile;
+#[path = "scenarios/listeners.rs"]
+mod listeners;
 #[path = "scenarios/robustness.rs"]
 mod robustness;
 #[path = "scenarios/scaling.rs"]
 mod scaling;
+#[path = "scenarios/serving.rs"]
+mod serving;
 
 /// Prints `LEVEL:TARGET:MESSAGE` lines to stdout.
 struct LineLogger;
@@ -253,10 +260,13 @@ fn notify_app() -> Result<ServiceManager, Error> {
     Ok(m)
 }
 
-/// crasher × 1 with cotyledon's limiter on.
+/// crasher × 1 with cotyledon's limiter on and the crash back-off off.
 fn limiter_app() -> Result<ServiceManager, Error> {
+    // The crash back-off off, so that only cotyledon's limiter spaces the forks
+    // (with it, a loaded machine could space them past the limiter's window).
     let mut m = ServiceManager::builder()
         .wait_interval(Duration::ZERO)
+        .crash_backoff(Duration::ZERO, Duration::ZERO)
         .build()?;
     m.add(|_| Crasher, 1)?;
     Ok(m)
@@ -342,7 +352,16 @@ fn main() {
         "max_crash_backoff_app" => bounds::max_crash_backoff_app(),
         "max_timeout_derive_app" => bounds::max_timeout_derive_app(),
         "args_app" => bounds::args_app(),
+        "serving_app" => serving::serving_app(),
         "bad_input" => return one_shot(&name, bounds::bad_input()),
+        #[cfg(feature = "tokio")]
+        "async_drain_app" => asynchronous::drain_app(),
+        #[cfg(feature = "tokio")]
+        "async_stuck_app" => asynchronous::stuck_app(),
+        #[cfg(feature = "tokio")]
+        "async_master_runtime_app" => asynchronous::master_runtime_app(),
+        "listen_app" => listeners::listen_app(),
+        "listen_errors" => return one_shot(&name, listeners::listen_errors()),
         other => {
             eprintln!("unknown scenario {other:?}");
             std::process::exit(64);

@@ -2,7 +2,7 @@
 
 use std::{fmt, io};
 
-use crate::service::ServiceId;
+use crate::service::{ServiceId, WorkerId};
 
 /// Everything the manager's API can fail with.
 #[derive(Debug)]
@@ -24,6 +24,13 @@ pub enum Error {
     },
     /// The service id is not one this manager returned from `add`.
     UnknownService(ServiceId),
+    /// The worker id is not below the service's worker count.
+    UnknownWorker {
+        /// The service.
+        service: ServiceId,
+        /// The worker id asked for.
+        worker: WorkerId,
+    },
     /// A `ServiceManager` already exists in this process (cotyledon's seatbelt).
     AlreadyExists,
     /// `run()` was called with no service registered.
@@ -32,6 +39,29 @@ pub enum Error {
     SignalSetup(io::Error),
     /// The master's event loop failed in a way it cannot recover from.
     EventLoop(io::Error),
+    /// A listener could not be bound (or, in a worker, its fd could not be
+    /// duplicated). `source` is the system's error, with its kind and errno:
+    /// `AddrInUse`, `PermissionDenied`, `AddrNotAvailable`, `NotFound`…
+    Listen {
+        /// The listener's name.
+        name: String,
+        /// What the system said.
+        source: io::Error,
+    },
+    /// `listen()` with a name this process already has a listener for.
+    DuplicateListener(String),
+    /// A worker asked for a listener name that the manager has not bound and
+    /// systemd has not passed.
+    UnknownListener(String),
+    /// The listener of that name is of the other kind: a TCP listener asked for
+    /// as a Unix one, or the reverse (also when systemd passed a socket of the
+    /// other kind under the name given to `listen()`).
+    ListenerKind {
+        /// The listener's name.
+        name: String,
+        /// The kind that was asked for: `"TCP"` or `"Unix-domain"`.
+        expected: &'static str,
+    },
 }
 
 impl fmt::Display for Error {
@@ -47,6 +77,9 @@ impl fmt::Display for Error {
                 )
             }
             Error::UnknownService(id) => write!(f, "unknown service id {id}"),
+            Error::UnknownWorker { service, worker } => {
+                write!(f, "service {service} has no worker id {worker}")
+            }
             // cotyledon's wording, kept so that users' checks keep matching.
             Error::AlreadyExists => {
                 f.write_str("Only one instance of ServiceManager per application is allowed")
@@ -54,6 +87,12 @@ impl fmt::Display for Error {
             Error::NoServices => f.write_str("no service was added to the manager"),
             Error::SignalSetup(_) => f.write_str("could not set up signal handling"),
             Error::EventLoop(_) => f.write_str("the manager's event loop failed"),
+            Error::Listen { name, .. } => write!(f, "could not open listener {name}"),
+            Error::DuplicateListener(name) => write!(f, "duplicate listener name {name}"),
+            Error::UnknownListener(name) => write!(f, "unknown listener {name}"),
+            Error::ListenerKind { name, expected } => {
+                write!(f, "listener {name} is not a {expected} listener")
+            }
         }
     }
 }
@@ -61,7 +100,9 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::SignalSetup(e) | Error::EventLoop(e) => Some(e),
+            Error::SignalSetup(e) | Error::EventLoop(e) | Error::Listen { source: e, .. } => {
+                Some(e)
+            }
             _ => None,
         }
     }
@@ -85,6 +126,24 @@ mod tests {
         );
         let e = Error::SignalSetup(io::Error::from_raw_os_error(libc::EINVAL));
         assert!(std::error::Error::source(&e).is_some());
+        let e = Error::Listen {
+            name: "http".to_owned(),
+            source: io::Error::from_raw_os_error(libc::EADDRINUSE),
+        };
+        assert_eq!(e.to_string(), "could not open listener http");
+        let source = std::error::Error::source(&e).expect("the io error");
+        assert_eq!(
+            source.to_string(),
+            io::Error::from_raw_os_error(libc::EADDRINUSE).to_string()
+        );
+        assert_eq!(
+            Error::ListenerKind {
+                name: "http".to_owned(),
+                expected: "Unix-domain"
+            }
+            .to_string(),
+            "listener http is not a Unix-domain listener"
+        );
         assert_eq!(
             Error::AlreadyExists.to_string(),
             "Only one instance of ServiceManager per application is allowed"

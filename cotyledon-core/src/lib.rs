@@ -6,27 +6,37 @@
 
 extern crate self as cotyledon;
 
+#[cfg(feature = "tokio")]
+mod asynchronous;
 mod context;
 mod error;
 mod hooks;
+mod listen;
 mod manager;
+mod notice;
 mod proctitle;
 mod sd_notify;
 mod service;
 mod signals;
+mod stopped;
 #[allow(unsafe_code)]
 mod sys;
 mod worker;
 
+#[cfg(feature = "tokio")]
+pub use asynchronous::{AsyncService, Tokio};
 pub use context::Context;
 pub use cotyledon_derive::Service;
 pub use error::Error;
 pub use hooks::{HookOutput, WorkerExit};
+pub use listen::{DEFAULT_BACKLOG, Listen};
 pub use manager::{
     Builder, DEFAULT_CRASH_BACKOFF, DEFAULT_CRASH_BACKOFF_MAX, DEFAULT_GRACEFUL_SHUTDOWN_TIMEOUT,
-    DEFAULT_WAIT_INTERVAL, MAX_WORKERS, ManagerHandle, ServiceManager,
+    DEFAULT_WAIT_INTERVAL, MAX_WORKERS, ManagerHandle, Readiness, Reload, ServiceManager,
+    ServiceSettings, WorkerInfo,
 };
 pub use service::{BoxError, IntoService, Service, ServiceConfig, ServiceId, WorkerId};
+pub use stopped::Stopped;
 
 #[doc(hidden)]
 pub mod __private {

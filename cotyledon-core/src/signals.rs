@@ -25,6 +25,8 @@ pub(crate) enum Event {
     Alarm,
     /// The parent-death signal (workers only).
     ParentDied,
+    /// A worker's shared slot changed: it is ready, or finished a reload (master).
+    Notice,
     /// A thread of ours woke the loop (a finished run/terminate/reload).
     Wake,
 }
@@ -33,7 +35,7 @@ pub(crate) enum Event {
 pub(crate) const WAKE: u8 = 0;
 
 /// Every byte that maps to an event, in the order leftover flags are served.
-fn kinds() -> [libc::c_int; 7] {
+fn kinds() -> [libc::c_int; 8] {
     [
         libc::SIGINT,
         libc::SIGTERM,
@@ -41,6 +43,7 @@ fn kinds() -> [libc::c_int; 7] {
         parent_death(),
         libc::SIGHUP,
         libc::SIGCHLD,
+        sys::signal::notice_signal(),
         libc::c_int::from(WAKE),
     ]
 }
@@ -66,6 +69,7 @@ pub(crate) fn decode(byte: u8) -> Option<Event> {
         libc::SIGALRM => Some(Event::Alarm),
         0 => Some(Event::Wake),
         s if s == parent_death() => Some(Event::ParentDied),
+        s if s == sys::signal::notice_signal() => Some(Event::Notice),
         _ => None,
     }
 }

@@ -1,6 +1,7 @@
 /*
- * bare.c: the physical floor of `cargo xtask bench` ("bare"), plus two helpers
- * for the bench driver. Compiled by the xtask with `cc -O2` into target/bench/bare.
+ * bare.c: the two floors of `cargo xtask bench` ("bare" and "threaded"), plus two
+ * helpers for the bench driver. Compiled by the xtask with `cc -O2 -pthread` into
+ * target/bench/bare.
  *
  *   bare serve N WAIT_MS [SCALE_FILE]
  *       The bench scenario without any framework: a master that forks N workers
@@ -13,6 +14,13 @@
  *       are blocked and taken synchronously with sigwaitinfo(). A worker prints
  *       `run bare ID PID` on start and `reload bare ID PID` on SIGHUP, with one
  *       write(2) each, and exits 0 on SIGTERM (PR_SET_PDEATHSIG: SIGTERM).
+ *
+ *   bare threaded N WAIT_MS [SCALE_FILE]
+ *       The same, except that each worker first starts one pthread (default
+ *       attributes), which prints the `run` line and then blocks on a condition
+ *       variable forever: the run thread every cotyledon worker has, doing
+ *       nothing. The worker's main thread takes the signals as in `serve`, and
+ *       SIGTERM still ends the process at once (_exit, from the main thread).
  *
  *   bare signal
  *       Sends signals for the driver, which is std-only: reads lines
@@ -27,7 +35,9 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +55,9 @@ static int alive;
 static long long wait_ns;
 static long long last_fork_ns = -1;
 static pid_t master;
+static int threaded; /* `bare threaded`: each worker holds an idle run thread */
+static pthread_mutex_t idle_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t idle_cond = PTHREAD_COND_INITIALIZER;
 
 static long long now_ns(void) {
     struct timespec ts;
@@ -60,6 +73,17 @@ static void say(const char *what, int id) {
     }
 }
 
+/* The run thread of `bare threaded`: announces the worker, then waits for a
+ * signal on idle_cond that never comes. */
+static void *run_thread(void *arg) {
+    say("run", (int)(intptr_t)arg);
+    pthread_mutex_lock(&idle_lock);
+    for (;;) {
+        pthread_cond_wait(&idle_cond, &idle_lock);
+    }
+    return NULL;
+}
+
 static void worker(int id) {
     sigset_t set;
     sigemptyset(&set);
@@ -70,7 +94,17 @@ static void worker(int id) {
     if (getppid() != master) {
         _exit(0);
     }
-    say("run", id);
+    if (threaded) {
+        /* The signals stay blocked in the new thread: the mask is inherited. */
+        pthread_t thread;
+        int err = pthread_create(&thread, NULL, run_thread, (void *)(intptr_t)id);
+        if (err != 0) {
+            fprintf(stderr, "bare: pthread_create: %s\n", strerror(err));
+            _exit(1);
+        }
+    } else {
+        say("run", id);
+    }
     for (;;) {
         int sig = sigwaitinfo(&set, NULL);
         if (sig == SIGHUP) {
@@ -156,7 +190,7 @@ static void rescale(const char *path) {
 
 static int serve(int argc, char **argv) {
     if (argc < 4) {
-        fprintf(stderr, "usage: bare serve N WAIT_MS [SCALE_FILE]\n");
+        fprintf(stderr, "usage: bare serve|threaded N WAIT_MS [SCALE_FILE]\n");
         return 64;
     }
     desired = atoi(argv[2]);
@@ -285,12 +319,16 @@ int main(int argc, char **argv) {
     if (argc >= 2 && strcmp(argv[1], "serve") == 0) {
         return serve(argc, argv);
     }
+    if (argc >= 2 && strcmp(argv[1], "threaded") == 0) {
+        threaded = 1;
+        return serve(argc, argv);
+    }
     if (argc >= 2 && strcmp(argv[1], "signal") == 0) {
         return signaller();
     }
     if (argc >= 2 && strcmp(argv[1], "reaper") == 0) {
         return reaper(argc, argv);
     }
-    fprintf(stderr, "usage: bare serve|signal|reaper ...\n");
+    fprintf(stderr, "usage: bare serve|threaded|signal|reaper ...\n");
     return 64;
 }

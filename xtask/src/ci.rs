@@ -33,10 +33,20 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         run_cmd(&mut cargo(["fmt", "--all", "--check"]))
     })?;
     step("clippy", &mut || {
+        // The default build, then every feature (tokio: the async layer).
         run_cmd(&mut cargo([
             "clippy",
             "--workspace",
             "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]))?;
+        run_cmd(&mut cargo([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--all-features",
             "--",
             "-D",
             "warnings",
@@ -49,6 +59,16 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             "--exclude",
             "cotyledon-testing",
         ]))?;
+        // The async layer's unit and doc tests (feature tokio).
+        for targets in ["--lib", "--doc"] {
+            run_cmd(&mut cargo([
+                "test",
+                "-p",
+                "cotyledon-core",
+                "--all-features",
+                targets,
+            ]))?;
+        }
         // The harness's own unit tests (the functional tests run below).
         run_cmd(&mut cargo([
             "test",
@@ -59,7 +79,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         ]))
     })?;
     step("docs", &mut || {
-        let mut cmd = cargo(["doc", "--workspace", "--no-deps"]);
+        let mut cmd = cargo(["doc", "--workspace", "--no-deps", "--all-features"]);
         cmd.env("RUSTDOCFLAGS", "-D warnings");
         run_cmd(&mut cmd)
     })?;

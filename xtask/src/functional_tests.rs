@@ -4,6 +4,7 @@
 //! Builds the examples first, then runs the `functional` test target with two test
 //! threads (each test starts a real manager with its workers). The tests find the
 //! scenario program through `CARGO_BIN_EXE_scenarios`, so no environment is set here.
+//! Both steps enable the `tokio` feature: the async examples, scenarios and tests.
 //! `--repeat N` runs the tests N times in a row, stopping at the first failure, to
 //! catch flaky timing. Anything else (or everything after `--`) goes to the test
 //! binary, e.g. a test name filter.
@@ -18,12 +19,21 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
 
 /// Builds the examples once, then runs the functional tests `repeat` times.
 pub(crate) fn run_repeated(repeat: u32, test_args: &[String]) -> Result<(), String> {
-    run_cmd(&mut cargo(["build", "-p", "cotyledon-core", "--examples"]))?;
+    run_cmd(&mut cargo([
+        "build",
+        "-p",
+        "cotyledon-core",
+        "--examples",
+        "--features",
+        "tokio",
+    ]))?;
     for i in 1..=repeat {
         let mut cmd = cargo([
             "test",
             "-p",
             "cotyledon-testing",
+            "--features",
+            "tokio",
             "--test",
             "functional",
             "--",

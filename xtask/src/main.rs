@@ -21,17 +21,21 @@ cargo xtask TASK [ARGS]
 
 Tasks:
   ci [--quick]           every check, in order, stopping at the first failure:
-                         fmt, clippy, tests (unit, doc, UI, tidy), docs,
+                         fmt, clippy (default and all features), tests
+                         (unit, doc, UI, tidy; async ones with --all-features),
+                         docs,
                          the bad_input scenario, a bench smoke run,
                          functional tests x3
                          (--quick: functional tests once)
   functional-tests [--repeat N] [TEST ARGS...]
                          build the examples, then run the functional tests
+                         (both with the tokio feature)
                          (N times in a row, default 1); TEST ARGS go to the
                          test binary, e.g. `cargo xtask functional-tests sigterm`
   bench [--smoke] [--json] [--write] [--no-python]
-                         whole-process figures of ours, Python cotyledon and a
-                         bare C supervisor, run alternately (--write updates
+                         whole-process figures of ours, Python cotyledon and
+                         a bare C supervisor without and with one idle thread
+                         per worker, run alternately (--write updates
                          BENCHMARKS.md; --smoke: a short run, no python)
   chaos [--seconds S] [--workers N] [ARGS...]
                          chaos/soak run of the chaos_app scenario (default

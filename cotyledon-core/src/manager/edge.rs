@@ -1,5 +1,6 @@
 //! The event loop's edge with the system: polling the self-pipe, flushing before a
-//! fork or an exit, and the check for other threads before the first fork.
+//! fork or an exit, and the checks before the first fork (other threads; with the
+//! `tokio` feature, a tokio runtime).
 
 use std::io::Write;
 use std::os::fd::BorrowedFd;
@@ -36,8 +37,20 @@ pub(super) fn exit(code: i32) -> ! {
     std::process::exit(code)
 }
 
-/// Warns, once, when the master has other threads when it first forks.
+/// Warns, once, when the master has other threads when it first forks (and, with
+/// the `tokio` feature, logs an ERROR if it runs inside a tokio runtime).
 pub(super) fn warn_if_threaded() {
+    #[cfg(feature = "tokio")]
+    if let Some(flavor) = crate::asynchronous::current_runtime() {
+        log::error!(
+            target: TARGET,
+            "The master process runs inside a tokio runtime ({flavor:?}) when it first forks: \
+             a runtime does not survive fork(). The workers get none of its threads and would \
+             share its I/O driver (epoll) and timers with the master, so their tasks would \
+             hang or misbehave. Build no runtime in main (no #[tokio::main]): wrap async \
+             services in cotyledon::Tokio, which builds a runtime in each worker after the fork."
+        );
+    }
     let threads = crate::sys::threads::count().unwrap_or(1);
     if threads > 1 {
         warn!(

@@ -10,10 +10,11 @@
 //!   the loop does, as usual.
 //!
 //! The handler needs the worker pids without the loop's help: they are kept in a
-//! fixed array of atomics ([`register`], [`unregister`]). Logging from a handler is
-//! not async-signal-safe (the interrupted hook may hold the logger's lock), so the
-//! message is attempted *after* the workers were signalled, under a 250 ms timer
-//! back-stop that finishes the exit without it.
+//! fixed array of atomics ([`reserve`], [`fill`], [`release`]). Logging from a
+//! handler is not async-signal-safe (the interrupted hook may hold the logger's
+//! lock), so the message is attempted *after* the workers were signalled, retried
+//! for up to 1 s, each try under a 250 ms timer back-stop; then the exit goes on
+//! without it.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
@@ -36,6 +37,11 @@ pub(crate) const CAPACITY: usize = 8192;
 const GRACE: Duration = Duration::from_secs(1);
 /// The back-stop for the log line of an emergency exit.
 const BACKSTOP: Duration = Duration::from_millis(250);
+/// How long the log line is retried (a loaded machine may take a while to let
+/// the interrupted logger finish) before the exit goes on without it.
+const RETRY_WINDOW: Duration = Duration::from_secs(1);
+/// The pause between two tries.
+const RETRY_PAUSE: Duration = Duration::from_millis(5);
 
 static PIDS: [AtomicI32; CAPACITY] = [const { AtomicI32::new(0) }; CAPACITY];
 /// One past the highest slot ever used.
@@ -60,28 +66,28 @@ pub(super) fn uninstall() {
     let _ = sys::timer::set_alarm(None);
 }
 
-/// Records a worker pid; `false` if every slot is taken (then do not fork).
-pub(super) fn register(pid: i32) -> bool {
-    for (i, slot) in PIDS.iter().enumerate() {
-        if slot
-            .compare_exchange(0, pid, Ordering::SeqCst, Ordering::SeqCst)
+/// Reserves a slot for a worker about to be forked (`None` if every slot is
+/// taken: then do not fork). The handler skips it until [`fill`].
+pub(super) fn reserve() -> Option<usize> {
+    let (i, _) = PIDS.iter().enumerate().find(|(_, slot)| {
+        slot.compare_exchange(0, -1, Ordering::SeqCst, Ordering::SeqCst)
             .is_ok()
-        {
-            HIGH.fetch_max(i + 1, Ordering::SeqCst);
-            return true;
-        }
-    }
-    false
+    })?;
+    HIGH.fetch_max(i + 1, Ordering::SeqCst);
+    Some(i)
 }
 
-/// Forgets a reaped worker pid.
-pub(super) fn unregister(pid: i32) {
-    let high = HIGH.load(Ordering::SeqCst);
-    if let Some(slot) = PIDS[..high]
-        .iter()
-        .find(|s| s.load(Ordering::SeqCst) == pid)
-    {
-        slot.store(0, Ordering::SeqCst);
+/// Records the pid of the worker forked for a reserved slot.
+pub(super) fn fill(slot: usize, pid: i32) {
+    if let Some(s) = PIDS.get(slot) {
+        s.store(pid, Ordering::SeqCst);
+    }
+}
+
+/// Frees a slot (its worker was reaped, or its fork failed).
+pub(super) fn release(slot: usize) {
+    if let Some(s) = PIDS.get(slot) {
+        s.store(0, Ordering::SeqCst);
     }
 }
 
@@ -164,10 +170,10 @@ fn begin(kind: Kind) {
 /// be inside the logger: a panic (a `RefCell` already borrowed) returns from the
 /// handler so that it can go on, and SIGALRM tries again 2 ms later; a deadlock
 /// is cut by the SIGALRM back-stop (the handler is re-entered and finds `LOGGING`
-/// set). After [`BACKSTOP`] the exit finishes without the line.
+/// set). After [`RETRY_WINDOW`] the exit finishes without the line.
 fn retry() {
     let started = STARTED_NS.load(Ordering::SeqCst);
-    let late = sys::timer::monotonic_ns().saturating_sub(started) > BACKSTOP.as_nanos() as u64;
+    let late = sys::timer::monotonic_ns().saturating_sub(started) > RETRY_WINDOW.as_nanos() as u64;
     if late || LOGGING.swap(true, Ordering::SeqCst) {
         finish();
     }
@@ -186,7 +192,7 @@ fn retry() {
         finish();
     }
     LOGGING.store(false, Ordering::SeqCst);
-    let _ = sys::timer::set_alarm(Some(Duration::from_millis(2)));
+    let _ = sys::timer::set_alarm(Some(RETRY_PAUSE));
 }
 
 /// Reaps the workers for up to [`GRACE`], SIGKILLs any left, and exits 1.
@@ -230,14 +236,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pids_register_and_unregister() {
+    fn slots_are_reserved_filled_and_released() {
         assert!(has_room());
-        assert!(register(1_000_001));
-        assert!(register(1_000_002));
+        let a = reserve().expect("a free slot");
+        let b = reserve().expect("another");
+        assert_ne!(a, b);
+        assert!(
+            !live_pids().any(|p| p.as_raw() < 0),
+            "reserved slots are skipped"
+        );
+        fill(a, 1_000_001);
+        fill(b, 1_000_002);
         assert!(live_pids().any(|p| p.as_raw() == 1_000_002));
-        unregister(1_000_001);
+        release(a);
         assert!(!live_pids().any(|p| p.as_raw() == 1_000_001));
-        unregister(1_000_002);
+        release(b);
         assert!(!live_pids().any(|p| p.as_raw() > 1_000_000));
     }
 }

@@ -9,6 +9,7 @@ use log::{debug, error, info};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
+use super::Readiness;
 use super::ServiceManager;
 use super::backoff::Backoff;
 use super::edge::{exit, flush_output, poll_readable, warn_if_threaded};
@@ -16,6 +17,7 @@ use super::emergency::{self, InHook};
 use super::handle::ManagerHandle;
 use super::pacing::{Gate, Pacing};
 use super::reap;
+use super::rolling::Rolling;
 use super::workers::Removed;
 use crate::error::Error;
 use crate::hooks::{self, WorkerExit};
@@ -26,6 +28,9 @@ use crate::sys;
 use crate::worker::WorkerStart;
 
 const TARGET: &str = "cotyledon::manager";
+
+#[path = "serving.rs"]
+mod serving;
 
 /// How long an instantaneous exit waits for workers before SIGKILL.
 const INSTANT_EXIT_GRACE: Duration = Duration::from_secs(1);
@@ -53,6 +58,10 @@ struct Loop {
     checked_threads: bool,
     /// When the loop should next try to fork (a pacing deadline).
     spawn_at: Option<Instant>,
+    /// Rollouts under way, one per service at most.
+    rollings: Vec<Rolling>,
+    /// When a boot timeout or a rollout needs the loop next.
+    serve_at: Option<Instant>,
 }
 
 pub(super) fn run(m: ServiceManager) -> Result<Infallible, Error> {
@@ -76,6 +85,8 @@ pub(super) fn run(m: ServiceManager) -> Result<Infallible, Error> {
         pid1: master_pid.as_raw() == 1,
         checked_threads: false,
         spawn_at: Some(Instant::now()),
+        rollings: Vec::new(),
+        serve_at: None,
     };
     loop {
         l.wait()?;
@@ -87,7 +98,7 @@ impl Loop {
     /// Sleeps in poll until the self-pipe is readable or the next deadline.
     fn wait(&mut self) -> Result<(), Error> {
         let deadline = match self.phase {
-            Phase::Running => self.spawn_at,
+            Phase::Running => serving::earliest(self.spawn_at, self.serve_at),
             Phase::Graceful { deadline } => deadline,
             Phase::Instant { deadline } => Some(deadline),
         };
@@ -115,8 +126,9 @@ impl Loop {
                         self.begin_instant(now);
                     }
                 }
-                Event::Hangup => self.reload(),
+                Event::Hangup => self.reload(now),
                 Event::Child => self.reap(now),
+                Event::Notice => self.notice(),
                 // The kernel timer armed when SIGTERM arrived: the graceful deadline.
                 Event::Alarm if emergency::graceful_armed() => {
                     self.begin_graceful(now);
@@ -135,7 +147,11 @@ impl Loop {
             self.backoff.reset();
         }
         match self.phase {
-            Phase::Running => self.adjust_workers(now),
+            Phase::Running => {
+                self.serve_requests(now);
+                self.adjust_workers(now);
+                self.serve(now);
+            }
             Phase::Graceful { deadline } => {
                 if self.m.state.table.is_empty() {
                     debug!(target: TARGET, "Shutdown finish");
@@ -198,7 +214,7 @@ impl Loop {
         self.signal_all(Signal::SIGINT);
     }
 
-    fn reload(&mut self) {
+    fn reload(&mut self, now: Instant) {
         if self.phase != Phase::Running {
             return;
         }
@@ -213,9 +229,7 @@ impl Loop {
         self.backoff.reset();
         // Workers that a reload hook just scaled away are stopped, not reloaded.
         self.stop_excess();
-        for pid in self.m.state.table.pids_not_stopping() {
-            let _ = kill(Pid::from_raw(pid), Signal::SIGHUP);
-        }
+        self.reload_services(now);
     }
 
     /// Sends SIGTERM, once, to the workers above their service's count.
@@ -239,7 +253,7 @@ impl Loop {
             let Some(removed) = self.m.state.table.remove_pid(pid) else {
                 continue;
             };
-            emergency::unregister(pid);
+            emergency::release(removed.running.slot);
             let (index, worker) = (removed.index, removed.worker);
             match exit {
                 WorkerExit::Exited(code) => {
@@ -265,11 +279,19 @@ impl Loop {
     /// delays the respawn of that worker id.
     fn note_death(&mut self, removed: &Removed, exit: WorkerExit, now: Instant) {
         let slot = (removed.index, removed.worker);
-        if removed.was_stopping || self.phase != Phase::Running || exit == WorkerExit::Exited(0) {
+        let asked = removed.was_stopping || removed.running.asked;
+        if asked || self.phase != Phase::Running || exit == WorkerExit::Exited(0) {
             self.backoff.forget(slot);
             return;
         }
-        if let Some(delay) = self.backoff.died(slot, removed.started, now) {
+        // A worker killed for missing its boot timeout died early, however long
+        // it was given.
+        let started = if removed.running.boot_killed {
+            now
+        } else {
+            removed.started
+        };
+        if let Some(delay) = self.backoff.died(slot, started, now) {
             info!(
                 target: TARGET,
                 "Worker {}({}) keeps dying right after start, respawning it in {:?}",
@@ -304,9 +326,6 @@ impl Loop {
             return;
         }
         let Some((index, worker)) = ready else {
-            if backing_off.is_none() {
-                self.notifier.ready();
-            }
             self.spawn_at = backing_off;
             return;
         };
@@ -340,6 +359,14 @@ impl Loop {
         let death_pipe = m.death_read.as_raw_fd();
         let master_pid = self.master_pid;
         let titler = &self.titler;
+        let explicit_ready = entry.policy.readiness == Readiness::Explicit;
+        let Some(slot) = emergency::reserve() else {
+            self.spawn_at = None;
+            return;
+        };
+        if let Some(shared) = sys::shm::slot(slot) {
+            shared.reset();
+        }
         let forked = sys::fork::fork_worker(&close, |(read, write)| {
             (entry.start)(WorkerStart {
                 service_id,
@@ -349,15 +376,18 @@ impl Loop {
                 master_pid,
                 titler,
                 hooks,
+                slot,
+                explicit_ready,
             })
         });
         match forked {
             Ok(pid) => {
-                emergency::register(pid.as_raw());
-                m.state.table.insert(index, worker, pid.as_raw(), now);
+                emergency::fill(slot, pid.as_raw());
+                m.state.table.insert(index, worker, pid.as_raw(), now).slot = slot;
                 self.pacing.forked(now);
             }
             Err(e) => {
+                emergency::release(slot);
                 let delay = self.pacing.fork_failed(now);
                 error!(
                     target: TARGET,

@@ -1,8 +1,10 @@
 //! [`ManagerHandle`]: what hooks running in the master may do to the manager.
 
+use std::time::Instant;
+
 use crate::error::Error;
 use crate::manager::workers::Table;
-use crate::service::ServiceId;
+use crate::service::{ServiceId, WorkerId};
 
 /// The manager's mutable state that a handle reaches.
 #[derive(Debug, Default)]
@@ -10,6 +12,35 @@ pub(crate) struct State {
     pub(crate) table: Table,
     pub(crate) shutdown_requested: bool,
     pub(crate) reconfigured: bool,
+    /// What hooks asked for, served by the loop once they return.
+    pub(crate) requests: Vec<Request>,
+}
+
+/// A request from a hook about one worker or one service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Request {
+    /// Graceful restart of one worker (SIGTERM, respawned).
+    Restart(usize, WorkerId),
+    /// Graceful stop of one worker (SIGTERM, held down until started again).
+    Stop(usize, WorkerId),
+    /// A rolling restart of a service.
+    RollingRestart(usize),
+}
+
+/// One running worker, as [`ManagerHandle::running_workers`] lists it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WorkerInfo {
+    /// Its service.
+    pub service: ServiceId,
+    /// Its worker id.
+    pub worker_id: WorkerId,
+    /// Its process id.
+    pub pid: i32,
+    /// Whether it is ready (see [`Readiness`](crate::Readiness)).
+    pub ready: bool,
+    /// When the master forked it.
+    pub started_at: Instant,
 }
 
 impl State {
@@ -68,6 +99,84 @@ impl<'a> ManagerHandle<'a> {
     /// Starts the same graceful shutdown as SIGTERM, once the hook returns.
     pub fn shutdown(&mut self) {
         self.state.shutdown_requested = true;
+    }
+
+    /// Every running worker, services in registration order, ids ascending
+    /// (workers being stopped included).
+    pub fn running_workers(&self) -> Vec<WorkerInfo> {
+        let mut out = Vec::new();
+        for (_, slots) in self.state.table.services() {
+            for (worker_id, r) in slots.running() {
+                out.push(WorkerInfo {
+                    service: slots.id,
+                    worker_id,
+                    pid: r.pid,
+                    ready: r.ready,
+                    started_at: r.started,
+                });
+            }
+        }
+        out
+    }
+
+    /// Restarts one worker gracefully (SIGTERM, once the hook returns): it runs
+    /// `terminate()`, exits and is respawned with the same id. Not a crash: no
+    /// back-off. Nothing happens if the id has no process right now.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownService`], or [`Error::UnknownWorker`] for an id at or above
+    /// the service's count.
+    pub fn restart_worker(&mut self, service: ServiceId, worker: WorkerId) -> Result<(), Error> {
+        let index = self.check(service, worker)?;
+        self.state.requests.push(Request::Restart(index, worker));
+        Ok(())
+    }
+
+    /// Stops one worker gracefully (SIGTERM, once the hook returns) and does not
+    /// respawn its id until [`start_worker`](Self::start_worker) (or a scale-down
+    /// below it followed by a scale-up).
+    ///
+    /// # Errors
+    ///
+    /// As [`restart_worker`](Self::restart_worker).
+    pub fn stop_worker(&mut self, service: ServiceId, worker: WorkerId) -> Result<(), Error> {
+        let index = self.check(service, worker)?;
+        self.state.table.hold(index, worker, true);
+        self.state.requests.push(Request::Stop(index, worker));
+        Ok(())
+    }
+
+    /// Lets a worker id stopped by [`stop_worker`](Self::stop_worker) run again.
+    ///
+    /// # Errors
+    ///
+    /// As [`restart_worker`](Self::restart_worker).
+    pub fn start_worker(&mut self, service: ServiceId, worker: WorkerId) -> Result<(), Error> {
+        let index = self.check(service, worker)?;
+        self.state.table.hold(index, worker, false);
+        Ok(())
+    }
+
+    /// Restarts every worker of a service, one batch at a time (the service's
+    /// [`Reload::Rolling`](crate::Reload::Rolling) batch, else one), each batch
+    /// once the previous one's replacements are ready.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownService`].
+    pub fn rolling_restart(&mut self, service: ServiceId) -> Result<(), Error> {
+        let index = self.state.table.index_of(service)?;
+        self.state.requests.push(Request::RollingRestart(index));
+        Ok(())
+    }
+
+    fn check(&self, service: ServiceId, worker: WorkerId) -> Result<usize, Error> {
+        let index = self.state.table.index_of(service)?;
+        if worker.get() >= self.state.table.service(index).desired {
+            return Err(Error::UnknownWorker { service, worker });
+        }
+        Ok(index)
     }
 
     /// The number of workers currently configured for a service.

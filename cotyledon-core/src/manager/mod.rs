@@ -6,37 +6,45 @@ mod edge;
 mod emergency;
 mod event_loop;
 mod handle;
+mod hook_api;
 mod pacing;
+mod policy;
 mod reap;
+mod rolling;
 mod workers;
 
-use std::any::Any;
 use std::convert::Infallible;
 use std::ffi::OsString;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-pub use handle::ManagerHandle;
 use handle::State;
+pub use handle::{ManagerHandle, WorkerInfo};
+use policy::Policy;
+pub use policy::{Readiness, Reload, ServiceSettings};
 pub use workers::MAX_WORKERS;
 
 use crate::error::Error;
-use crate::hooks::{HookOutput, Hooks, WorkerExit};
+use crate::hooks::Hooks;
 use crate::service::{IntoService, ServiceConfig, ServiceId, WorkerId};
 use crate::signals::SelfPipe;
 use crate::sys;
 use crate::worker::{self, WorkerStart};
 
 /// The signals the master handles. SIGALRM is its graceful-shutdown deadline
-/// (`ITIMER_REAL`): the master owns it.
-const MASTER_SIGNALS: [libc::c_int; 5] = [
-    libc::SIGTERM,
-    libc::SIGINT,
-    libc::SIGHUP,
-    libc::SIGCHLD,
-    libc::SIGALRM,
-];
+/// (`ITIMER_REAL`): the master owns it. The notice signal comes from workers
+/// whose shared slot changed (ready, reloaded).
+fn master_signals() -> [libc::c_int; 6] {
+    [
+        libc::SIGTERM,
+        libc::SIGINT,
+        libc::SIGHUP,
+        libc::SIGCHLD,
+        libc::SIGALRM,
+        sys::signal::notice_signal(),
+    ]
+}
 
 /// Set while a manager exists in this process (cotyledon's one-instance seatbelt).
 static INSTANCE: AtomicBool = AtomicBool::new(false);
@@ -50,6 +58,7 @@ pub const DEFAULT_GRACEFUL_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(60);
 struct Entry {
     name: &'static str,
     start: Box<dyn Fn(WorkerStart<'_>) -> Infallible>,
+    policy: Policy,
 }
 
 /// Settings of a [`ServiceManager`], with cotyledon's defaults.
@@ -148,12 +157,16 @@ impl Builder {
             return Err(Error::AlreadyExists);
         }
         let guard = InstanceGuard;
+        crate::listen::adopt_from_systemd(); // LISTEN_FDS: before any fd of ours exists
         // args_os, not args: an argument that is not UTF-8 must not panic.
         let argv: Vec<OsString> = std::env::args_os().collect();
         if !in_terminal_foreground() {
             let _ = nix::unistd::setsid();
         }
         let (death_read, death_write) = sys::pipe::pipe().map_err(Error::SignalSetup)?;
+        // The region workers write (readiness, reloads), one slot per pid-registry
+        // slot, mapped before any fork.
+        sys::shm::map(emergency::CAPACITY).map_err(Error::SignalSetup)?;
         let pipe = SelfPipe::new().map_err(Error::SignalSetup)?;
         emergency::install(self.graceful_shutdown_timeout);
         let mut manager = ServiceManager {
@@ -169,8 +182,8 @@ impl Builder {
             _instance: guard,
         };
         // From here on, dropping `manager` on an error restores the handlers.
-        manager.saved_actions =
-            sys::signal::install(&MASTER_SIGNALS, &[libc::SIGALRM]).map_err(Error::SignalSetup)?;
+        manager.saved_actions = sys::signal::install(&master_signals(), &[libc::SIGALRM])
+            .map_err(Error::SignalSetup)?;
         Ok(manager)
     }
 }
@@ -290,6 +303,7 @@ impl ServiceManager {
         self.entries.push(Entry {
             name: <R::Service as ServiceConfig>::NAME,
             start: Box::new(start),
+            policy: Policy::default(),
         });
         Ok(id)
     }
@@ -306,57 +320,6 @@ impl ServiceManager {
     /// returned by this manager. On an error the count is unchanged.
     pub fn reconfigure(&mut self, service: ServiceId, workers: usize) -> Result<(), Error> {
         self.state.reconfigure(service, workers)
-    }
-
-    /// Adds a hook run in the master when it starts a graceful shutdown, before
-    /// the workers are sent SIGTERM.
-    pub fn on_terminate<F, R>(&mut self, mut hook: F) -> &mut Self
-    where
-        F: FnMut(&mut ManagerHandle<'_>) -> R + 'static,
-        R: HookOutput,
-    {
-        self.hooks
-            .terminate
-            .push(Box::new(move |h| hook(h).into_result()));
-        self
-    }
-
-    /// Adds a hook run in the master on SIGHUP, before the workers are sent SIGHUP.
-    pub fn on_reload<F, R>(&mut self, mut hook: F) -> &mut Self
-    where
-        F: FnMut(&mut ManagerHandle<'_>) -> R + 'static,
-        R: HookOutput,
-    {
-        self.hooks
-            .reload
-            .push(Box::new(move |h| hook(h).into_result()));
-        self
-    }
-
-    /// Adds a hook run **in each new worker process**, after its service is built
-    /// and before `run()` starts. It gets the service as `&dyn Any`, to downcast.
-    pub fn on_new_worker<F, R>(&mut self, mut hook: F) -> &mut Self
-    where
-        F: FnMut(ServiceId, WorkerId, &dyn Any) -> R + 'static,
-        R: HookOutput,
-    {
-        self.hooks
-            .new_worker
-            .push(Box::new(move |s, w, svc| hook(s, w, svc).into_result()));
-        self
-    }
-
-    /// Adds a hook run in the master each time a worker is reaped, with its
-    /// service id, worker id and how it ended, before it is respawned.
-    pub fn on_dead_worker<F, R>(&mut self, mut hook: F) -> &mut Self
-    where
-        F: FnMut(&mut ManagerHandle<'_>, ServiceId, WorkerId, WorkerExit) -> R + 'static,
-        R: HookOutput,
-    {
-        self.hooks
-            .dead_worker
-            .push(Box::new(move |h, s, w, e| hook(h, s, w, e).into_result()));
-        self
     }
 
     /// Runs the manager: forks the workers, supervises them and serves signals

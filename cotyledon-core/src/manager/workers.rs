@@ -21,13 +21,31 @@ use crate::service::{ServiceId, WorkerId};
 /// [`Error::TooManyWorkers`](crate::Error::TooManyWorkers).
 pub const MAX_WORKERS: usize = 4096;
 
+/// A running worker process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Running {
+    pub(crate) pid: i32,
+    pub(crate) started: Instant,
+    /// Its slot in the pid registry and the shared region.
+    pub(crate) slot: usize,
+    /// It said it is ready (or its `run()` started).
+    pub(crate) ready: bool,
+    /// The master asked it to stop (a restart, a stop, a rolling step): its death
+    /// is not a crash.
+    pub(crate) asked: bool,
+    /// The master killed it for not being ready in time: its death is a crash.
+    pub(crate) boot_killed: bool,
+}
+
 /// The slots of one service.
 #[derive(Debug)]
 pub(crate) struct Slots {
     pub(crate) id: ServiceId,
     pub(crate) desired: usize,
-    /// Running workers: pid and start time.
-    running: BTreeMap<WorkerId, (i32, Instant)>,
+    /// Running workers.
+    running: BTreeMap<WorkerId, Running>,
+    /// Ids below `desired` held down by `stop_worker`: not respawned.
+    held: BTreeSet<WorkerId>,
     /// Running workers above `desired` that were told to stop.
     stopping: BTreeSet<WorkerId>,
     /// Missing ids below `frontier` (all below `desired`).
@@ -38,12 +56,36 @@ pub(crate) struct Slots {
 }
 
 impl Slots {
-    /// Missing ids, ascending.
+    /// Missing ids, ascending (held ones excepted).
     fn missing(&self) -> impl Iterator<Item = WorkerId> + '_ {
         let fresh = (self.frontier..self.desired)
             .map(WorkerId::new)
             .filter(|w| !self.running.contains_key(w));
-        self.holes.iter().copied().chain(fresh)
+        self.holes
+            .iter()
+            .copied()
+            .chain(fresh)
+            .filter(|w| !self.held.contains(w))
+    }
+
+    /// The running workers, ids ascending.
+    pub(crate) fn running(&self) -> impl Iterator<Item = (WorkerId, &Running)> + '_ {
+        self.running.iter().map(|(w, r)| (*w, r))
+    }
+
+    /// The running worker with this id.
+    pub(crate) fn get(&self, worker: WorkerId) -> Option<&Running> {
+        self.running.get(&worker)
+    }
+
+    /// Whether `worker` runs above the count and was told to stop.
+    pub(crate) fn is_stopping(&self, worker: WorkerId) -> bool {
+        self.stopping.contains(&worker)
+    }
+
+    /// Whether id `worker` is wanted: below the count and not held down.
+    pub(crate) fn is_wanted(&self, worker: WorkerId) -> bool {
+        worker.get() < self.desired && !self.held.contains(&worker)
     }
 
     /// Moves the frontier past the running ids it stands on, so that the first
@@ -65,6 +107,8 @@ pub(crate) struct Removed {
     pub(crate) started: Instant,
     /// It was stopped by a scale-down.
     pub(crate) was_stopping: bool,
+    /// What the table knew of it.
+    pub(crate) running: Running,
 }
 
 /// Every service's slots, in registration order, with a pid index.
@@ -102,6 +146,7 @@ impl Table {
             id,
             desired,
             running: BTreeMap::new(),
+            held: BTreeSet::new(),
             stopping: BTreeSet::new(),
             holes: BTreeSet::new(),
             frontier: 0,
@@ -137,6 +182,7 @@ impl Table {
         if workers < s.desired {
             // Ids from `workers` up are no longer wanted.
             s.holes.split_off(&WorkerId::new(workers));
+            s.held.split_off(&WorkerId::new(workers));
             s.frontier = s.frontier.min(workers);
         }
         s.desired = workers;
@@ -173,7 +219,7 @@ impl Table {
                 .running
                 .range(WorkerId::new(s.desired)..)
                 .filter(|(w, _)| !s.stopping.contains(w))
-                .map(|(w, (p, _))| (*w, *p))
+                .map(|(w, r)| (*w, r.pid))
                 .collect();
             for (w, pid) in excess {
                 s.stopping.insert(w);
@@ -183,10 +229,25 @@ impl Table {
         pids
     }
 
-    /// Records a worker started at `now` (one of the missing ids).
-    pub(crate) fn insert(&mut self, index: usize, worker: WorkerId, pid: i32, now: Instant) {
+    /// Records a worker started at `now` (one of the missing ids); returns its
+    /// entry (slot 0, not ready) for the caller to complete.
+    pub(crate) fn insert(
+        &mut self,
+        index: usize,
+        worker: WorkerId,
+        pid: i32,
+        now: Instant,
+    ) -> &mut Running {
         let s = &mut self.services[index];
-        s.running.insert(worker, (pid, now));
+        let entry = Running {
+            pid,
+            started: now,
+            slot: 0,
+            ready: false,
+            asked: false,
+            boot_killed: false,
+        };
+        s.running.insert(worker, entry);
         let w = worker.get();
         if w < s.frontier {
             s.holes.remove(&worker);
@@ -201,13 +262,53 @@ impl Table {
         }
         s.settle_frontier();
         self.by_pid.insert(pid, (index, worker));
+        self.services[index]
+            .running
+            .get_mut(&worker)
+            .expect("inserted just above")
+    }
+
+    /// The running worker `worker` of service `index`, to change.
+    pub(crate) fn get_mut(&mut self, index: usize, worker: WorkerId) -> Option<&mut Running> {
+        self.services.get_mut(index)?.running.get_mut(&worker)
+    }
+
+    /// Holds id `worker` down (not respawned) or releases it. Returns whether
+    /// the id is one of the service's (below its count).
+    pub(crate) fn hold(&mut self, index: usize, worker: WorkerId, held: bool) -> bool {
+        let Some(s) = self.services.get_mut(index) else {
+            return false;
+        };
+        if worker.get() >= s.desired {
+            return false;
+        }
+        if held {
+            s.held.insert(worker);
+        } else {
+            s.held.remove(&worker);
+        }
+        true
+    }
+
+    /// Every service's slots, in registration order.
+    pub(crate) fn services(&self) -> impl Iterator<Item = (usize, &Slots)> + '_ {
+        self.services.iter().enumerate()
+    }
+
+    /// Whether every desired worker runs and is ready (held ids excepted).
+    pub(crate) fn all_ready(&self) -> bool {
+        self.missing().next().is_none()
+            && self
+                .services
+                .iter()
+                .all(|s| s.running.values().all(|r| r.ready))
     }
 
     /// Forgets the worker with this pid.
     pub(crate) fn remove_pid(&mut self, pid: i32) -> Option<Removed> {
         let (index, worker) = self.by_pid.remove(&pid)?;
         let s = &mut self.services[index];
-        let (_, started) = s.running.remove(&worker)?;
+        let running = s.running.remove(&worker)?;
         let was_stopping = s.stopping.remove(&worker);
         // At or above the frontier, an id below `desired` is missing by itself.
         if worker.get() < s.frontier {
@@ -216,8 +317,9 @@ impl Table {
         Some(Removed {
             index,
             worker,
-            started,
+            started: running.started,
             was_stopping,
+            running,
         })
     }
 
@@ -229,15 +331,6 @@ impl Table {
     /// Pids of every running worker.
     pub(crate) fn pids(&self) -> Vec<i32> {
         self.by_pid.keys().copied().collect()
-    }
-
-    /// Pids of the running workers that are not being stopped.
-    pub(crate) fn pids_not_stopping(&self) -> Vec<i32> {
-        self.by_pid
-            .iter()
-            .filter(|(_, (i, w))| !self.services[*i].stopping.contains(w))
-            .map(|(p, _)| *p)
-            .collect()
     }
 
     /// Whether no worker is running.

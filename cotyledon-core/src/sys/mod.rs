@@ -1,12 +1,15 @@
-//! The only module with `unsafe` code: signal handlers and masks, `fork`, and the
-//! process-title rewrite of the argv area. Everything here returns `io::Result` and
-//! exposes a safe interface whose invariants are stated at each `unsafe` block.
+//! The only module with `unsafe` code: signal handlers and masks, `fork`, the
+//! process-title rewrite of the argv area and the fds of socket activation.
+//! Everything here returns `io::Result` and exposes a safe interface whose
+//! invariants are stated at each `unsafe` block.
 
 pub(crate) mod argv;
 pub(crate) mod env;
 pub(crate) mod fd;
 pub(crate) mod fork;
 pub(crate) mod pipe;
+pub(crate) mod shm;
 pub(crate) mod signal;
+pub(crate) mod socket;
 pub(crate) mod threads;
 pub(crate) mod timer;

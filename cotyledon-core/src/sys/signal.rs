@@ -273,3 +273,29 @@ pub(crate) fn clear_pending() {
         flag.store(false, Ordering::SeqCst);
     }
 }
+
+/// The signal a worker sends the master when its shared slot changed (it is
+/// ready, or finished a reload): a real-time signal nobody else uses, SIGUSR2
+/// where there are none.
+pub(crate) fn notice_signal() -> libc::c_int {
+    #[cfg(target_os = "linux")]
+    {
+        libc::SIGRTMIN() + 5
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        libc::SIGUSR2
+    }
+}
+
+/// Sends [`notice_signal`] to `pid` (the master), only while it is still this
+/// process's parent: once the master is gone its pid may belong to another
+/// process, which the signal's default action would kill. Async-signal-safe.
+pub(crate) fn send_notice(pid: libc::pid_t) {
+    // SAFETY: getppid has no preconditions and cannot fail.
+    if unsafe { libc::getppid() } != pid {
+        return;
+    }
+    // SAFETY: kill(2) takes a pid and a signal number and touches no memory.
+    unsafe { libc::kill(pid, notice_signal()) };
+}

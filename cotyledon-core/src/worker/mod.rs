@@ -18,6 +18,7 @@ use nix::unistd::Pid;
 
 use crate::context::Context;
 use crate::hooks::{self, NewWorkerHook, panic_message};
+use crate::notice::Notice;
 use crate::proctitle;
 use crate::service::{BoxError, Service, ServiceId, WorkerId};
 use crate::signals::{Event, SelfPipe, WAKE};
@@ -38,10 +39,19 @@ pub(crate) struct WorkerStart<'a> {
     pub(crate) master_pid: Pid,
     pub(crate) titler: &'a proctitle::Titler,
     pub(crate) hooks: &'a mut Vec<NewWorkerHook>,
+    /// Its slot in the shared region (and the master's pid registry).
+    pub(crate) slot: usize,
+    /// Ready only when the service says so (`Readiness::Explicit`).
+    pub(crate) explicit_ready: bool,
 }
+
+/// Set once the worker asked itself to exit (the default `reload()` does): a
+/// reload that ends so is a restart, not an in-place reload.
+static EXIT_REQUESTED: AtomicBool = AtomicBool::new(false);
 
 /// Asks the current worker to exit gracefully, as if it had received SIGTERM.
 pub(crate) fn request_graceful_exit() {
+    EXIT_REQUESTED.store(true, Ordering::SeqCst);
     sys::signal::notify(libc::SIGTERM as u8);
 }
 
@@ -111,7 +121,9 @@ fn serve<S: Service>(
     });
     debug!(target: TARGET, "Run service {title}");
 
-    let ctx = Context::new(S::NAME, ws.worker_id);
+    let notice = Notice::new(ws.slot, ws.master_pid.as_raw());
+    let ctx = Context::with_notice(S::NAME, ws.worker_id, notice);
+    let ready_on_run = !ws.explicit_ready;
     let outcomes: Outcomes = Arc::default();
     {
         let (service, ctx, outcomes) = (service.clone(), ctx.clone(), outcomes.clone());
@@ -120,6 +132,9 @@ fn serve<S: Service>(
             .spawn(move || {
                 // A thread that execs passes its own parent-death signal on.
                 let _ = sys::signal::set_parent_death_signal();
+                if ready_on_run && let Some(notice) = ctx.notice() {
+                    notice.ready();
+                }
                 let result = catch_unwind(AssertUnwindSafe(|| service.run(&ctx)));
                 // Ok: the worker stays alive until told to stop; nothing to say.
                 let failure = match result {
@@ -174,7 +189,7 @@ fn serve<S: Service>(
                         w.begin_terminate();
                     }
                 }
-                Event::Child | Event::Alarm | Event::Wake => {}
+                Event::Child | Event::Alarm | Event::Notice | Event::Wake => {}
             }
         }
         w.handle_outcomes();
@@ -256,6 +271,7 @@ impl<S: Service> Worker<S> {
                 self.outcomes.clone(),
                 self.reloading.clone(),
             );
+            let notice = self.ctx.notice();
             let spawned = std::thread::Builder::new()
                 .name("reload".to_owned())
                 .spawn(move || {
@@ -263,6 +279,14 @@ impl<S: Service> Worker<S> {
                     while rx.recv().is_ok() {
                         let result = catch_unwind(AssertUnwindSafe(|| service.reload()));
                         reloading.store(false, Ordering::Release);
+                        // An in-place reload (not the default restart) tells the
+                        // master it serves again: the next rolling step may go.
+                        if result.is_ok()
+                            && !EXIT_REQUESTED.load(Ordering::SeqCst)
+                            && let Some(notice) = notice
+                        {
+                            notice.reloaded();
+                        }
                         if let Err(payload) = result {
                             let msg = panic_message(&*payload);
                             report(&outcomes, Outcome::Panicked("reload", msg));

@@ -1,17 +1,22 @@
 //! Functional tests: each starts a real manager (a scenario of
 //! `examples/scenarios.rs`), sends real signals and asserts on its log lines, exit
-//! code and on the processes left (none). Run with `cargo xtask functional-tests`.
+//! code and on the processes left (none). Run with `cargo xtask functional-tests`,
+//! which enables the `tokio` feature (the async scenarios and their tests).
 
+#[cfg(feature = "tokio")]
+mod asynchronous;
 mod blocking_hooks;
 mod bounds;
 mod chaos;
 mod hooks;
 mod http;
+mod listeners;
 mod parent_death;
 mod reconfigure;
 mod respawn;
 mod robustness;
 mod sd_notify;
+mod serving;
 mod sighup;
 mod sigint;
 mod sigterm;

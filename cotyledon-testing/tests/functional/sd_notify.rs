@@ -176,3 +176,37 @@ fn a_master_with_other_threads_leaves_the_variable_and_says_so() {
     assert_eq!(&buf[..n], b"READY=1");
     s.end_with(Signal::SIGTERM, 0);
 }
+
+#[test]
+fn ready_is_sent_only_once_every_worker_is_ready_not_merely_forked() {
+    let bound = Bound::new("readiness", b"notify");
+    let gate = bound.dir.join("ready-gate");
+    let mut s = Scenario::builder(bin(), "serving_app")
+        .env("NOTIFY_SOCKET", bound.path.as_os_str())
+        .env("SCENARIO_READY_FILE", gate.as_os_str())
+        .spawn();
+    for id in 0..3 {
+        s.wait_for_run("web", id, SOON);
+        s.wait_for_line(&format!("web boot id={id}"), SOON);
+    }
+    // Every worker is forked and in run(), none ready: no READY=1 can come, as
+    // the workers wait for the gate file before they say they are ready.
+    bound
+        .sock
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .expect("timeout");
+    let mut buf = [0u8; 64];
+    let early = bound.sock.recv(&mut buf);
+    assert!(early.is_err(), "READY=1 before any worker was ready");
+    std::fs::write(&gate, b"").expect("gate file");
+    bound.sock.set_read_timeout(Some(SOON)).expect("timeout");
+    let n = bound
+        .sock
+        .recv(&mut buf)
+        .expect("READY=1 once all are ready");
+    assert_eq!(&buf[..n], b"READY=1");
+    for id in 0..3 {
+        s.wait_for_line(&format!("web ready id={id}"), SOON);
+    }
+    s.end_with(Signal::SIGTERM, 0);
+}

@@ -9,7 +9,8 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use super::procfs;
-use super::subject::{Kind, Proc, Programs, SIGHUP, SIGKILL, SIGTERM, Signaller};
+use super::signaller::{SIGHUP, SIGKILL, SIGTERM, Signaller};
+use super::subject::{Kind, Proc, Programs};
 
 /// Pause before signalling a subject whose workers all entered `run()`, so that
 /// the master has finished its own bookkeeping.
@@ -51,7 +52,7 @@ impl Bench {
         match kind {
             Kind::Ours => true,
             Kind::Python => self.programs.python.is_some(),
-            Kind::Bare => self.programs.bare.is_some(),
+            Kind::Bare | Kind::Threaded => self.programs.bare.is_some(),
         }
     }
 

@@ -1,6 +1,8 @@
 //! `cargo xtask bench [--smoke] [--json] [--write] [--no-python]`: whole-process
-//! figures of cotyledon-rs ("ours") next to Python cotyledon ("python") and a bare
-//! C fork/waitpid/sigwaitinfo program ("bare"), run alternately.
+//! figures of cotyledon-rs ("ours") next to Python cotyledon ("python") and two
+//! floors, run alternately: a bare C fork/waitpid/sigwaitinfo program ("bare"),
+//! and the same whose workers each hold one idle thread ("threaded", the cost of
+//! the run thread every cotyledon worker has).
 //!
 //! The task first prepares the subjects (`setup`), then runs itself again under the
 //! `bare reaper` subreaper (so that orphaned workers are reaped even when PID 1 does
@@ -13,6 +15,7 @@ mod output;
 pub(crate) mod procfs;
 mod report;
 pub(crate) mod setup;
+mod signaller;
 mod subject;
 
 use std::process::Command;

@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use super::Options;
 use super::procfs;
 use super::report::{self, Notes, Row};
+use super::subject::SUBJECTS;
 use crate::project_root;
 
 /// What the report says about the run besides the rows.
@@ -59,19 +60,24 @@ fn git_rev() -> String {
 const METHOD: &str = "\
 ## Method
 
-- **Subjects.** The same scenario three times: one service, N trivial workers whose
+- **Subjects.** The same scenario four times: one service, N trivial workers whose
   `run()` prints `run bench ID PID` and waits to be stopped, whose `reload()` prints
   `reload bench ID PID` (no restart); on SIGHUP a reload hook reconfigures the
   service from a file when one is given. *ours*: `examples/bench.rs` (release build,
   no logger); *python*: `xtask/bench/python/scenario.py` in `target/bench-venv`;
-  *bare*: `xtask/bench/bare.c` (`cc -O2`): fork, `sigwaitinfo`, `waitpid`, no
-  framework. Every subject prints one line per event, with one `write`.
+  *bare*: `xtask/bench/bare.c` (`cc -O2 -pthread`, `bare serve`): fork,
+  `sigwaitinfo`, `waitpid`, no framework, single-threaded workers; *threaded*: the
+  same program (`bare threaded`) whose workers each start one pthread (default
+  attributes) that prints the `run` line and then blocks on a condition variable,
+  the idle run thread every cotyledon worker has (SIGTERM still `_exit`s from the
+  main thread). Every subject prints one line per event, with one `write`.
 - **Settings.** cotyledon's defaults (respawn limiter on, graceful shutdown 60 s)
   in ours and python except `wait_interval`: 0 in every row but the start-up rows
-  that say 10 ms (the default) and the idle/footprint rows (default). bare has no
-  limiter and sleeps `wait_interval` between two forks.
-- **Runs alternate** ours, python, bare, ours, python, bare, … in one invocation.
-  A cell is the median (min–max) over the samples; ratios divide medians.
+  that say 10 ms (the default) and the idle/footprint rows (default). bare and
+  threaded have no limiter and sleep `wait_interval` between two forks.
+- **Runs alternate** ours, python, bare, threaded, ours, python, … in one
+  invocation. A cell is the median (min–max) over the samples; ratios divide
+  medians (ours/bare and ours/threaded: ours against each floor).
 - **Timing.** Start: an `Instant` just before `spawn()`, or just before the signal
   request is written to a helper process that calls `kill(2)` (a pipe hop, the
   same for every subject). End: the `Instant` a reader thread got the line from
@@ -111,26 +117,33 @@ const ANALYSIS: &str = "\
 Profiled with `strace -c -f` on the master and workers and `perf record -a -g`
 (2026-11-30). The master is not the cost: per worker death it makes three system
 calls (`kill`, a `waitid(WNOWAIT)` peek, `wait4`) against bare's two, and perf puts
-about 2% of the CPU in it. The gap is in the workers, and it is the price of the
-contract, not of the supervision:
+about 2% of the CPU in it. The gap is in the workers. The *threaded* floor splits
+it in two: what a worker pays for holding the run thread the contract requires
+(threaded over bare), and what ours does beyond that (ours over threaded).
 
-- **shutdown, scale-down** (about 2–3×): on SIGTERM a bare worker just dies; ours
-  logs, marks its `Context` as stopping (which wakes and ends the `run()` thread),
-  starts a `terminate()` thread and exits from it with `terminate()`'s status. The
-  extra thread creations (stack and sigaltstack mappings, a malloc arena on the
-  first allocation) and the teardown of a 3-thread process with ~36 mappings (bare:
+- **shutdown, scale-down** (about 1.9–2.6× bare, 1.6–2.1× threaded): an idle
+  thread slows the exit little (threaded is 1.0–1.3× bare), so most of the gap is
+  ours' own work. On SIGTERM a bare worker just dies; ours logs, marks its
+  `Context` as stopping (which wakes and ends the `run()` thread), starts a
+  `terminate()` thread and exits from it with `terminate()`'s status. The extra
+  thread creation (stack and sigaltstack mappings, a malloc arena on the first
+  allocation) and the teardown of a 3-thread process with ~36 mappings (bare:
   1 thread, ~24) show up in perf as `unmap_page_range`, page faults and /proc
   teardown: roughly 100 µs of CPU per worker, which on 2 cores and 1000 workers is
   the difference.
-- **start-up** at N=100/1000 (about 1.7–2×): each worker builds its service and
-  starts its `run()` thread; the per-spawn work in the master was already cut to the
-  fork itself (argv area read once, no per-spawn /proc reads, one spawn per loop
-  turn with the signal pipe checked in between).
-- The 2-core machine is shared: rows at N=1000 move by ±30% between runs (see the
-  min–max).
+- **start-up, scale-up** at N=100/1000 (about 1.8–2.1× bare, 1.4–1.6× threaded):
+  starting the run thread is about half of it (threaded is 1.2–1.5× bare there);
+  each worker of ours also builds its service. The per-spawn work in the master
+  was already cut to the fork itself (argv area read once, no per-spawn /proc
+  reads, one spawn per loop turn with the signal pipe checked in between).
+- **footprint** (PSS about 2.3× bare, 1.6–2× threaded): small in absolute terms,
+  about 0.2 MiB for the master and per worker; not profiled.
+- The 2-core machine is shared with other builds: rows move by ±30% between runs,
+  more at N=1000 and where a build overlapped a few runs (see the min–max; the
+  respawn p95 and the start-up N=1 rows took such outliers).
 
-What moved in this session's runs (median, ours/bare): reload round-trip 2.35× →
-1.68× (one reload thread per worker, reused for every SIGHUP, instead of a thread
+What moved in the runs of 2026-11-30 (median, ours/bare): reload round-trip 2.35×
+→ 1.68× (one reload thread per worker, reused for every SIGHUP, instead of a thread
 per SIGHUP); scale-down 1000→10 3.75× → 2.4–2.6× (workers scaled away by a reload
 hook get SIGTERM at once instead of a SIGHUP first); shutdown N=100 2.78× →
 2.3× (the `terminate()` thread exits the process itself; a `run()` that returns
@@ -156,7 +169,7 @@ const PYTHON_NOTES: &str = "\
 pub(crate) fn emit(
     info: &Info,
     rows: &[Row],
-    available: [bool; 3],
+    available: [bool; SUBJECTS],
     opts: Options,
 ) -> Result<(), String> {
     let mut notes = Notes::default();
@@ -172,8 +185,10 @@ pub(crate) fn emit(
     let mut doc = format!(
         "# Benchmarks\n\n\
          Whole-process figures of cotyledon-rs (*ours*) next to Python cotyledon \
-         (*python*) and a bare C program (*bare*, the floor). Generated by \
-         `cargo xtask bench`; see the method below.\n\n\
+         (*python*) and two floors: a bare C program (*bare*) and the same whose \
+         workers each hold one idle thread (*threaded*, the cost of the run thread \
+         every cotyledon worker has). Generated by `cargo xtask bench`; see the \
+         method below.\n\n\
          - Date: {}\n- Machine: {}\n- Command: `{}`\n- Revision: {}\n\
          - Python: {python}\n- Duration of the run: {:.0} s\n\n## Results\n\n{table}",
         utc_now(),

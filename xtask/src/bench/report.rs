@@ -1,7 +1,7 @@
 //! The results: rows of samples per subject, their statistics, and the two
 //! renderings (a markdown table with footnotes, and JSON).
 
-use super::subject::{KINDS, Kind};
+use super::subject::{KINDS, Kind, SUBJECTS};
 
 /// Which statistic a row shows.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -27,7 +27,8 @@ pub(crate) struct Row {
     pub(crate) stat: Stat,
     /// Planned runs, as shown: "5", "3 × 20 kills".
     pub(crate) runs: String,
-    pub(crate) cells: [Cell; 3],
+    /// One cell per subject, in the order of [`KINDS`].
+    pub(crate) cells: [Cell; SUBJECTS],
 }
 
 impl Row {
@@ -151,30 +152,38 @@ fn render_cell(row: &Row, kind: Kind, available: bool, notes: &mut Notes) -> Str
     }
 }
 
-/// The markdown table; footnotes are added to `notes`.
-pub(crate) fn table(rows: &[Row], available: [bool; 3], notes: &mut Notes) -> String {
-    let mut out = String::from(
-        "| figure | unit | runs | ours | python | bare | ours/python | ours/bare |\n\
-         |---|---|---|---:|---:|---:|---:|---:|\n",
-    );
+/// One markdown table line.
+fn table_line(cells: &[String]) -> String {
+    format!("| {} |\n", cells.join(" | "))
+}
+
+/// The markdown table: a column per subject, then ours over each other subject
+/// (python, and both floors); footnotes are added to `notes`.
+pub(crate) fn table(rows: &[Row], available: [bool; SUBJECTS], notes: &mut Notes) -> String {
+    let (ours, others) = (KINDS[0].name(), &KINDS[1..]);
+    let head: Vec<String> = ["figure", "unit", "runs"]
+        .map(str::to_owned)
+        .into_iter()
+        .chain(KINDS.iter().map(|k| k.name().to_owned()))
+        .chain(others.iter().map(|k| format!("{ours}/{}", k.name())))
+        .collect();
+    let align: Vec<&str> = (0..head.len())
+        .map(|i| if i < 3 { "---" } else { "---:" })
+        .collect();
+    let mut out = format!("{}|{}|\n", table_line(&head), align.join("|"));
     for row in rows {
-        let cells: Vec<String> = KINDS
-            .iter()
-            .zip(available)
-            .map(|(k, a)| render_cell(row, *k, a, notes))
-            .collect();
         let value = |i: usize| available[i].then(|| row.cells[i].value(row.stat)).flatten();
-        out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
-            row.figure,
-            row.unit,
-            row.runs,
-            cells[0],
-            cells[1],
-            cells[2],
-            ratio(value(0), value(1)),
-            ratio(value(0), value(2)),
-        ));
+        let line: Vec<String> = [row.figure.clone(), row.unit.to_owned(), row.runs.clone()]
+            .into_iter()
+            .chain(
+                KINDS
+                    .iter()
+                    .zip(available)
+                    .map(|(k, a)| render_cell(row, *k, a, notes)),
+            )
+            .chain((1..SUBJECTS).map(|i| ratio(value(0), value(i))))
+            .collect();
+        out.push_str(&table_line(&line));
     }
     out
 }
@@ -201,7 +210,7 @@ fn json_num(x: Option<f64>) -> String {
 }
 
 /// The rows as a JSON array.
-pub(crate) fn json_rows(rows: &[Row], available: [bool; 3]) -> String {
+pub(crate) fn json_rows(rows: &[Row], available: [bool; SUBJECTS]) -> String {
     let mut items = Vec::new();
     for row in rows {
         let mut fields = vec![
@@ -233,8 +242,10 @@ pub(crate) fn json_rows(rows: &[Row], available: [bool; 3]) -> String {
         let r = |a: Option<f64>, b: Option<f64>| {
             json_num(a.zip(b).filter(|(_, b)| *b > 0.0).map(|(a, b)| a / b))
         };
-        fields.push(format!("\"ours_over_python\": {}", r(value(0), value(1))));
-        fields.push(format!("\"ours_over_bare\": {}", r(value(0), value(2))));
+        for (i, kind) in KINDS.iter().enumerate().skip(1) {
+            let key = format!("{}_over_{}", KINDS[0].name(), kind.name());
+            fields.push(format!("{}: {}", json_str(&key), r(value(0), value(i))));
+        }
         items.push(format!("    {{{}}}", fields.join(", ")));
     }
     format!("[\n{}\n  ]", items.join(",\n"))
@@ -262,5 +273,75 @@ mod tests {
         assert_eq!(json_str("a\"b\\\n"), r#""a\"b\\\n""#);
         assert_eq!(ratio(Some(2.0), Some(1.0)), "2.00×");
         assert_eq!(ratio(Some(2.0), Some(0.0)), "–");
+    }
+
+    /// A median row "f" with these samples per subject, in the order of KINDS.
+    fn row(samples: [&[f64]; SUBJECTS]) -> Row {
+        let mut row = Row {
+            figure: "f".to_owned(),
+            unit: "ms",
+            stat: Stat::Median,
+            runs: "3".to_owned(),
+            cells: Default::default(),
+        };
+        for (kind, s) in KINDS.iter().zip(samples) {
+            row.record(*kind, Ok(s.to_vec()));
+        }
+        row
+    }
+
+    #[test]
+    fn table_reports_ours_against_both_floors() {
+        let rows = [row([&[3.0], &[30.0], &[1.0, 2.0, 3.0], &[1.5]])];
+        let mut notes = Notes::default();
+        let got = table(&rows, [true; SUBJECTS], &mut notes);
+        assert_eq!(
+            got,
+            "| figure | unit | runs | ours | python | bare | threaded \
+             | ours/python | ours/bare | ours/threaded |\n\
+             |---|---|---|---:|---:|---:|---:|---:|---:|---:|\n\
+             | f | ms | 3 | 3.00 | 30.0 | 2.00 (1.00–3.00) | 1.50 \
+             | 0.100× | 1.50× | 2.00× |\n"
+        );
+        assert!(notes.0.is_empty());
+    }
+
+    #[test]
+    fn unavailable_subjects_have_no_cell_and_no_ratio() {
+        let rows = [row([&[3.0], &[30.0], &[2.0], &[1.5]])];
+        let mut notes = Notes::default();
+        let got = table(&rows, [true, false, true, false], &mut notes);
+        let last = got.lines().last().unwrap_or_default();
+        assert_eq!(last, "| f | ms | 3 | 3.00 | – | 2.00 | – | – | 1.50× | – |");
+    }
+
+    #[test]
+    fn a_failed_floor_gets_a_footnote_naming_it() {
+        let mut r = row([&[3.0], &[], &[2.0], &[]]);
+        r.record(
+            Kind::Threaded,
+            Err("timeout: 10 workers in run()".to_owned()),
+        );
+        let mut notes = Notes::default();
+        let got = table(&[r], [true, false, true, true], &mut notes);
+        assert!(
+            got.ends_with("| 3.00 | – | 2.00 | fail[^1] | – | 1.50× | – |\n"),
+            "{got}"
+        );
+        assert_eq!(notes.0, ["threaded, f: timeout: 10 workers in run()"]);
+    }
+
+    #[test]
+    fn json_has_every_subject_and_a_ratio_to_each() {
+        let rows = [row([&[3.0], &[], &[2.0], &[1.5]])];
+        let got = json_rows(&rows, [true, false, true, true]);
+        assert!(got.contains("\"python\": null"), "{got}");
+        assert!(
+            got.contains("\"threaded\": {\"value\": 1.5, \"min\": 1.5, \"max\": 1.5"),
+            "{got}"
+        );
+        assert!(got.contains("\"ours_over_python\": null"), "{got}");
+        assert!(got.contains("\"ours_over_bare\": 1.5"), "{got}");
+        assert!(got.contains("\"ours_over_threaded\": 2}"), "{got}");
     }
 }

@@ -1,5 +1,6 @@
-//! Getting the three subjects ready: ours built in release mode, the bare C
-//! program compiled with `cc -O2`, and a venv with Python cotyledon from PyPI.
+//! Getting the subjects ready: ours built in release mode, the bare C program
+//! (both floors) compiled with `cc -O2 -pthread`, and a venv with Python cotyledon
+//! from PyPI.
 //! A subject that cannot be prepared is reported and left out, never an error
 //! (except ours, the point of the bench).
 
@@ -28,7 +29,7 @@ pub(crate) fn build_ours() -> Result<PathBuf, String> {
     Ok(target_dir().join("release").join("examples").join("bench"))
 }
 
-/// The bare C program (also the signal helper and the subreaper), compiled into
+/// The bare C program (both floors, the signal helper and the subreaper), compiled into
 /// `target/bench/bare`; `None` if `cc` fails.
 pub(crate) fn build_bare() -> Option<PathBuf> {
     let out = target_dir().join("bench").join("bare");
@@ -37,11 +38,11 @@ pub(crate) fn build_bare() -> Option<PathBuf> {
         let _ = std::fs::create_dir_all(dir);
     }
     let mut cmd = Command::new("cc");
-    cmd.arg("-O2").arg("-o").arg(&out).arg(&src);
+    cmd.arg("-O2").arg("-pthread").arg("-o").arg(&out).arg(&src);
     match run_cmd(&mut cmd) {
         Ok(()) => Some(out),
         Err(e) => {
-            eprintln!("bench: no bare column (and signals go through `kill`): {e}");
+            eprintln!("bench: no bare or threaded column (and signals go through `kill`): {e}");
             None
         }
     }

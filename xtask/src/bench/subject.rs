@@ -1,5 +1,5 @@
-//! The three subjects (ours, python, bare), one running subject ([`Proc`]) with its
-//! stdout lines and exit as timestamped events, and the signal sender.
+//! The four subjects (ours, python, bare, threaded), and one running subject
+//! ([`Proc`]) with its stdout lines and exit as timestamped events.
 //!
 //! Each subject runs in its own process group (`process_group(0)`) with stdout and
 //! stderr piped. A reader thread stamps each stdout line with the [`Instant`] it
@@ -9,20 +9,17 @@
 //! of the group is left.
 
 use std::cell::RefCell;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::rc::Rc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::procfs;
-
-pub(crate) const SIGHUP: i32 = 1;
-pub(crate) const SIGKILL: i32 = 9;
-pub(crate) const SIGTERM: i32 = 15;
+use super::signaller::{SIGKILL, Signaller};
 
 /// Which implementation runs the scenario.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -30,9 +27,15 @@ pub(crate) enum Kind {
     Ours,
     Python,
     Bare,
+    /// bare with one idle thread per worker: the floor of the run thread.
+    Threaded,
 }
 
-pub(crate) const KINDS: [Kind; 3] = [Kind::Ours, Kind::Python, Kind::Bare];
+/// How many subjects there are.
+pub(crate) const SUBJECTS: usize = 4;
+
+/// Every subject, in the order of the runs and the table's columns.
+pub(crate) const KINDS: [Kind; SUBJECTS] = [Kind::Ours, Kind::Python, Kind::Bare, Kind::Threaded];
 
 impl Kind {
     pub(crate) fn name(self) -> &'static str {
@@ -40,6 +43,7 @@ impl Kind {
             Kind::Ours => "ours",
             Kind::Python => "python",
             Kind::Bare => "bare",
+            Kind::Threaded => "threaded",
         }
     }
 }
@@ -49,6 +53,7 @@ pub(crate) struct Programs {
     pub(crate) ours: PathBuf,
     /// (the venv's python, the scenario script)
     pub(crate) python: Option<(PathBuf, PathBuf)>,
+    /// `bare.c` compiled: both floors, and the signal helper.
     pub(crate) bare: Option<PathBuf>,
 }
 
@@ -69,9 +74,13 @@ impl Programs {
                 cmd.arg(script);
                 cmd
             }
-            Kind::Bare => {
+            Kind::Bare | Kind::Threaded => {
                 let mut cmd = Command::new(self.bare.as_ref()?);
-                cmd.arg("serve");
+                cmd.arg(if kind == Kind::Bare {
+                    "serve"
+                } else {
+                    "threaded"
+                });
                 cmd
             }
         };
@@ -80,99 +89,6 @@ impl Programs {
             cmd.arg(path);
         }
         Some(cmd)
-    }
-}
-
-/// Sends signals: through the `bare signal` helper (a pipe write away), or by
-/// running `kill` when the helper could not be built.
-pub(crate) enum Signaller {
-    Helper {
-        child: Child,
-        input: ChildStdin,
-        output: BufReader<ChildStdout>,
-    },
-    KillCommand,
-}
-
-impl Signaller {
-    pub(crate) fn start(bare: Option<&PathBuf>) -> Signaller {
-        let Some(bare) = bare else {
-            return Signaller::KillCommand;
-        };
-        let child = Command::new(bare)
-            .arg("signal")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn();
-        match child {
-            Ok(mut child) => match (child.stdin.take(), child.stdout.take()) {
-                (Some(input), Some(output)) => Signaller::Helper {
-                    child,
-                    input,
-                    output: BufReader::new(output),
-                },
-                _ => Signaller::KillCommand,
-            },
-            Err(_) => Signaller::KillCommand,
-        }
-    }
-
-    fn request(&mut self, line: &str) -> Result<(), String> {
-        match self {
-            Signaller::Helper { input, output, .. } => {
-                writeln!(input, "{line}").map_err(|e| format!("signal helper: {e}"))?;
-                input.flush().map_err(|e| format!("signal helper: {e}"))?;
-                let mut reply = String::new();
-                output
-                    .read_line(&mut reply)
-                    .map_err(|e| format!("signal helper: {e}"))?;
-                match reply.trim() {
-                    "0" => Ok(()),
-                    errno => Err(format!("`{line}` failed with errno {errno}")),
-                }
-            }
-            Signaller::KillCommand => {
-                let mut parts = line.split_whitespace().skip(1);
-                let (Some("kill"), Some(sig), Some(pid)) =
-                    (line.split_whitespace().next(), parts.next(), parts.next())
-                else {
-                    return Ok(()); // track/untrack: nothing to do without the helper
-                };
-                let status = Command::new("kill")
-                    .args([format!("-{sig}"), "--".into(), pid.into()])
-                    .stderr(Stdio::null())
-                    .status()
-                    .map_err(|e| format!("kill: {e}"))?;
-                if status.success() {
-                    Ok(())
-                } else {
-                    Err(format!("kill -{sig} {pid} failed"))
-                }
-            }
-        }
-    }
-
-    /// Sends `sig` to `pid` (a negative pid: a process group); returns the instant
-    /// just before the request left.
-    pub(crate) fn kill(&mut self, sig: i32, pid: i64) -> Result<Instant, String> {
-        let at = Instant::now();
-        self.request(&format!("kill {sig} {pid}"))?;
-        Ok(at)
-    }
-
-    /// While tracked, a process group is SIGKILLed by the helper if we die.
-    pub(crate) fn track(&mut self, pgid: u32, on: bool) {
-        let verb = if on { "track" } else { "untrack" };
-        let _ = self.request(&format!("{verb} {pgid}"));
-    }
-}
-
-impl Drop for Signaller {
-    fn drop(&mut self) {
-        if let Signaller::Helper { child, .. } = self {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
     }
 }
 

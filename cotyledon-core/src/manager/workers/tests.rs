@@ -60,8 +60,12 @@ fn scaling_down_stops_the_highest_ids_once() {
     excess.sort_unstable();
     assert_eq!(excess, vec![12, 13, 14]);
     assert!(t.take_excess().is_empty(), "stopped once only");
-    let mut live = t.pids_not_stopping();
-    live.sort_unstable();
+    let s = t.service(0);
+    let live: Vec<i32> = s
+        .running()
+        .filter(|(w, _)| !s.is_stopping(*w))
+        .map(|(_, r)| r.pid)
+        .collect();
     assert_eq!(live, vec![10, 11]);
     assert_eq!(t.next_missing(), None);
     assert!(t.remove_pid(14).expect("known").was_stopping);

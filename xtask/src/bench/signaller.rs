@@ -1,0 +1,105 @@
+//! Sending signals to the subjects: through the `bare signal` helper, a pipe
+//! write away (the same hop for every subject), or by running `kill` when the
+//! helper could not be built.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::Instant;
+
+pub(crate) const SIGHUP: i32 = 1;
+pub(crate) const SIGKILL: i32 = 9;
+pub(crate) const SIGTERM: i32 = 15;
+
+/// Sends signals: through the `bare signal` helper (a pipe write away), or by
+/// running `kill` when the helper could not be built.
+pub(crate) enum Signaller {
+    Helper {
+        child: Child,
+        input: ChildStdin,
+        output: BufReader<ChildStdout>,
+    },
+    KillCommand,
+}
+
+impl Signaller {
+    pub(crate) fn start(bare: Option<&PathBuf>) -> Signaller {
+        let Some(bare) = bare else {
+            return Signaller::KillCommand;
+        };
+        let child = Command::new(bare)
+            .arg("signal")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn();
+        match child {
+            Ok(mut child) => match (child.stdin.take(), child.stdout.take()) {
+                (Some(input), Some(output)) => Signaller::Helper {
+                    child,
+                    input,
+                    output: BufReader::new(output),
+                },
+                _ => Signaller::KillCommand,
+            },
+            Err(_) => Signaller::KillCommand,
+        }
+    }
+
+    fn request(&mut self, line: &str) -> Result<(), String> {
+        match self {
+            Signaller::Helper { input, output, .. } => {
+                writeln!(input, "{line}").map_err(|e| format!("signal helper: {e}"))?;
+                input.flush().map_err(|e| format!("signal helper: {e}"))?;
+                let mut reply = String::new();
+                output
+                    .read_line(&mut reply)
+                    .map_err(|e| format!("signal helper: {e}"))?;
+                match reply.trim() {
+                    "0" => Ok(()),
+                    errno => Err(format!("`{line}` failed with errno {errno}")),
+                }
+            }
+            Signaller::KillCommand => {
+                let mut parts = line.split_whitespace().skip(1);
+                let (Some("kill"), Some(sig), Some(pid)) =
+                    (line.split_whitespace().next(), parts.next(), parts.next())
+                else {
+                    return Ok(()); // track/untrack: nothing to do without the helper
+                };
+                let status = Command::new("kill")
+                    .args([format!("-{sig}"), "--".into(), pid.into()])
+                    .stderr(Stdio::null())
+                    .status()
+                    .map_err(|e| format!("kill: {e}"))?;
+                if status.success() {
+                    Ok(())
+                } else {
+                    Err(format!("kill -{sig} {pid} failed"))
+                }
+            }
+        }
+    }
+
+    /// Sends `sig` to `pid` (a negative pid: a process group); returns the instant
+    /// just before the request left.
+    pub(crate) fn kill(&mut self, sig: i32, pid: i64) -> Result<Instant, String> {
+        let at = Instant::now();
+        self.request(&format!("kill {sig} {pid}"))?;
+        Ok(at)
+    }
+
+    /// While tracked, a process group is SIGKILLed by the helper if we die.
+    pub(crate) fn track(&mut self, pgid: u32, on: bool) {
+        let verb = if on { "track" } else { "untrack" };
+        let _ = self.request(&format!("{verb} {pgid}"));
+    }
+}
+
+impl Drop for Signaller {
+    fn drop(&mut self) {
+        if let Signaller::Helper { child, .. } = self {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
