@@ -13,14 +13,18 @@
 //! application loading a model or warming a cache; default 0) and
 //! `--reload rolling|all-at-once` (what SIGHUP does; default rolling).
 //!
-//! Synchronous on purpose, so it reads top to bottom: each worker polls the shared
-//! listener, accepts, and serves each connection on a thread of its own
+//! Synchronous on purpose, so it reads top to bottom. The master binds the
+//! listening socket (`manager.listen`) before it forks; each worker takes it from
+//! its context, says it is ready once booted (`Readiness::Explicit`), polls it,
+//! accepts, and serves each connection on a thread of its own
 //! (`http_server/conn.rs`, with `httparse` for the request heads). `terminate()`
 //! drains (`http_server/drain.rs`): the worker stops accepting (the connections
 //! still queued on the shared socket go to the other workers, or to the
 //! replacement), finishes every request in flight and answers the next request of
 //! each keep-alive connection with `Connection: close`; it returns 0 once every
-//! connection is closed.
+//! connection is closed. With `Reload::Rolling { batch: 1 }`, SIGHUP restarts one
+//! worker at a time, the next only once the replacement is ready: three workers
+//! always serve, however long a boot takes.
 //!
 //! The listening socket is non-blocking: with several processes polling one
 //! socket, all of them wake for one connection and all but one find nothing to
@@ -40,7 +44,7 @@ use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cotyledon::{BoxError, Context, Service, ServiceManager, WorkerId};
+use cotyledon::{BoxError, Context, Listen, Readiness, Reload, Service, ServiceManager, WorkerId};
 use log::{LevelFilter, Log, Metadata, Record, info, warn};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -55,31 +59,19 @@ struct HttpWorker {
     /// The body of `GET /`.
     hello: Arc<[u8]>,
     boot_delay: Duration,
-    /// The listener inherited from the master (see [`bind`]).
-    inherited: TcpListener,
     drain: Arc<Drain>,
 }
 
 impl HttpWorker {
     /// Built in the worker process, right after the fork.
-    fn new(id: WorkerId, listener: &TcpListener, boot_delay: Duration) -> std::io::Result<Self> {
+    fn new(id: WorkerId, boot_delay: Duration) -> std::io::Result<Self> {
         let hello = format!("worker {id} pid {}\n", std::process::id());
         Ok(HttpWorker {
             id,
             hello: hello.into_bytes().into(),
             boot_delay,
-            inherited: listener.try_clone()?,
             drain: Arc::new(Drain::new()?),
         })
-    }
-
-    /// This worker's handle on the shared listening socket, non-blocking.
-    fn listener(&self, _ctx: &Context) -> std::io::Result<TcpListener> {
-        // TODO(issue 8): `ctx.tcp_listener("http")` once the manager owns listeners.
-        let listener = self.inherited.try_clone()?;
-        // Shared by every process holding the socket: each worker sets the same.
-        listener.set_nonblocking(true)?;
-        Ok(listener)
     }
 
     /// Accepts every connection queued on `listener`, one thread each.
@@ -120,8 +112,12 @@ impl cotyledon::Service for HttpWorker {
         if ctx.wait_timeout(self.boot_delay) {
             return Ok(());
         }
-        // TODO(issue 8): `ctx.ready()` here (the service uses `Readiness::Explicit`).
-        let listener = self.listener(ctx)?;
+        // A new fd on the master's socket. O_NONBLOCK is shared by every process
+        // holding it: every worker sets the same.
+        let listener = ctx.tcp_listener("http")?;
+        listener.set_nonblocking(true)?;
+        // Booted: a rolling reload may now go on to the next worker.
+        ctx.ready();
         info!("http worker {} serving", ctx.worker_id());
         loop {
             let mut fds = [
@@ -207,12 +203,6 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
     Ok(parsed)
 }
 
-/// Binds the listener in the master, before the workers are forked: they inherit it.
-fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    // TODO(issue 8): `manager.listen("http", Listen::tcp(addr))` instead.
-    TcpListener::bind(addr)
-}
-
 /// `LEVEL [PID] message` on stderr, one write per record.
 struct Stderr;
 
@@ -236,17 +226,19 @@ fn serve(args: Args) -> Result<(), BoxError> {
     log::set_logger(&Stderr)?;
     log::set_max_level(LevelFilter::Info);
     let mut manager = ServiceManager::new()?;
-    let listener = bind(args.listen)?;
+    // Bound once, here, before the first fork; every worker accepts on it.
+    manager.listen("http", Listen::tcp(args.listen))?;
     let boot_delay = args.boot_delay;
-    manager.add(
-        move |id| HttpWorker::new(id, &listener, boot_delay),
-        args.workers,
-    )?;
-    // TODO(issue 8): `manager.settings(id)?` with `.readiness(Readiness::Explicit)`,
-    // `.boot_timeout(boot_delay + 10 s)` and `.reload(Reload::Rolling { batch: 1 })`
-    // (or `Reload::AllAtOnce`) from `args.reload`; until then SIGHUP restarts
-    // every worker at once whatever `--reload` says.
-    let _ = args.reload;
+    let http = manager.add(move |id| HttpWorker::new(id, boot_delay), args.workers)?;
+    manager
+        .settings(http)?
+        .readiness(Readiness::Explicit)
+        // A worker that is not ready by then is killed and respawned.
+        .boot_timeout(boot_delay + Duration::from_secs(10))
+        .reload(match args.reload {
+            ReloadMode::Rolling => Reload::Rolling { batch: 1 },
+            ReloadMode::AllAtOnce => Reload::AllAtOnce,
+        });
     info!(
         "http_server on http://{} with {} workers",
         args.listen, args.workers
