@@ -7,12 +7,12 @@
 //! `127.0.0.1:PORT` (a free port unless `--port` says): baseline; one worker
 //! SIGKILLed per second; rolling reloads (one SIGHUP per second); the
 //! all-at-once default under the same SIGHUPs, for contrast; rolling reloads of
-//! workers that take 2 s to boot; SIGTERM under load (`phases.rs` says what each
-//! checks). It prints one Markdown table row per phase (requests, req/s, p50, p99
+//! workers that take 2 s to boot, then all-at-once ones for contrast; SIGTERM
+//! under load (`phases.rs` says what each checks). It prints one Markdown table row per phase (requests, req/s, p50, p99
 //! and max latency, socket errors, non-2xx) and each phase's checks, and fails
 //! if a check fails. `--smoke` is a short version (under 10 s of load: fewer,
-//! shorter phases, no contrast phase, latency shown but not judged) that the
-//! functional suite runs. The servers' logs go to `target/load/`.
+//! shorter phases, no contrast phase, the slow boot's p99 shown but not judged)
+//! that the functional suite runs. The servers' logs go to `target/load/`.
 
 mod idle;
 mod phases;

@@ -12,6 +12,11 @@ pub(crate) fn start_time(pid: u32) -> Option<u64> {
     after.split_whitespace().nth(19)?.parse().ok()
 }
 
+/// Whether a process `pid` exists (a zombie included).
+pub(crate) fn exists(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
 /// The inodes of the sockets `pid` has open.
 pub(crate) fn socket_inodes(pid: u32) -> HashSet<u64> {
     let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
@@ -131,7 +136,7 @@ mod tests {
     #[test]
     fn reads_this_process() {
         let me = std::process::id();
-        assert!(start_time(me).is_some());
+        assert!(start_time(me).is_some() && exists(me));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         assert_eq!(accept_queue(port), Some(0));

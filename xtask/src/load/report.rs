@@ -41,6 +41,16 @@ impl Phase {
         });
     }
 
+    /// A check when `judged`, else a note saying whether it held.
+    pub(crate) fn claim(&mut self, judged: bool, passed: bool, text: impl Into<String>) {
+        let text = text.into();
+        match (judged, passed) {
+            (true, _) => self.check(passed, text),
+            (false, true) => self.note(format!("holds: {text}")),
+            (false, false) => self.note(format!("does not hold: {text}")),
+        }
+    }
+
     pub(crate) fn note(&mut self, text: impl Into<String>) {
         self.notes.push(text.into());
     }

@@ -5,7 +5,8 @@
 //! of line: a worker's `http worker ID serving` (it accepts connections), its
 //! `http worker ID drained: N requests served` (terminate() finished), and the
 //! master's `Child PID exited with status N` / `Child PID killed by signal S`.
-//! Every line also goes to a log file, for the post-mortem.
+//! Every line also goes to a log file, for the post-mortem, after the seconds
+//! since the server started.
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Write};
@@ -25,15 +26,21 @@ const POLL: Duration = Duration::from_millis(5);
 
 /// Sends `SIG` (a name: `HUP`, `KILL`...) to `pid` with kill(1).
 pub(crate) fn signal(sig: &str, pid: u32) -> Result<(), String> {
-    let status = Command::new("kill")
+    let start = Instant::now();
+    let out = Command::new("kill")
         .args([format!("-{sig}"), "--".to_owned(), pid.to_string()])
-        .stderr(Stdio::null())
-        .status()
+        .stdin(Stdio::null())
+        .output()
         .map_err(|e| format!("cannot run kill: {e}"))?;
-    if status.success() {
+    if out.status.success() {
         Ok(())
     } else {
-        Err(format!("kill -{sig} {pid} failed"))
+        Err(format!(
+            "kill -{sig} {pid} failed ({}, after {:?}): {}",
+            out.status,
+            start.elapsed(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
     }
 }
 
@@ -80,9 +87,11 @@ impl Server {
         let stderr = child.stderr.take().ok_or("no stderr pipe")?;
         let lines: Arc<Mutex<Vec<String>>> = Arc::default();
         let sink = lines.clone();
+        let started = Instant::now();
         let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = writeln!(file, "{line}");
+                let at = started.elapsed().as_secs_f64();
+                let _ = writeln!(file, "{at:9.3} {line}");
                 sink.lock().unwrap_or_else(|e| e.into_inner()).push(line);
             }
         });
