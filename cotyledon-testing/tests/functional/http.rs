@@ -3,9 +3,10 @@
 //! load (a baseline, a SIGKILLed worker, rolling reloads, slow-booting workers,
 //! SIGTERM) and must pass every check: no failed request where none may fail,
 //! no more than the requests in flight at a SIGKILL, every worker replaced by
-//! the reloads, the master and every worker exiting 0 on SIGTERM. Latency is
-//! shown there but not judged (this runs next to other tests on a 2-core
-//! machine); the full `cargo xtask load` judges it.
+//! the reloads, no request waiting for a slow worker's boot (max latency under
+//! the 500 ms boot delay), the master and every worker exiting 0 on SIGTERM.
+//! The p99 target (100 ms) is judged by the full `cargo xtask load` only: this
+//! runs next to other tests on a 2-core machine.
 //!
 //! The task builds the example in release mode and installs wrk (the Debian
 //! package) when it is missing. It waits for every server it starts to be gone
