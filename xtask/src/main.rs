@@ -41,13 +41,14 @@ Tasks:
                          chaos/soak run of the chaos_app scenario (default
                          60 s, 50 workers): kills, stops, SIGHUP bursts,
                          rescaling; `cargo xtask chaos --help` lists ARGS
-  load [--smoke] [--port P]
+  load [--smoke] [--write] [--port P]
                          the http_server example (4 workers) under wrk on
                          loopback: baseline, SIGKILLs, rolling reloads, the
                          all-at-once default, slow-booting workers, SIGTERM;
                          a table per phase, non-zero exit if a check fails
                          (installs wrk with apt-get when it is missing;
-                         --smoke: under 10 s of load)
+                         --smoke: under 10 s of load; --write: the figures
+                         go to their section of BENCHMARKS.md)
   tidy                   check every source file: `//!` first line, at most
                          400 lines, unsafe code only under cotyledon-core/src/sys/
   help                   print this message

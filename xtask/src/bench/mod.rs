@@ -11,7 +11,7 @@
 //! of the table; `--write` also writes `BENCHMARKS.md`.
 
 mod figures;
-mod output;
+pub(crate) mod output;
 pub(crate) mod procfs;
 mod report;
 pub(crate) mod setup;

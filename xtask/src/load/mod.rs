@@ -1,4 +1,4 @@
-//! `cargo xtask load [--smoke] [--port P]`: the `http_server` example under real
+//! `cargo xtask load [--smoke] [--write] [--port P]`: the `http_server` example under real
 //! load, with `wrk`, on loopback.
 //!
 //! Builds the example in release mode, installs wrk when it is missing (Debian
@@ -12,25 +12,30 @@
 //! and max latency, socket errors, non-2xx) and each phase's checks, and fails
 //! if a check fails. `--smoke` is a short version (under 10 s of load: fewer,
 //! shorter phases, no contrast phase, the slow boot's p99 shown but not judged)
-//! that the functional suite runs. The servers' logs go to `target/load/`.
+//! that the functional suite runs. `--write` puts the full run's figures in their
+//! section of BENCHMARKS.md (`section.rs`) once every check passed. The servers'
+//! logs go to `target/load/`.
 
 mod idle;
 mod phases;
 mod procfs;
 mod report;
+pub(crate) mod section;
 pub(crate) mod server;
 mod wrk;
 
 use std::net::TcpListener;
-use std::process::Command;
+use std::time::Instant;
 
+use crate::bench::output::{git_rev, utc_now};
 use crate::bench::setup::target_dir;
-use crate::{cargo, run_cmd};
+use crate::{cargo, project_root, run_cmd};
 
 /// Command-line options.
 #[derive(Debug, Default, PartialEq)]
 struct Options {
     smoke: bool,
+    write: bool,
     port: Option<u16>,
 }
 
@@ -40,6 +45,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
     while let Some(arg) = iter.next() {
         match arg.as_str() {
             "--smoke" => opts.smoke = true,
+            "--write" => opts.write = true,
             "--port" => {
                 let value = iter.next().ok_or("`--port` needs a number")?;
                 match value.parse() {
@@ -47,14 +53,22 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
                     _ => return Err(format!("`--port` needs a port number, got `{value}`")),
                 }
             }
-            other => return Err(format!("`load` takes --smoke and --port P, got `{other}`")),
+            other => {
+                return Err(format!(
+                    "`load` takes --smoke, --write and --port P, got `{other}`"
+                ));
+            }
         }
+    }
+    if opts.smoke && opts.write {
+        return Err("`--write` records the full run: not with `--smoke`".to_owned());
     }
     Ok(opts)
 }
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let opts = parse_args(args)?;
+    let start = Instant::now();
     wrk::ensure_installed()?;
     run_cmd(&mut cargo([
         "build",
@@ -79,22 +93,37 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let phases = runner.run_all()?;
 
     let smoke = if opts.smoke { " --smoke" } else { "" };
+    let machine = crate::bench::procfs::machine();
     println!(
         "\n`cargo xtask load{smoke}`: {} workers, `wrk --latency -t{} -c{}` on loopback; \
-         {}; {}\n",
+         {machine}; {}\n",
         server::WORKERS,
         wrk::THREADS,
         wrk::CONNECTIONS,
-        crate::bench::procfs::machine(),
-        today()
+        utc_now()
     );
     println!("{}", report::table(&phases));
     println!("{}", report::details(&phases));
     let failed: usize = phases.iter().map(report::Phase::failed).sum();
     if failed > 0 {
-        return Err(format!("load: {failed} checks failed"));
+        return Err(format!(
+            "load: {failed} checks failed (BENCHMARKS.md not written)"
+        ));
     }
     println!("load: every check passed");
+    if opts.write {
+        let header = section::Header {
+            date: utc_now(),
+            machine,
+            revision: git_rev(),
+            elapsed_s: start.elapsed().as_secs(),
+        };
+        let path = project_root().join("BENCHMARKS.md");
+        let doc = std::fs::read_to_string(&path).unwrap_or_default();
+        let doc = section::splice(&doc, &section::render(&header, &phases));
+        std::fs::write(&path, doc).map_err(|e| format!("{}: {e}", path.display()))?;
+        eprintln!("load: wrote its section of {}", path.display());
+    }
     Ok(())
 }
 
@@ -106,17 +135,6 @@ fn free_port() -> Result<u16, String> {
         .map_err(|e| format!("cannot find a free port: {e}"))
 }
 
-/// `YYYY-MM-DD` (UTC), from date(1).
-fn today() -> String {
-    Command::new("date")
-        .args(["-u", "+%Y-%m-%d"])
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_else(|| "unknown date".to_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,16 +144,17 @@ mod tests {
     }
 
     #[test]
-    fn reads_smoke_and_port() {
+    fn reads_smoke_write_and_port() {
         assert_eq!(parse(&[]).unwrap(), Options::default());
         let opts = parse(&["--port", "8081", "--smoke"]).unwrap();
-        assert_eq!(
-            opts,
-            Options {
-                smoke: true,
-                port: Some(8081)
-            }
-        );
+        let want = Options {
+            smoke: true,
+            write: false,
+            port: Some(8081),
+        };
+        assert_eq!(opts, want);
+        assert!(parse(&["--write"]).unwrap().write);
+        assert!(parse(&["--smoke", "--write"]).is_err());
         assert!(parse(&["--port"]).is_err());
         assert!(parse(&["--port", "0"]).is_err());
         assert!(parse(&["--fast"]).is_err());
