@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use super::idle::IdleConn;
 use super::procfs;
 use super::report::{Phase, latency};
-use super::server::{self, Exit, Server, WORKERS, signal};
+use super::server::{self, Exit, Server, WORKERS};
 use super::wrk;
 
 /// How much of each phase to run.
@@ -150,7 +150,7 @@ impl Runner {
         let report = self.timed(secs, n, || {
             let victim = server.oldest_worker().ok_or("no worker to kill")?;
             let connections = procfs::connections_held(victim, self.port);
-            match signal("KILL", victim) {
+            match server.signal("KILL", victim) {
                 Ok(()) => {
                     held += connections;
                     victims.push(victim);
@@ -192,7 +192,7 @@ impl Runner {
     ) -> Result<Phase, String> {
         let before = server.workers();
         let mark = server.mark();
-        let report = self.timed(secs, n, || signal("HUP", server.pid))?;
+        let report = self.timed(secs, n, || server.signal("HUP", server.pid))?;
         let replaced = server.wait_replaced(&before, Duration::from_secs(60));
         let lines = server.lines_since(mark);
         let exits = server::exits(&lines);
@@ -237,7 +237,7 @@ impl Runner {
         for _ in 0..n {
             let before = server.workers();
             let start = Instant::now();
-            signal("HUP", server.pid)?;
+            server.signal("HUP", server.pid)?;
             // A reload of WORKERS workers, each one boot after the previous.
             let within = (boot + Duration::from_secs(10)) * WORKERS as u32;
             match server.wait_replaced(&before, within) {
@@ -306,7 +306,7 @@ impl Runner {
         eprintln!("$ {} (stopped with SIGINT)", run.command);
         std::thread::sleep(self.plan.sigterm_after);
         let mark = server.mark();
-        signal("TERM", server.pid)?;
+        server.signal("TERM", server.pid)?;
         let others = server.wait_lines(mark, WORKERS - 1, Duration::from_secs(5), |line| {
             line.contains(" drained: ")
         });

@@ -52,6 +52,9 @@ pub(crate) struct Server {
     /// Reads the log until every process that holds its pipe has exited.
     reader: std::thread::JoinHandle<()>,
     log: PathBuf,
+    /// The log file, where the task also records the signals it sends.
+    file: Arc<Mutex<std::fs::File>>,
+    started: Instant,
 }
 
 /// How a worker left, from the master's log.
@@ -71,8 +74,9 @@ impl Server {
         log: PathBuf,
         boot: Duration,
     ) -> Result<Server, String> {
-        let mut file = std::fs::File::create(&log)
+        let file = std::fs::File::create(&log)
             .map_err(|e| format!("cannot create {}: {e}", log.display()))?;
+        let file = Arc::new(Mutex::new(file));
         let mut child = Command::new(bin)
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .args(["--workers", &WORKERS.to_string()])
@@ -88,10 +92,10 @@ impl Server {
         let lines: Arc<Mutex<Vec<String>>> = Arc::default();
         let sink = lines.clone();
         let started = Instant::now();
+        let out = file.clone();
         let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let at = started.elapsed().as_secs_f64();
-                let _ = writeln!(file, "{at:9.3} {line}");
+                record(&out, started, &line);
                 sink.lock().unwrap_or_else(|e| e.into_inner()).push(line);
             }
         });
@@ -101,6 +105,8 @@ impl Server {
             lines,
             reader,
             log,
+            file,
+            started,
         };
         server.wait_settled(boot + Duration::from_secs(10))?;
         Ok(server)
@@ -213,9 +219,30 @@ impl Server {
         Ok(status)
     }
 
+    /// Sends `sig` to `pid` (the master or one of its workers), and records it
+    /// in the log: `xtask: kill -SIG PID`, with its duration when it was slow or
+    /// failed, so that the log tells a late signal from a late reaction.
+    pub(crate) fn signal(&self, sig: &str, pid: u32) -> Result<(), String> {
+        record(
+            &self.file,
+            self.started,
+            &format!("xtask: kill -{sig} {pid}"),
+        );
+        let start = Instant::now();
+        let result = signal(sig, pid);
+        if result.is_err() || start.elapsed() > Duration::from_millis(100) {
+            let what = format!(
+                "xtask: kill -{sig} {pid} took {:?}: {result:?}",
+                start.elapsed()
+            );
+            record(&self.file, self.started, &what);
+        }
+        result
+    }
+
     /// SIGTERM, then the master's exit status.
     pub(crate) fn stop(mut self) -> Result<ExitStatus, String> {
-        signal("TERM", self.pid)?;
+        self.signal("TERM", self.pid)?;
         self.wait_exit(Duration::from_secs(30))
     }
 }
@@ -232,6 +259,13 @@ impl Drop for Server {
             let _ = self.child.wait();
         }
     }
+}
+
+/// Writes `line` to the log file after the seconds since `started`.
+fn record(file: &Mutex<std::fs::File>, started: Instant, line: &str) {
+    let at = started.elapsed().as_secs_f64();
+    let mut file = file.lock().unwrap_or_else(|e| e.into_inner());
+    let _ = writeln!(file, "{at:9.3} {line}");
 }
 
 /// `INFO [PID] message` → (PID, message).
