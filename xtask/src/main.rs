@@ -8,6 +8,7 @@ mod bench;
 mod chaos;
 mod ci;
 mod functional_tests;
+mod load;
 mod tidy;
 
 use std::env;
@@ -40,6 +41,14 @@ Tasks:
                          chaos/soak run of the chaos_app scenario (default
                          60 s, 50 workers): kills, stops, SIGHUP bursts,
                          rescaling; `cargo xtask chaos --help` lists ARGS
+  load [--smoke] [--write] [--port P]
+                         the http_server example (4 workers) under wrk on
+                         loopback: baseline, SIGKILLs, rolling reloads, the
+                         all-at-once default, slow-booting workers, SIGTERM;
+                         a table per phase, non-zero exit if a check fails
+                         (installs wrk with apt-get when it is missing;
+                         --smoke: under 10 s of load; --write: the figures
+                         go to their section of BENCHMARKS.md)
   tidy                   check every source file: `//!` first line, at most
                          400 lines, unsafe code only under cotyledon-core/src/sys/
   help                   print this message
@@ -60,6 +69,7 @@ fn try_main() -> Result<(), String> {
         Some("bench") => bench::run(&args),
         Some("ci") => ci::run(&args),
         Some("functional-tests") => functional_tests::run(&args),
+        Some("load") => load::run(&args),
         Some("tidy") => {
             no_args("tidy", &args)?;
             tidy::run()

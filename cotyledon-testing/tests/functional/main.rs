@@ -11,6 +11,7 @@ mod chaos;
 #[cfg(feature = "config")]
 mod config;
 mod hooks;
+mod http;
 mod listeners;
 mod parent_death;
 mod reconfigure;

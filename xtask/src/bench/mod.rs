@@ -11,10 +11,10 @@
 //! of the table; `--write` also writes `BENCHMARKS.md`.
 
 mod figures;
-mod output;
-mod procfs;
+pub(crate) mod output;
+pub(crate) mod procfs;
 mod report;
-mod setup;
+pub(crate) mod setup;
 mod signaller;
 mod subject;
 

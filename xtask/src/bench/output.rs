@@ -21,7 +21,7 @@ pub(crate) struct Info {
 }
 
 /// `YYYY-MM-DD HH:MM UTC` (from the Unix time, proleptic Gregorian calendar).
-fn utc_now() -> String {
+pub(crate) fn utc_now() -> String {
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -44,7 +44,7 @@ fn utc_now() -> String {
 }
 
 /// `git describe --always --dirty` of the workspace, or "unknown".
-fn git_rev() -> String {
+pub(crate) fn git_rev() -> String {
     Command::new("git")
         .args(["describe", "--always", "--dirty"])
         .current_dir(project_root())
@@ -231,6 +231,9 @@ pub(crate) fn emit(
     }
     if opts.write {
         let path = project_root().join("BENCHMARKS.md");
+        // The section `cargo xtask load --write` keeps there stays.
+        let old = std::fs::read_to_string(&path).unwrap_or_default();
+        let doc = crate::load::section::keep(&doc, &old);
         std::fs::write(&path, doc).map_err(|e| format!("{}: {e}", path.display()))?;
         eprintln!("bench: wrote {}", path.display());
     }

@@ -1,0 +1,106 @@
+//! The pre-fork HTTP example under a real client: `cargo xtask load --smoke` runs
+//! `examples/http_server.rs` (4 workers) under wrk on loopback for under 10 s of
+//! load (a baseline, a SIGKILLed worker, rolling reloads, slow-booting workers,
+//! SIGTERM) and must pass every check: no failed request where none may fail,
+//! no more than the requests in flight at a SIGKILL, every worker replaced by
+//! the reloads, no request waiting for a slow worker's boot (max latency under
+//! the 500 ms boot delay), the master and every worker exiting 0 on SIGTERM.
+//! The p99 target (100 ms) is judged by the full `cargo xtask load` only: this
+//! runs next to other tests on a 2-core machine.
+//!
+//! The task builds the example in release mode and installs wrk (the Debian
+//! package) when it is missing. It waits for every server it starts to be gone
+//! (the end of their log pipe), and this test checks that no `http_server`
+//! process is left either.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use cotyledon_testing::{Scenario, Signal, state};
+
+/// The release build the task may have to do comes first: a generous deadline,
+/// never reached by a correct run.
+const LOAD_DEADLINE: Duration = Duration::from_secs(600);
+
+fn workspace_root() -> PathBuf {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.parent()
+        .expect("the test crate is in the workspace")
+        .to_owned()
+}
+
+/// Live processes running the example binary `exe`, by /proc/PID/exe.
+fn processes_of(exe: &Path) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|p| p == exe)
+                && state(*pid) != Some('Z')
+        })
+        .collect()
+}
+
+/// SIGKILLs every process of the example still alive when dropped, so that a
+/// failed or timed-out run leaves nothing behind.
+struct Servers(PathBuf);
+
+impl Drop for Servers {
+    fn drop(&mut self) {
+        for pid in processes_of(&self.0) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+}
+
+#[test]
+fn http_server_under_wrk_drops_no_request_on_reloads_kills_and_sigterm() {
+    let _alone = crate::heavy();
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(|d| workspace_root().join(d))
+        .unwrap_or_else(|| workspace_root().join("target"));
+    let servers = Servers(target.join("release/examples/http_server"));
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut load = Scenario::builder(&cargo, "xtask")
+        .arg("load")
+        .arg("--smoke")
+        .spawn();
+    let output = load.wait_exit(LOAD_DEADLINE);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    if !output.status.success() {
+        load.fail(&format!(
+            "`cargo xtask load --smoke` failed: {}",
+            output.status
+        ));
+    }
+    load.assert_no_process_left(crate::SOON);
+    // What the task printed: a table row per phase, every check passed.
+    for phase in [
+        "| baseline |",
+        "| one worker SIGKILLed per second |",
+        "| rolling reload |",
+        "| slow boot, rolling reload |",
+        "| SIGTERM under load |",
+    ] {
+        assert!(stdout.contains(phase), "no row {phase}:\n{stdout}");
+    }
+    assert!(!stdout.contains("[FAIL]"), "{stdout}");
+    assert!(stdout.contains("load: every check passed"), "{stdout}");
+
+    // The servers (each in a process group of its own) are all gone.
+    let deadline = Instant::now() + crate::SOON;
+    loop {
+        let left = processes_of(&servers.0);
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "http_server processes left: {left:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

@@ -1,0 +1,172 @@
+//! `cargo xtask load [--smoke] [--write] [--port P]`: the `http_server` example under real
+//! load, with `wrk`, on loopback.
+//!
+//! Builds the example in release mode, installs wrk when it is missing (Debian
+//! package `wrk`, with apt-get), then runs phases, each a
+//! `wrk --latency -t2 -c32` run against a master with 4 workers on
+//! `127.0.0.1:PORT` (a free port unless `--port` says): baseline; one worker
+//! SIGKILLed per second; rolling reloads (one SIGHUP per second); the
+//! all-at-once default under the same SIGHUPs, for contrast; rolling reloads of
+//! workers that take 2 s to boot, then all-at-once ones for contrast; SIGTERM
+//! under load (`phases.rs` says what each checks). It prints one Markdown table row per phase (requests, req/s, p50, p99
+//! and max latency, socket errors, non-2xx) and each phase's checks, and fails
+//! if a check fails. `--smoke` is a short version (under 10 s of load: fewer,
+//! shorter phases, no contrast phase, the slow boot's p99 shown but not judged)
+//! that the functional suite runs. `--write` puts the full run's figures in their
+//! section of BENCHMARKS.md (`section.rs`) once every check passed. The servers'
+//! logs go to `target/load/`.
+
+mod idle;
+mod phases;
+mod procfs;
+mod report;
+pub(crate) mod section;
+pub(crate) mod server;
+mod wrk;
+
+use std::net::TcpListener;
+use std::time::Instant;
+
+use crate::bench::output::{git_rev, utc_now};
+use crate::bench::setup::target_dir;
+use crate::{cargo, project_root, run_cmd};
+
+/// Command-line options.
+#[derive(Debug, Default, PartialEq)]
+struct Options {
+    smoke: bool,
+    write: bool,
+    port: Option<u16>,
+}
+
+fn parse_args(args: &[String]) -> Result<Options, String> {
+    let mut opts = Options::default();
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        match arg.as_str() {
+            "--smoke" => opts.smoke = true,
+            "--write" => opts.write = true,
+            "--port" => {
+                let value = iter.next().ok_or("`--port` needs a number")?;
+                match value.parse() {
+                    Ok(port) if port > 0 => opts.port = Some(port),
+                    _ => return Err(format!("`--port` needs a port number, got `{value}`")),
+                }
+            }
+            other => {
+                return Err(format!(
+                    "`load` takes --smoke, --write and --port P, got `{other}`"
+                ));
+            }
+        }
+    }
+    if opts.smoke && opts.write {
+        return Err("`--write` records the full run: not with `--smoke`".to_owned());
+    }
+    Ok(opts)
+}
+
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    let opts = parse_args(args)?;
+    let start = Instant::now();
+    wrk::ensure_installed()?;
+    run_cmd(&mut cargo([
+        "build",
+        "--release",
+        "-p",
+        "cotyledon-core",
+        "--example",
+        "http_server",
+    ]))?;
+    let port = match opts.port {
+        Some(port) => port,
+        None => free_port()?,
+    };
+    let logs = target_dir().join("load");
+    std::fs::create_dir_all(&logs).map_err(|e| format!("cannot create {}: {e}", logs.display()))?;
+    let runner = phases::Runner {
+        bin: target_dir().join("release/examples/http_server"),
+        port,
+        logs,
+        plan: phases::Plan::new(opts.smoke),
+    };
+    let phases = runner.run_all()?;
+
+    let smoke = if opts.smoke { " --smoke" } else { "" };
+    let machine = crate::bench::procfs::machine();
+    println!(
+        "\n`cargo xtask load{smoke}`: {} workers, `wrk --latency -t{} -c{}` on loopback; \
+         {machine}; {}\n",
+        server::WORKERS,
+        wrk::THREADS,
+        wrk::CONNECTIONS,
+        utc_now()
+    );
+    println!("{}", report::table(&phases));
+    println!("{}", report::details(&phases));
+    let failed: usize = phases.iter().map(report::Phase::failed).sum();
+    if failed > 0 {
+        return Err(format!(
+            "load: {failed} checks failed (BENCHMARKS.md not written)"
+        ));
+    }
+    println!("load: every check passed");
+    if opts.write {
+        let header = section::Header {
+            date: utc_now(),
+            machine,
+            revision: git_rev(),
+            elapsed_s: start.elapsed().as_secs(),
+        };
+        let path = project_root().join("BENCHMARKS.md");
+        let doc = std::fs::read_to_string(&path).unwrap_or_default();
+        let doc = section::splice(&doc, &section::render(&header, &phases));
+        std::fs::write(&path, doc).map_err(|e| format!("{}: {e}", path.display()))?;
+        eprintln!("load: wrote its section of {}", path.display());
+    }
+    Ok(())
+}
+
+/// A port nothing listens on now (the kernel's pick).
+fn free_port() -> Result<u16, String> {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("cannot find a free port: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Options, String> {
+        parse_args(&args.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn reads_smoke_write_and_port() {
+        assert_eq!(parse(&[]).unwrap(), Options::default());
+        let opts = parse(&["--port", "8081", "--smoke"]).unwrap();
+        let want = Options {
+            smoke: true,
+            write: false,
+            port: Some(8081),
+        };
+        assert_eq!(opts, want);
+        assert!(parse(&["--write"]).unwrap().write);
+        assert!(parse(&["--smoke", "--write"]).is_err());
+        assert!(parse(&["--port"]).is_err());
+        assert!(parse(&["--port", "0"]).is_err());
+        assert!(parse(&["--fast"]).is_err());
+    }
+
+    #[test]
+    fn the_smoke_plan_is_short() {
+        let plan = phases::Plan::new(true);
+        let secs = plan.baseline_secs + plan.rolling.0 + plan.kills.0;
+        let slow = plan.slow_boot.0.as_secs_f64() * (1 + server::WORKERS) as f64;
+        let total = secs as f64 + slow + 2.0 + plan.sigterm_after.as_secs_f64();
+        assert!(total < 10.0, "{total} s of load");
+        assert!(plan.all_at_once.is_none() && !plan.judge_latency);
+    }
+}
