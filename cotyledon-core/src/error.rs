@@ -70,6 +70,9 @@ pub enum Error {
         /// The kind that was asked for: `"TCP"` or `"Unix-domain"`.
         expected: &'static str,
     },
+    /// [`logger::init`](crate::logger::init) (feature `logger`) found a logger
+    /// already installed in this process.
+    SetLogger(log::SetLoggerError),
 }
 
 impl fmt::Display for Error {
@@ -104,6 +107,7 @@ impl fmt::Display for Error {
             Error::ListenerKind { name, expected } => {
                 write!(f, "listener {name} is not a {expected} listener")
             }
+            Error::SetLogger(_) => f.write_str("could not install the logger"),
         }
     }
 }
@@ -114,6 +118,7 @@ impl std::error::Error for Error {
             Error::SignalSetup(e) | Error::EventLoop(e) | Error::Listen { source: e, .. } => {
                 Some(e)
             }
+            Error::SetLogger(e) => Some(e),
             _ => None,
         }
     }

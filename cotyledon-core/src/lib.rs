@@ -14,6 +14,8 @@ mod context;
 mod error;
 mod hooks;
 mod listen;
+#[cfg(feature = "logger")]
+pub mod logger;
 mod manager;
 mod notice;
 mod proctitle;
