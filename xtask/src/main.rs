@@ -8,6 +8,7 @@ mod bench;
 mod chaos;
 mod ci;
 mod functional_tests;
+mod readme_crate;
 mod tidy;
 
 use std::env;
@@ -22,7 +23,7 @@ Tasks:
   ci [--quick]           every check, in order, stopping at the first failure:
                          fmt, clippy (default and all features), tests
                          (unit, doc, UI, tidy; async ones with --all-features),
-                         docs,
+                         docs, the README's example as an outside crate,
                          the bad_input scenario, a bench smoke run,
                          functional tests x3
                          (--quick: functional tests once)
@@ -40,6 +41,10 @@ Tasks:
                          chaos/soak run of the chaos_app scenario (default
                          60 s, 50 workers): kills, stops, SIGHUP bursts,
                          rescaling; `cargo xtask chaos --help` lists ARGS
+  readme-crate           build the README's example (its [dependencies] lines
+                         and program) as a new crate outside the workspace,
+                         run it, stop it with SIGTERM then SIGINT, and check
+                         the output and exit statuses the README shows
   tidy                   check every source file: `//!` first line, at most
                          400 lines, unsafe code only under cotyledon-core/src/sys/
   help                   print this message
@@ -60,6 +65,7 @@ fn try_main() -> Result<(), String> {
         Some("bench") => bench::run(&args),
         Some("ci") => ci::run(&args),
         Some("functional-tests") => functional_tests::run(&args),
+        Some("readme-crate") => readme_crate::run(&args),
         Some("tidy") => {
             no_args("tidy", &args)?;
             tidy::run()
