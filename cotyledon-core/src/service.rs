@@ -23,6 +23,11 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// assert_eq!(Heavy::NAME, "heavy");
 /// assert_eq!(Heavy::GRACEFUL_SHUTDOWN_TIMEOUT, Some(5));
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no service metadata: it lacks `#[derive(Service)]`",
+    label = "`#[derive(cotyledon::Service)]` missing on `{Self}`",
+    note = "a service needs both `#[derive(cotyledon::Service)]` (its name and graceful shutdown timeout) and `impl cotyledon::Service for {Self}` (its behaviour)"
+)]
 pub trait ServiceConfig {
     /// The service name used in log messages and process titles. Defaults to the
     /// type's name when derived without `name = "…"`.
@@ -69,6 +74,11 @@ pub trait ServiceConfig {
 /// manager.add(|_| Printer, 1)?;
 /// # Ok::<(), cotyledon::Error>(())
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a service: it lacks `impl cotyledon::Service for {Self}`",
+    label = "`impl cotyledon::Service for {Self}` missing",
+    note = "a service needs both `#[derive(cotyledon::Service)]` (its name and graceful shutdown timeout) and `impl cotyledon::Service for {Self}` (its behaviour; every method has a default, so `{{}}` will do)"
+)]
 pub trait Service: ServiceConfig + Send + Sync + 'static {
     /// The worker's main loop, started on its own thread once the service is built.
     ///
@@ -124,6 +134,12 @@ pub trait Service: ServiceConfig + Send + Sync + 'static {
 /// manager.add(|id| -> Result<Db, std::io::Error> { Ok(Db { id }) }, 2)?;
 /// # Ok::<(), cotyledon::Error>(())
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is neither a service nor a `Result` of one: `impl cotyledon::Service` is missing",
+    label = "the factory given to `add` must return a service",
+    note = "`#[derive(cotyledon::Service)]` gives a service its name and timeout only; write its behaviour with `impl cotyledon::Service for YourType {{}}` (every method has a default)",
+    note = "an `AsyncService` is added wrapped in `cotyledon::Tokio::new(…)`"
+)]
 pub trait IntoService {
     /// The service built.
     type Service: Service;
