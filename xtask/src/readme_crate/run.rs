@@ -132,11 +132,8 @@ impl Run {
             if missing.is_empty() {
                 return Ok(());
             }
-            if self.status.is_some() {
-                return Err(format!(
-                    "the program exited before printing, {when}: {missing:?}"
-                ));
-            }
+            // Even once the master has exited, lines may still be in the pipes:
+            // read until every process has closed them.
             self.next_event(
                 deadline,
                 &format!("for the README's lines {when}: {missing:?}"),
@@ -157,7 +154,9 @@ impl Run {
                 Ok(())
             }
             Err(RecvTimeoutError::Timeout) => Err(format!("waited {DEADLINE:?} {what}")),
-            Err(RecvTimeoutError::Disconnected) => Err(format!("no more output, waiting {what}")),
+            Err(RecvTimeoutError::Disconnected) => Err(format!(
+                "every process has exited and closed its output, still waiting {what}"
+            )),
         }
     }
 }
