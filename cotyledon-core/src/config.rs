@@ -65,6 +65,29 @@ impl<T: DeserializeOwned> Config<T> {
     /// # Errors
     ///
     /// [`Error::Config`] if the file cannot be read or parsed as a `T`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// #[derive(serde::Deserialize)]
+    /// struct Settings {
+    ///     workers: usize,
+    /// }
+    ///
+    /// # let dir = std::env::temp_dir().join(format!("cotyledon-doc-load-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir).unwrap();
+    /// # let path = dir.join("app.toml");
+    /// std::fs::write(&path, "workers = 4\n").unwrap();
+    /// let config = cotyledon::Config::<Settings>::load(&path)?;
+    /// assert_eq!(config.get().workers, 4);
+    ///
+    /// // A file that does not parse as a `Settings` is an error naming the file.
+    /// std::fs::write(&path, "workers = \"four\"\n").unwrap();
+    /// let err = cotyledon::Config::<Settings>::load(&path).err().unwrap();
+    /// assert!(matches!(err, cotyledon::Error::Config { .. }));
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), cotyledon::Error>(())
+    /// ```
     pub fn load(path: impl AsRef<Path>) -> Result<Self, Error> {
         let path = path.as_ref().to_owned();
         let value = read(&path)?;
@@ -77,11 +100,37 @@ impl<T: DeserializeOwned> Config<T> {
     }
 
     /// The current configuration.
+    ///
+    /// ```
+    /// # #[derive(serde::Deserialize)] struct Settings { queue: String }
+    /// # let dir = std::env::temp_dir().join(format!("cotyledon-doc-get-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir).unwrap();
+    /// # let path = dir.join("app.toml");
+    /// # std::fs::write(&path, "queue = \"jobs\"\n").unwrap();
+    /// let config = cotyledon::Config::<Settings>::load(&path)?;
+    /// // An `Arc`: a value taken now stays the same while the file is re-read.
+    /// let settings = config.get();
+    /// assert_eq!(settings.queue, "jobs");
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), cotyledon::Error>(())
+    /// ```
     pub fn get(&self) -> Arc<T> {
         Arc::clone(&self.lock())
     }
 
     /// The file it is read from.
+    ///
+    /// ```
+    /// # #[derive(serde::Deserialize)] struct Settings {}
+    /// # let dir = std::env::temp_dir().join(format!("cotyledon-doc-path-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir).unwrap();
+    /// # let path = dir.join("app.toml");
+    /// # std::fs::write(&path, "").unwrap();
+    /// let config = cotyledon::Config::<Settings>::load(&path)?;
+    /// assert_eq!(config.path(), path);
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), cotyledon::Error>(())
+    /// ```
     pub fn path(&self) -> &Path {
         &self.inner.path
     }
@@ -92,6 +141,27 @@ impl<T: DeserializeOwned> Config<T> {
     /// # Errors
     ///
     /// [`Error::Config`] if the file cannot be read or parsed as a `T`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[derive(serde::Deserialize)] struct Settings { queue: String }
+    /// # let dir = std::env::temp_dir().join(format!("cotyledon-doc-reload-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir).unwrap();
+    /// # let path = dir.join("app.toml");
+    /// std::fs::write(&path, "queue = \"jobs\"\n").unwrap();
+    /// let config = cotyledon::Config::<Settings>::load(&path)?;
+    ///
+    /// std::fs::write(&path, "queue = \"urgent\"\n").unwrap();
+    /// assert_eq!(config.reload()?.queue, "urgent");
+    ///
+    /// // A broken file: an error, and the previous value stays.
+    /// std::fs::write(&path, "queue = [").unwrap();
+    /// assert!(config.reload().is_err());
+    /// assert_eq!(config.get().queue, "urgent");
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), cotyledon::Error>(())
+    /// ```
     pub fn reload(&self) -> Result<Arc<T>, Error> {
         let value = Arc::new(read(&self.inner.path)?);
         *self.lock() = Arc::clone(&value);

@@ -5,19 +5,41 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::task::{Poll, Waker};
+use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use crate::notice::Notice;
 use crate::service::WorkerId;
-use crate::stopped::{Stopped, Wakers};
+use crate::stopped::Wakers;
 
 /// What a running service can know about its worker, and the way to wait for stop.
 ///
 /// The context is marked as stopping just before
 /// [`Service::terminate`](crate::Service::terminate) is called, so a `run` loop written as
 /// `while !ctx.wait_timeout(step) { … }` ends by itself on SIGTERM. Cheap to clone;
-/// every clone shares the same token.
+/// every clone shares the same token: a thread or task of the service can keep one.
+///
+/// ```no_run
+/// use std::time::Duration;
+///
+/// use cotyledon::{BoxError, Context};
+///
+/// #[derive(cotyledon::Service)]
+/// struct Poller;
+///
+/// impl cotyledon::Service for Poller {
+///     fn run(&self, ctx: &Context) -> Result<(), BoxError> {
+///         let name = ctx.service_name();
+///         while !ctx.wait_timeout(Duration::from_secs(5)) {
+///             log::info!("{name}({}) polls", ctx.worker_id());
+///         }
+///         Ok(())
+///     }
+/// }
+/// # let mut manager = cotyledon::ServiceManager::new()?;
+/// # manager.add(|_| Poller, 2)?;
+/// # Ok::<(), cotyledon::Error>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct Context {
     inner: Arc<Inner>,
@@ -39,7 +61,7 @@ struct Inner {
 /// What [`Context::stop`] wakes besides the condvar.
 #[derive(Debug, Default)]
 struct Waiters {
-    /// The wakers of pending [`Stopped`] futures.
+    /// The wakers of pending [`Stopped`](crate::Stopped) futures.
     wakers: Wakers,
     /// The parent of every token `cancellation_token()` hands out, once asked for.
     #[cfg(feature = "tokio")]
@@ -158,6 +180,23 @@ impl Context {
     /// (`terminate()` on its thread, the context marked stopping, exit), then the
     /// manager respawns the same worker id. For a worker that knows it must start
     /// afresh (a leak it detected, a configuration it cannot reload in place).
+    ///
+    /// ```no_run
+    /// # use cotyledon::{BoxError, Context};
+    /// # fn memory_used() -> u64 { 0 }
+    /// # #[derive(cotyledon::Service)] struct Leaky;
+    /// impl cotyledon::Service for Leaky {
+    ///     fn run(&self, ctx: &Context) -> Result<(), BoxError> {
+    ///         while !ctx.wait_timeout(std::time::Duration::from_secs(60)) {
+    ///             if memory_used() > 1 << 30 {
+    ///                 ctx.restart(); // terminate(), exit, respawned with the same id
+    ///             }
+    ///         }
+    ///         Ok(())
+    ///     }
+    /// }
+    /// # let _ = Leaky;
+    /// ```
     pub fn restart(&self) {
         crate::worker::request_graceful_exit();
     }
@@ -167,22 +206,88 @@ impl Context {
         self.inner.notice
     }
 
-    /// The id of this worker within its service (`0..workers`).
+    /// The id of this worker within its service (`0..workers`), the same as the
+    /// factory got: stable across respawns, so it can pick a shard or a port.
+    ///
+    /// ```no_run
+    /// # use cotyledon::{BoxError, Context};
+    /// # #[derive(cotyledon::Service)] struct Shard;
+    /// impl cotyledon::Service for Shard {
+    ///     fn run(&self, ctx: &Context) -> Result<(), BoxError> {
+    ///         let partition = ctx.worker_id().get() % 16;
+    ///         log::info!("consuming partition {partition}");
+    ///         ctx.wait_for_stop();
+    ///         Ok(())
+    ///     }
+    /// }
+    /// # let _ = Shard;
+    /// ```
     pub fn worker_id(&self) -> WorkerId {
         self.inner.worker_id
     }
 
-    /// The service's name, as declared with `#[service(name = "…")]`.
+    /// The service's name, as declared with `#[service(name = "…")]` (the type's
+    /// name by default).
+    ///
+    /// ```no_run
+    /// # use cotyledon::{BoxError, Context};
+    /// #[derive(cotyledon::Service)]
+    /// #[service(name = "mailer")]
+    /// struct Mailer;
+    ///
+    /// impl cotyledon::Service for Mailer {
+    ///     fn run(&self, ctx: &Context) -> Result<(), BoxError> {
+    ///         assert_eq!(ctx.service_name(), "mailer");
+    ///         ctx.wait_for_stop();
+    ///         Ok(())
+    ///     }
+    /// }
+    /// # let _ = Mailer;
+    /// ```
     pub fn service_name(&self) -> &'static str {
         self.inner.service_name
     }
 
-    /// Whether the worker has been told to stop.
+    /// Whether the worker has been told to stop. For loops whose steps block on
+    /// something else (a queue with its own timeout).
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # use cotyledon::{BoxError, Context};
+    /// # fn next_job(_timeout: Duration) -> Option<u64> { None }
+    /// # #[derive(cotyledon::Service)] struct Worker;
+    /// impl cotyledon::Service for Worker {
+    ///     fn run(&self, ctx: &Context) -> Result<(), BoxError> {
+    ///         while !ctx.is_stopping() {
+    ///             if let Some(job) = next_job(Duration::from_millis(500)) {
+    ///                 log::info!("job {job} done");
+    ///             }
+    ///         }
+    ///         Ok(())
+    ///     }
+    /// }
+    /// # let _ = Worker;
+    /// ```
     pub fn is_stopping(&self) -> bool {
         self.inner.stopping.load(Ordering::Acquire)
     }
 
-    /// Blocks until the worker is told to stop.
+    /// Blocks until the worker is told to stop: the end of a `run` that started
+    /// its work on other threads (the default `run` is just this).
+    ///
+    /// ```no_run
+    /// # use cotyledon::{BoxError, Context};
+    /// # #[derive(cotyledon::Service)] struct Server;
+    /// impl cotyledon::Service for Server {
+    ///     fn run(&self, ctx: &Context) -> Result<(), BoxError> {
+    ///         let pool: Vec<_> = (0..4).map(|_| std::thread::spawn(|| { /* … */ })).collect();
+    ///         ctx.wait_for_stop();
+    ///         log::info!("stopping with {} threads", pool.len());
+    ///         Ok(())
+    ///     }
+    /// }
+    /// # let _ = Server;
+    /// ```
     pub fn wait_for_stop(&self) {
         let mut guard = self.lock();
         while !self.is_stopping() {
@@ -197,6 +302,22 @@ impl Context {
     /// Blocks until the worker is told to stop or `timeout` has passed; returns
     /// whether the worker is stopping. Use it as an interruptible sleep. A timeout
     /// too long for the clock (`Duration::MAX`) waits for the stop alone.
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # use cotyledon::{BoxError, Context};
+    /// # #[derive(cotyledon::Service)] struct Ticker;
+    /// impl cotyledon::Service for Ticker {
+    ///     fn run(&self, ctx: &Context) -> Result<(), BoxError> {
+    ///         // Once a second until SIGTERM: the sleep ends as soon as it arrives.
+    ///         while !ctx.wait_timeout(Duration::from_secs(1)) {
+    ///             log::info!("tick");
+    ///         }
+    ///         Ok(())
+    ///     }
+    /// }
+    /// # let _ = Ticker;
+    /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
         let Some(deadline) = Instant::now().checked_add(timeout) else {
             self.wait_for_stop();
@@ -220,101 +341,10 @@ impl Context {
         }
     }
 
-    /// A future that completes once the worker is told to stop: the awaitable
-    /// form of [`wait_for_stop`](Context::wait_for_stop), for any executor (it
-    /// needs nothing but the waker it is polled with). Each call gives an
-    /// independent future; one made after the stop is ready at once.
-    ///
-    /// ```
-    /// use std::future::Future;
-    ///
-    /// use cotyledon::Context;
-    ///
-    /// /// A server that stops accepting once `shutdown` completes and returns when
-    /// /// its open connections are done (axum's
-    /// /// `with_graceful_shutdown` and tonic's `serve_with_shutdown` take one).
-    /// async fn serve(shutdown: impl Future<Output = ()>) {
-    ///     shutdown.await;
-    /// }
-    ///
-    /// async fn run(ctx: Context) {
-    ///     serve(ctx.stopped()).await;
-    ///     log::info!("worker {} drained", ctx.worker_id());
-    /// }
-    /// # let _ = run;
-    /// ```
-    pub fn stopped(&self) -> Stopped {
-        Stopped::new(self.clone())
-    }
-
-    /// A [`CancellationToken`](tokio_util::sync::CancellationToken) cancelled when
-    /// the worker is told to stop, at the same moment as [`stopped`](Context::stopped)
-    /// completes (the worker's main thread cancels it as it handles SIGTERM). Each
-    /// call gives a child of one token per worker: cancelling the returned token
-    /// yourself cancels only it (and its own children), never the worker's stop.
-    /// A token asked for after the stop is already cancelled. With the `tokio`
-    /// feature.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    ///
-    /// use cotyledon::Context;
-    ///
-    /// async fn tick(ctx: Context) {
-    ///     let token = ctx.cancellation_token();
-    ///     let mut every = tokio::time::interval(Duration::from_secs(1));
-    ///     loop {
-    ///         tokio::select! {
-    ///             _ = token.cancelled() => break,
-    ///             _ = every.tick() => log::info!("worker {} ticks", ctx.worker_id()),
-    ///         }
-    ///     }
-    /// }
-    /// # let _ = tick;
-    /// ```
-    #[cfg(feature = "tokio")]
-    pub fn cancellation_token(&self) -> tokio_util::sync::CancellationToken {
-        let (root, stopping) = {
-            let mut waiters = self.lock();
-            let root = waiters.token.get_or_insert_with(Default::default).clone();
-            // Read under the lock: if the stop came before, it may not have seen
-            // this token, so cancel it here; if it comes after, it will.
-            (root, self.is_stopping())
-        };
-        if stopping {
-            root.cancel();
-        }
-        root.child_token()
-    }
-
-    /// Polls the stop for a [`Stopped`] future that owns `slot` of the waker table.
-    pub(crate) fn poll_stop(&self, slot: &mut Option<usize>, waker: &Waker) -> Poll<()> {
-        if self.is_stopping() {
-            return Poll::Ready(());
-        }
-        let mut waiters = self.lock();
-        // Checked again under the lock: `stop` sets the flag and takes the wakers
-        // under it, so a waker stored while the flag is still clear is woken.
-        if self.is_stopping() {
-            return Poll::Ready(());
-        }
-        waiters.wakers.register(slot, waker);
-        Poll::Pending
-    }
-
-    /// Frees the waker slot of a dropped [`Stopped`] future.
-    pub(crate) fn forget_waker(&self, slot: usize) {
-        let mut waiters = self.lock();
-        // After the stop the table was emptied and no slot is handed out again.
-        if !self.is_stopping() {
-            waiters.wakers.remove(slot);
-        }
-    }
-
     /// Marks the worker as stopping and wakes every waiter: blocked threads,
-    /// pending [`Stopped`] futures and cancellation tokens. The lock is held only
-    /// to set the flag and take the wakers; every wake-up happens after it is
-    /// released, so woken waiters do not queue on it.
+    /// pending [`Stopped`](crate::Stopped) futures and cancellation tokens. The
+    /// lock is held only to set the flag and take the wakers; every wake-up
+    /// happens after it is released, so woken waiters do not queue on it.
     pub(crate) fn stop(&self) {
         let to_wake = {
             let mut waiters = self.lock();
@@ -325,7 +355,7 @@ impl Context {
         to_wake.wake();
     }
 
-    /// How many [`Stopped`] futures have a waker stored.
+    /// How many [`Stopped`](crate::Stopped) futures have a waker stored.
     #[cfg(test)]
     pub(crate) fn waker_count(&self) -> usize {
         self.lock().wakers.len()
@@ -345,30 +375,6 @@ impl Context {
     }
 }
 
+mod awaitable;
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stop_wakes_waiters() {
-        let ctx = Context::new("t", WorkerId::new(3));
-        assert_eq!(ctx.worker_id().get(), 3);
-        assert!(!ctx.wait_timeout(Duration::from_millis(5)));
-        let other = ctx.clone();
-        let t = std::thread::spawn(move || other.wait_for_stop());
-        ctx.stop();
-        t.join().expect("waiter thread");
-        assert!(ctx.is_stopping());
-        assert!(ctx.wait_timeout(Duration::from_secs(10)));
-    }
-
-    #[test]
-    fn a_timeout_of_duration_max_waits_for_the_stop() {
-        let ctx = Context::new("t", WorkerId::new(0));
-        let other = ctx.clone();
-        let t = std::thread::spawn(move || other.wait_timeout(Duration::MAX));
-        ctx.stop();
-        assert!(t.join().expect("no overflow panic"));
-        assert!(ctx.wait_timeout(Duration::MAX));
-    }
-}
+mod tests;

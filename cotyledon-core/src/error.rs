@@ -4,7 +4,25 @@ use std::{fmt, io};
 
 use crate::service::{ServiceId, WorkerId};
 
-/// Everything the manager's API can fail with.
+/// Everything the manager's API can fail with. Messages are lowercase, except
+/// cotyledon's own for [`Error::AlreadyExists`]; the system's error, when there is
+/// one, is the [`source`](std::error::Error::source).
+///
+/// ```
+/// use cotyledon::Error;
+/// # #[derive(cotyledon::Service)] struct Light;
+/// # impl cotyledon::Service for Light {}
+///
+/// let mut manager = cotyledon::ServiceManager::new()?;
+/// match manager.add(|_| Light, 0) {
+///     Err(Error::InvalidWorkerCount { workers }) => assert_eq!(workers, 0),
+///     other => panic!("unexpected: {other:?}"),
+/// }
+/// let light = manager.add(|_| Light, 1)?;
+/// let err = manager.reconfigure(light, 100_000).unwrap_err();
+/// assert_eq!(err.to_string(), "at most 4096 workers per service and in total, got 100000");
+/// # Ok::<(), cotyledon::Error>(())
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
@@ -70,6 +88,9 @@ pub enum Error {
         /// The kind that was asked for: `"TCP"` or `"Unix-domain"`.
         expected: &'static str,
     },
+    /// [`logger::init`](crate::logger::init) (feature `logger`) found a logger
+    /// already installed in this process.
+    SetLogger(log::SetLoggerError),
 }
 
 impl fmt::Display for Error {
@@ -104,6 +125,7 @@ impl fmt::Display for Error {
             Error::ListenerKind { name, expected } => {
                 write!(f, "listener {name} is not a {expected} listener")
             }
+            Error::SetLogger(_) => f.write_str("could not install the logger"),
         }
     }
 }
@@ -114,6 +136,7 @@ impl std::error::Error for Error {
             Error::SignalSetup(e) | Error::EventLoop(e) | Error::Listen { source: e, .. } => {
                 Some(e)
             }
+            Error::SetLogger(e) => Some(e),
             _ => None,
         }
     }

@@ -13,8 +13,28 @@ use crate::service::{ServiceId, WorkerId};
 
 /// What a hook may return: `()` or a `Result<(), E>` whose error is displayed in
 /// the log when the hook fails.
+///
+/// ```
+/// # #[derive(cotyledon::Service)] struct Light;
+/// # impl cotyledon::Service for Light {}
+/// let mut manager = cotyledon::ServiceManager::new()?;
+/// let light = manager.add(|_| Light, 1)?;
+/// // `()`: nothing can fail.
+/// manager.on_terminate(|_| log::info!("bye"));
+/// // A `Result`: an `Err` is logged ("Exception raised during reload hooks: …")
+/// // and the next reload hooks are skipped.
+/// manager.on_reload(move |handle| handle.reconfigure(light, 2));
+/// # Ok::<(), cotyledon::Error>(())
+/// ```
 pub trait HookOutput {
     /// Turns the hook's return value into a result; an `Err` holds the message.
+    ///
+    /// ```
+    /// use cotyledon::HookOutput;
+    ///
+    /// assert_eq!(().into_result(), Ok(()));
+    /// assert_eq!(Err::<(), _>("no database").into_result(), Err("no database".to_owned()));
+    /// ```
     fn into_result(self) -> Result<(), String>;
 }
 
@@ -30,7 +50,21 @@ impl<E: fmt::Display> HookOutput for Result<(), E> {
     }
 }
 
-/// How a worker process ended, as given to `on_dead_worker` hooks.
+/// How a worker process ended, as given to `on_dead_worker` hooks. Its `Display`
+/// reads like cotyledon's log lines: "exited with status 2", "killed by signal
+/// SIGKILL".
+///
+/// ```
+/// use cotyledon::WorkerExit;
+///
+/// # let mut manager = cotyledon::ServiceManager::new()?;
+/// manager.on_dead_worker(|_, _, worker, exit| match exit {
+///     WorkerExit::Exited(0) => {}
+///     WorkerExit::Exited(code) => log::warn!("worker {worker} failed with status {code}"),
+///     WorkerExit::Signaled(sig) => log::error!("worker {worker} killed by signal {sig}"),
+/// });
+/// # Ok::<(), cotyledon::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WorkerExit {
     /// The worker exited with this status.
@@ -41,6 +75,14 @@ pub enum WorkerExit {
 
 impl WorkerExit {
     /// The exit status, or `None` if the worker was killed by a signal.
+    ///
+    /// ```
+    /// use cotyledon::WorkerExit;
+    ///
+    /// assert_eq!(WorkerExit::Exited(42).code(), Some(42));
+    /// assert_eq!(WorkerExit::Signaled(9).code(), None);
+    /// assert_eq!(WorkerExit::Signaled(9).to_string(), "killed by signal SIGKILL");
+    /// ```
     pub fn code(self) -> Option<i32> {
         match self {
             WorkerExit::Exited(code) => Some(code),

@@ -23,6 +23,11 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// assert_eq!(Heavy::NAME, "heavy");
 /// assert_eq!(Heavy::GRACEFUL_SHUTDOWN_TIMEOUT, Some(5));
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no service metadata: it lacks `#[derive(Service)]`",
+    label = "`#[derive(cotyledon::Service)]` missing on `{Self}`",
+    note = "a service needs both `#[derive(cotyledon::Service)]` (its name and graceful shutdown timeout) and `impl cotyledon::Service for {Self}` (its behaviour)"
+)]
 pub trait ServiceConfig {
     /// The service name used in log messages and process titles. Defaults to the
     /// type's name when derived without `name = "…"`.
@@ -69,6 +74,11 @@ pub trait ServiceConfig {
 /// manager.add(|_| Printer, 1)?;
 /// # Ok::<(), cotyledon::Error>(())
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a service: it lacks `impl cotyledon::Service for {Self}`",
+    label = "`impl cotyledon::Service for {Self}` missing",
+    note = "a service needs both `#[derive(cotyledon::Service)]` (its name and graceful shutdown timeout) and `impl cotyledon::Service for {Self}` (its behaviour; every method has a default, so `{{}}` will do)"
+)]
 pub trait Service: ServiceConfig + Send + Sync + 'static {
     /// The worker's main loop, started on its own thread once the service is built.
     ///
@@ -79,6 +89,33 @@ pub trait Service: ServiceConfig + Send + Sync + 'static {
     /// # Errors
     ///
     /// Any error the service wants logged before its worker exits with status 2.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::net::UdpSocket;
+    ///
+    /// use cotyledon::{BoxError, Context};
+    ///
+    /// #[derive(cotyledon::Service)]
+    /// struct Collector;
+    ///
+    /// impl cotyledon::Service for Collector {
+    ///     fn run(&self, ctx: &Context) -> Result<(), BoxError> {
+    ///         // `?` on an error: logged ("run() failed: …"), the worker exits 2.
+    ///         let socket = UdpSocket::bind("127.0.0.1:8125")?;
+    ///         socket.set_read_timeout(Some(std::time::Duration::from_secs(1)))?;
+    ///         let mut buf = [0; 1500];
+    ///         while !ctx.is_stopping() {
+    ///             if let Ok(n) = socket.recv(&mut buf) {
+    ///                 log::debug!("{n} bytes");
+    ///             }
+    ///         }
+    ///         Ok(())
+    ///     }
+    /// }
+    /// # let _ = Collector;
+    /// ```
     fn run(&self, ctx: &Context) -> Result<(), BoxError> {
         ctx.wait_for_stop();
         Ok(())
@@ -92,6 +129,30 @@ pub trait Service: ServiceConfig + Send + Sync + 'static {
     /// called. The returned value is the worker's exit status (default 0). The worker
     /// exits as soon as this returns: `run` is not joined, so a service that must
     /// finish its current job waits for it here.
+    ///
+    /// ```
+    /// use std::sync::Mutex;
+    /// use std::sync::mpsc::{Receiver, channel};
+    ///
+    /// #[derive(cotyledon::Service)]
+    /// struct Batcher {
+    ///     /// `run` sends `()` here when its last batch is written.
+    ///     done: Mutex<Receiver<()>>,
+    /// }
+    ///
+    /// impl cotyledon::Service for Batcher {
+    ///     fn terminate(&self) -> i32 {
+    ///         // Wait for run() to finish its batch, then choose the exit status.
+    ///         match self.done.lock().map(|done| done.recv()) {
+    ///             Ok(Ok(())) => 0,
+    ///             _ => 3, // seen by on_dead_worker hooks as WorkerExit::Exited(3)
+    ///         }
+    ///     }
+    /// }
+    /// # let (tx, rx) = channel();
+    /// # tx.send(()).unwrap();
+    /// # assert_eq!(cotyledon::Service::terminate(&Batcher { done: Mutex::new(rx) }), 0);
+    /// ```
     fn terminate(&self) -> i32 {
         0
     }
@@ -103,6 +164,30 @@ pub trait Service: ServiceConfig + Send + Sync + 'static {
     /// The default restarts the worker: it takes the graceful SIGTERM path (so
     /// [`terminate`](Service::terminate) runs and decides the exit status) and the
     /// manager respawns the same worker id.
+    ///
+    /// ```
+    /// use std::sync::RwLock;
+    ///
+    /// # fn read_rules() -> Vec<String> { vec!["allow all".into()] }
+    /// #[derive(cotyledon::Service)]
+    /// struct Filter {
+    ///     rules: RwLock<Vec<String>>,
+    /// }
+    ///
+    /// impl cotyledon::Service for Filter {
+    ///     // In place: the worker keeps running (no restart) with the new rules.
+    ///     fn reload(&self) {
+    ///         let rules = read_rules();
+    ///         log::info!("{} rules loaded", rules.len());
+    ///         if let Ok(mut current) = self.rules.write() {
+    ///             *current = rules;
+    ///         }
+    ///     }
+    /// }
+    /// # let filter = Filter { rules: RwLock::new(Vec::new()) };
+    /// # cotyledon::Service::reload(&filter);
+    /// # assert_eq!(filter.rules.read().unwrap().len(), 1);
+    /// ```
     fn reload(&self) {
         crate::worker::request_graceful_exit();
     }
@@ -124,6 +209,12 @@ pub trait Service: ServiceConfig + Send + Sync + 'static {
 /// manager.add(|id| -> Result<Db, std::io::Error> { Ok(Db { id }) }, 2)?;
 /// # Ok::<(), cotyledon::Error>(())
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is neither a service nor a `Result` of one: `impl cotyledon::Service` is missing",
+    label = "the factory given to `add` must return a service",
+    note = "`#[derive(cotyledon::Service)]` gives a service its name and timeout only; write its behaviour with `impl cotyledon::Service for YourType {{}}` (every method has a default)",
+    note = "an `AsyncService` is added wrapped in `cotyledon::Tokio::new(…)`"
+)]
 pub trait IntoService {
     /// The service built.
     type Service: Service;
@@ -132,6 +223,16 @@ pub trait IntoService {
     /// # Errors
     ///
     /// The factory's error, boxed.
+    ///
+    /// ```
+    /// use cotyledon::IntoService;
+    /// # #[derive(cotyledon::Service)] struct Light;
+    /// # impl cotyledon::Service for Light {}
+    ///
+    /// assert!(Light.into_service().is_ok());
+    /// let failed: Result<Light, std::io::Error> = Err(std::io::ErrorKind::NotFound.into());
+    /// assert_eq!(failed.into_service().err().map(|e| e.to_string()), Some("entity not found".into()));
+    /// ```
     fn into_service(self) -> Result<Self::Service, BoxError>;
 }
 
@@ -155,12 +256,24 @@ impl<S: Service, E: Into<BoxError>> IntoService for Result<S, E> {
 pub struct WorkerId(usize);
 
 impl WorkerId {
-    /// Wraps a raw worker index.
+    /// Wraps a raw worker index (for tests of code that takes a `WorkerId`; the
+    /// manager hands out the real ones).
+    ///
+    /// ```
+    /// let id = cotyledon::WorkerId::new(3);
+    /// assert_eq!(id.to_string(), "3");
+    /// ```
     pub const fn new(id: usize) -> Self {
         WorkerId(id)
     }
 
     /// The worker index, `0..workers`.
+    ///
+    /// ```
+    /// # let id = cotyledon::WorkerId::new(1);
+    /// let port = 8000 + id.get();
+    /// # assert_eq!(port, 8001);
+    /// ```
     pub const fn get(self) -> usize {
         self.0
     }
@@ -183,6 +296,16 @@ impl ServiceId {
     }
 
     /// The UUID behind this id.
+    ///
+    /// ```
+    /// # #[derive(cotyledon::Service)] struct Light;
+    /// # impl cotyledon::Service for Light {}
+    /// let mut manager = cotyledon::ServiceManager::new()?;
+    /// let id = manager.add(|_| Light, 1)?;
+    /// assert_eq!(id.as_uuid().get_version_num(), 4);
+    /// assert_eq!(id.to_string(), id.as_uuid().to_string());
+    /// # Ok::<(), cotyledon::Error>(())
+    /// ```
     pub const fn as_uuid(&self) -> &uuid::Uuid {
         &self.0
     }

@@ -1,4 +1,6 @@
-//! UI tests of `#[derive(Service)]`: bad attributes fail with one error each, good ones compile.
+//! UI tests: bad `#[derive(Service)]` attributes fail with one error each, a type
+//! missing the derive or `impl Service` gets a message naming the missing one, and
+//! good services compile.
 
 #[test]
 fn ui() {

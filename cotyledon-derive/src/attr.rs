@@ -72,7 +72,10 @@ pub(crate) fn parse(attrs: &[Attribute]) -> Result<Attrs, Error> {
                 let path = meta.path.to_token_stream().to_string().replace(' ', "");
                 return Err(Error::new_spanned(
                     &meta.path,
-                    format_args!("unknown service attribute `{path}`"),
+                    format_args!(
+                        "unknown service attribute `{path}`; expected `{NAME}` or \
+                         `{GRACEFUL_SHUTDOWN_TIMEOUT}`"
+                    ),
                 ));
             }
             Ok(())

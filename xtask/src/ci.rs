@@ -83,6 +83,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         cmd.env("RUSTDOCFLAGS", "-D warnings");
         run_cmd(&mut cmd)
     })?;
+    step("README example as an outside crate", &mut || {
+        crate::readme_crate::run(&[])
+    })?;
     step("bad_input scenario", &mut || {
         run_cmd(&mut cargo([
             "run",

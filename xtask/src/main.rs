@@ -9,6 +9,7 @@ mod chaos;
 mod ci;
 mod functional_tests;
 mod load;
+mod readme_crate;
 mod tidy;
 
 use std::env;
@@ -23,7 +24,7 @@ Tasks:
   ci [--quick]           every check, in order, stopping at the first failure:
                          fmt, clippy (default and all features), tests
                          (unit, doc, UI, tidy; async ones with --all-features),
-                         docs,
+                         docs, the README's example as an outside crate,
                          the bad_input scenario, a bench smoke run,
                          functional tests x3
                          (--quick: functional tests once)
@@ -49,6 +50,10 @@ Tasks:
                          (installs wrk with apt-get when it is missing;
                          --smoke: under 10 s of load; --write: the figures
                          go to their section of BENCHMARKS.md)
+  readme-crate           build the README's example (its [dependencies] lines
+                         and program) as a new crate outside the workspace,
+                         run it, stop it with SIGTERM then SIGINT, and check
+                         the output and exit statuses the README shows
   tidy                   check every source file: `//!` first line, at most
                          400 lines, unsafe code only under cotyledon-core/src/sys/
   help                   print this message
@@ -70,6 +75,7 @@ fn try_main() -> Result<(), String> {
         Some("ci") => ci::run(&args),
         Some("functional-tests") => functional_tests::run(&args),
         Some("load") => load::run(&args),
+        Some("readme-crate") => readme_crate::run(&args),
         Some("tidy") => {
             no_args("tidy", &args)?;
             tidy::run()

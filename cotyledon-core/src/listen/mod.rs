@@ -64,6 +64,17 @@ impl Listen {
     /// A TCP listener on `addr` (IPv4 or IPv6; port 0 picks a free port). An IPv6
     /// address keeps the system's default for `IPV6_V6ONLY` (on Linux, `[::]`
     /// also accepts IPv4 connections unless `net.ipv6.bindv6only` is set).
+    ///
+    /// ```
+    /// use std::net::Ipv6Addr;
+    ///
+    /// use cotyledon::Listen;
+    ///
+    /// let any_v4 = Listen::tcp(([0, 0, 0, 0], 8080));
+    /// let local_v6 = Listen::tcp((Ipv6Addr::LOCALHOST, 8080));
+    /// assert_eq!(any_v4.to_string(), "tcp 0.0.0.0:8080");
+    /// assert_eq!(local_v6.to_string(), "tcp [::1]:8080");
+    /// ```
     pub fn tcp(addr: impl Into<SocketAddr>) -> Listen {
         Listen {
             addr: Addr::Tcp(addr.into()),
@@ -75,6 +86,11 @@ impl Listen {
     /// process that is gone (nothing accepts on it: `connect()` is refused) is
     /// removed and bound again; any other file there is "address in use". The
     /// file is not removed when the master exits (the next start removes it).
+    ///
+    /// ```
+    /// let admin = cotyledon::Listen::unix("/run/myapp/admin.sock");
+    /// assert_eq!(admin.to_string(), "unix /run/myapp/admin.sock");
+    /// ```
     pub fn unix(path: impl AsRef<Path>) -> Listen {
         Listen {
             addr: Addr::Unix(path.as_ref().to_owned()),
@@ -86,6 +102,18 @@ impl Listen {
     /// [`DEFAULT_BACKLOG`], 1024). The kernel caps it at its own limit
     /// (`net.core.somaxconn` on Linux). A socket passed by systemd keeps the
     /// backlog of its socket unit.
+    ///
+    /// ```
+    /// # #[derive(cotyledon::Service)] struct Web;
+    /// # impl cotyledon::Service for Web {}
+    /// use cotyledon::{Listen, ServiceManager};
+    ///
+    /// let mut manager = ServiceManager::new()?;
+    /// // Bursts of connections wait in a longer queue while workers are busy.
+    /// manager.listen("http", Listen::tcp(([127, 0, 0, 1], 0)).backlog(4096))?;
+    /// # manager.add(|_| Web, 1)?;
+    /// # Ok::<(), cotyledon::Error>(())
+    /// ```
     pub fn backlog(mut self, n: u32) -> Listen {
         self.backlog = n;
         self

@@ -94,17 +94,64 @@ impl<'a> ManagerHandle<'a> {
     /// above [`MAX_WORKERS`](crate::MAX_WORKERS) for this service or in total,
     /// [`Error::UnknownService`] for an id this manager did not return. On an error
     /// the count is unchanged.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[derive(cotyledon::Service)] struct Web;
+    /// # impl cotyledon::Service for Web {}
+    /// # let mut manager = cotyledon::ServiceManager::new()?;
+    /// # let web = manager.add(|_| Web, 4)?;
+    /// // On SIGHUP, one worker more; `?` turns a refused count into an ERROR line.
+    /// manager.on_reload(move |handle| {
+    ///     let now = handle.workers(web)?;
+    ///     handle.reconfigure(web, now + 1)
+    /// });
+    /// # let _ = web;
+    /// # Ok::<(), cotyledon::Error>(())
+    /// ```
     pub fn reconfigure(&mut self, service: ServiceId, workers: usize) -> Result<(), Error> {
         self.state.reconfigure(service, workers)
     }
 
     /// Starts the same graceful shutdown as SIGTERM, once the hook returns.
+    ///
+    /// ```
+    /// # #[derive(cotyledon::Service)] struct Web;
+    /// # impl cotyledon::Service for Web {}
+    /// # let mut manager = cotyledon::ServiceManager::new()?;
+    /// # let web = manager.add(|_| Web, 4)?;
+    /// use cotyledon::WorkerExit;
+    ///
+    /// // A worker that exits with status 3 means "configuration broken": stop everything.
+    /// manager.on_dead_worker(|handle, _, _, exit| {
+    ///     if exit == WorkerExit::Exited(3) {
+    ///         handle.shutdown();
+    ///     }
+    /// });
+    /// # let _ = web;
+    /// # Ok::<(), cotyledon::Error>(())
+    /// ```
     pub fn shutdown(&mut self) {
         self.state.shutdown_requested = true;
     }
 
     /// Every running worker, services in registration order, ids ascending
     /// (workers being stopped included).
+    ///
+    /// ```
+    /// # #[derive(cotyledon::Service)] struct Web;
+    /// # impl cotyledon::Service for Web {}
+    /// # let mut manager = cotyledon::ServiceManager::new()?;
+    /// # let web = manager.add(|_| Web, 4)?;
+    /// manager.on_reload(|handle| {
+    ///     for w in handle.running_workers() {
+    ///         log::info!("worker {} pid {} ready {} up {:?}", w.worker_id, w.pid, w.ready, w.started_at.elapsed());
+    ///     }
+    /// });
+    /// # let _ = web;
+    /// # Ok::<(), cotyledon::Error>(())
+    /// ```
     pub fn running_workers(&self) -> Vec<WorkerInfo> {
         let mut out = Vec::new();
         for (_, slots) in self.state.table.services() {
@@ -129,6 +176,28 @@ impl<'a> ManagerHandle<'a> {
     ///
     /// [`Error::UnknownService`], or [`Error::UnknownWorker`] for an id at or above
     /// the service's count.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[derive(cotyledon::Service)] struct Web;
+    /// # impl cotyledon::Service for Web {}
+    /// # let mut manager = cotyledon::ServiceManager::new()?;
+    /// # let web = manager.add(|_| Web, 4)?;
+    /// use std::time::Duration;
+    ///
+    /// // On SIGHUP, restart only the workers that have been up for more than a day.
+    /// manager.on_reload(move |handle| {
+    ///     for w in handle.running_workers() {
+    ///         if w.service == web && w.started_at.elapsed() > Duration::from_secs(86_400) {
+    ///             handle.restart_worker(web, w.worker_id)?;
+    ///         }
+    ///     }
+    ///     Ok::<(), cotyledon::Error>(())
+    /// });
+    /// # let _ = web;
+    /// # Ok::<(), cotyledon::Error>(())
+    /// ```
     pub fn restart_worker(&mut self, service: ServiceId, worker: WorkerId) -> Result<(), Error> {
         let index = self.check(service, worker)?;
         self.state.requests.push(Request::Restart(index, worker));
@@ -142,6 +211,26 @@ impl<'a> ManagerHandle<'a> {
     /// # Errors
     ///
     /// As [`restart_worker`](Self::restart_worker).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[derive(cotyledon::Service)] struct Web;
+    /// # impl cotyledon::Service for Web {}
+    /// # let mut manager = cotyledon::ServiceManager::new()?;
+    /// # let web = manager.add(|_| Web, 4)?;
+    /// use cotyledon::{WorkerExit, WorkerId};
+    ///
+    /// // Worker 0 exits with status 4 when its disk is full: keep its id down.
+    /// manager.on_dead_worker(move |handle, service, worker, exit| {
+    ///     if service == web && worker == WorkerId::new(0) && exit == WorkerExit::Exited(4) {
+    ///         handle.stop_worker(web, worker)?;
+    ///     }
+    ///     Ok::<(), cotyledon::Error>(())
+    /// });
+    /// # let _ = web;
+    /// # Ok::<(), cotyledon::Error>(())
+    /// ```
     pub fn stop_worker(&mut self, service: ServiceId, worker: WorkerId) -> Result<(), Error> {
         let index = self.check(service, worker)?;
         self.state.table.hold(index, worker, true);
@@ -154,6 +243,21 @@ impl<'a> ManagerHandle<'a> {
     /// # Errors
     ///
     /// As [`restart_worker`](Self::restart_worker).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[derive(cotyledon::Service)] struct Web;
+    /// # impl cotyledon::Service for Web {}
+    /// # let mut manager = cotyledon::ServiceManager::new()?;
+    /// # let web = manager.add(|_| Web, 4)?;
+    /// use cotyledon::WorkerId;
+    ///
+    /// // SIGHUP brings back worker 0 if a hook had stopped it.
+    /// manager.on_reload(move |handle| handle.start_worker(web, WorkerId::new(0)));
+    /// # let _ = web;
+    /// # Ok::<(), cotyledon::Error>(())
+    /// ```
     pub fn start_worker(&mut self, service: ServiceId, worker: WorkerId) -> Result<(), Error> {
         let index = self.check(service, worker)?;
         self.state.table.hold(index, worker, false);
@@ -167,6 +271,20 @@ impl<'a> ManagerHandle<'a> {
     /// # Errors
     ///
     /// [`Error::UnknownService`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[derive(cotyledon::Service)] struct Web;
+    /// # impl cotyledon::Service for Web {}
+    /// # let mut manager = cotyledon::ServiceManager::new()?;
+    /// # let web = manager.add(|_| Web, 4)?;
+    /// // SIGHUP restarts the web workers one at a time, each once the previous
+    /// // replacement is ready.
+    /// manager.on_reload(move |handle| handle.rolling_restart(web));
+    /// # let _ = web;
+    /// # Ok::<(), cotyledon::Error>(())
+    /// ```
     pub fn rolling_restart(&mut self, service: ServiceId) -> Result<(), Error> {
         let index = self.state.table.index_of(service)?;
         self.state.requests.push(Request::RollingRestart(index));
@@ -185,6 +303,19 @@ impl<'a> ManagerHandle<'a> {
     /// [`Builder::graceful_shutdown_timeout`](crate::Builder::graceful_shutdown_timeout))
     /// from now on: the master's deadline for the next shutdown. Workers keep the
     /// timeout they were started with.
+    ///
+    /// ```
+    /// # #[derive(cotyledon::Service)] struct Web;
+    /// # impl cotyledon::Service for Web {}
+    /// # let mut manager = cotyledon::ServiceManager::new()?;
+    /// # let web = manager.add(|_| Web, 4)?;
+    /// use std::time::Duration;
+    ///
+    /// // A shutdown that comes after a reload may take longer.
+    /// manager.on_reload(|handle| handle.set_graceful_shutdown_timeout(Duration::from_secs(120)));
+    /// # let _ = web;
+    /// # Ok::<(), cotyledon::Error>(())
+    /// ```
     pub fn set_graceful_shutdown_timeout(&mut self, timeout: std::time::Duration) {
         self.state.graceful_timeout = Some(timeout);
     }
@@ -194,6 +325,21 @@ impl<'a> ManagerHandle<'a> {
     /// # Errors
     ///
     /// [`Error::UnknownService`] for an id this manager did not return.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[derive(cotyledon::Service)] struct Web;
+    /// # impl cotyledon::Service for Web {}
+    /// # let mut manager = cotyledon::ServiceManager::new()?;
+    /// # let web = manager.add(|_| Web, 4)?;
+    /// manager.on_reload(move |handle| {
+    ///     log::info!("web runs {} workers", handle.workers(web)?);
+    ///     Ok::<(), cotyledon::Error>(())
+    /// });
+    /// # let _ = web;
+    /// # Ok::<(), cotyledon::Error>(())
+    /// ```
     pub fn workers(&self, service: ServiceId) -> Result<usize, Error> {
         let index = self.state.table.index_of(service)?;
         Ok(self.state.table.service(index).desired)

@@ -8,8 +8,24 @@ use crate::hooks::{HookOutput, WorkerExit};
 use crate::service::{ServiceId, WorkerId};
 
 impl ServiceManager {
-    /// Adds a hook run in the master when it starts a graceful shutdown, before
-    /// the workers are sent SIGTERM.
+    /// Adds a hook run in the master when it starts a graceful shutdown (SIGTERM
+    /// or [`ManagerHandle::shutdown`]), before the workers are sent SIGTERM.
+    /// cotyledon's `register_hooks(on_terminate=…)`; call it as often as needed,
+    /// hooks run in registration order and one that fails or panics ends its
+    /// list ("Exception raised during terminate hooks: …").
+    ///
+    /// ```
+    /// # #[derive(cotyledon::Service)] struct Web;
+    /// # impl cotyledon::Service for Web {}
+    /// let mut manager = cotyledon::ServiceManager::new()?;
+    /// manager.add(|_| Web, 2)?;
+    /// manager.on_terminate(|_handle| log::error!("master terminate hook"));
+    /// // A second one runs after the first.
+    /// manager.on_terminate(|_handle| -> std::io::Result<()> {
+    ///     std::fs::remove_file("/run/web/maintenance")
+    /// });
+    /// # Ok::<(), cotyledon::Error>(())
+    /// ```
     pub fn on_terminate<F, R>(&mut self, mut hook: F) -> &mut Self
     where
         F: FnMut(&mut ManagerHandle<'_>) -> R + 'static,
@@ -21,7 +37,23 @@ impl ServiceManager {
         self
     }
 
-    /// Adds a hook run in the master on SIGHUP, before the workers are sent SIGHUP.
+    /// Adds a hook run in the master on SIGHUP, before the workers are sent SIGHUP
+    /// (and after the configuration is re-read, with
+    /// `watch_config`). cotyledon's `register_hooks(on_reload=…)`.
+    ///
+    /// ```
+    /// # #[derive(cotyledon::Service)] struct Web;
+    /// # impl cotyledon::Service for Web {}
+    /// # fn workers_wanted() -> std::io::Result<usize> { Ok(4) }
+    /// let mut manager = cotyledon::ServiceManager::new()?;
+    /// let web = manager.add(|_| Web, 2)?;
+    /// // Read the wanted count on SIGHUP; an error is logged and changes nothing.
+    /// manager.on_reload(move |handle| -> Result<(), Box<dyn std::error::Error>> {
+    ///     handle.reconfigure(web, workers_wanted()?)?;
+    ///     Ok(())
+    /// });
+    /// # Ok::<(), cotyledon::Error>(())
+    /// ```
     pub fn on_reload<F, R>(&mut self, mut hook: F) -> &mut Self
     where
         F: FnMut(&mut ManagerHandle<'_>) -> R + 'static,
@@ -34,7 +66,34 @@ impl ServiceManager {
     }
 
     /// Adds a hook run **in each new worker process**, after its service is built
-    /// and before `run()` starts. It gets the service as `&dyn Any`, to downcast.
+    /// and before `run()` starts. It gets the service as `&dyn Any`, to downcast
+    /// to the type the factory returned (for an async service,
+    /// `Tokio<YourType>`, then `.service()`). cotyledon's
+    /// `register_hooks(on_new_worker=…)`. A failing hook is logged; the worker
+    /// runs all the same.
+    ///
+    /// ```
+    /// use std::any::Any;
+    ///
+    /// use cotyledon::{ServiceId, WorkerId};
+    ///
+    /// #[derive(cotyledon::Service)]
+    /// struct Web {
+    ///     port: u16,
+    /// }
+    /// impl cotyledon::Service for Web {}
+    ///
+    /// let mut manager = cotyledon::ServiceManager::new()?;
+    /// let web = manager.add(|id: WorkerId| Web { port: 8000 + id.get() as u16 }, 2)?;
+    /// manager.on_new_worker(move |service: ServiceId, worker: WorkerId, instance: &dyn Any| {
+    ///     if service == web {
+    ///         if let Some(w) = instance.downcast_ref::<Web>() {
+    ///             log::info!("worker {worker} serves on port {}", w.port);
+    ///         }
+    ///     }
+    /// });
+    /// # Ok::<(), cotyledon::Error>(())
+    /// ```
     pub fn on_new_worker<F, R>(&mut self, mut hook: F) -> &mut Self
     where
         F: FnMut(ServiceId, WorkerId, &dyn Any) -> R + 'static,
@@ -48,6 +107,24 @@ impl ServiceManager {
 
     /// Adds a hook run in the master each time a worker is reaped, with its
     /// service id, worker id and how it ended, before it is respawned.
+    /// cotyledon's `register_hooks(on_dead_worker=…)`, whose `exit_code` is a
+    /// [`WorkerExit`] here.
+    ///
+    /// ```
+    /// use cotyledon::WorkerExit;
+    ///
+    /// # #[derive(cotyledon::Service)] struct Light;
+    /// # impl cotyledon::Service for Light {}
+    /// let mut manager = cotyledon::ServiceManager::new()?;
+    /// let light = manager.add(|_| Light, 1)?;
+    /// manager.on_dead_worker(move |handle, service, worker, exit: WorkerExit| {
+    ///     log::warn!("worker {worker} {exit}");
+    ///     if service == light {
+    ///         handle.shutdown(); // as cotyledon's exit_on_special_child_app
+    ///     }
+    /// });
+    /// # Ok::<(), cotyledon::Error>(())
+    /// ```
     pub fn on_dead_worker<F, R>(&mut self, mut hook: F) -> &mut Self
     where
         F: FnMut(&mut ManagerHandle<'_>, ServiceId, WorkerId, WorkerExit) -> R + 'static,

@@ -2,6 +2,7 @@
 //! The event loop itself is in `event_loop.rs`.
 
 mod backoff;
+mod builder;
 mod edge;
 mod emergency;
 mod event_loop;
@@ -20,6 +21,7 @@ use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+pub use builder::{Builder, DEFAULT_CRASH_BACKOFF, DEFAULT_CRASH_BACKOFF_MAX};
 use handle::State;
 pub use handle::{ManagerHandle, WorkerInfo};
 use policy::Policy;
@@ -62,84 +64,7 @@ struct Entry {
     policy: Policy,
 }
 
-/// Settings of a [`ServiceManager`], with cotyledon's defaults.
-///
-/// ```
-/// use std::time::Duration;
-///
-/// let manager = cotyledon::ServiceManager::builder()
-///     .wait_interval(Duration::ZERO)
-///     .graceful_shutdown_timeout(Duration::from_secs(30))
-///     .build()?;
-/// # drop(manager);
-/// # Ok::<(), cotyledon::Error>(())
-/// ```
-#[derive(Clone, Debug)]
-pub struct Builder {
-    wait_interval: Duration,
-    graceful_shutdown_timeout: Duration,
-    fork_limiter: bool,
-    crash_backoff: (Duration, Duration),
-}
-
-/// Default first delay of the per-worker crash-loop back-off.
-pub const DEFAULT_CRASH_BACKOFF: Duration = Duration::from_millis(100);
-/// Default longest delay of the per-worker crash-loop back-off.
-pub const DEFAULT_CRASH_BACKOFF_MAX: Duration = Duration::from_secs(30);
-
-impl Default for Builder {
-    fn default() -> Self {
-        Builder {
-            wait_interval: DEFAULT_WAIT_INTERVAL,
-            graceful_shutdown_timeout: DEFAULT_GRACEFUL_SHUTDOWN_TIMEOUT,
-            fork_limiter: true,
-            crash_backoff: (DEFAULT_CRASH_BACKOFF, DEFAULT_CRASH_BACKOFF_MAX),
-        }
-    }
-}
-
 impl Builder {
-    /// Time between two forks (default 10 ms). `Duration::ZERO` forks as fast as
-    /// the loop turns.
-    pub fn wait_interval(mut self, interval: Duration) -> Self {
-        self.wait_interval = interval;
-        self
-    }
-
-    /// How long a graceful shutdown of the whole manager may take before it turns
-    /// into an instantaneous one and the master exits with status 1 (default 60 s;
-    /// `Duration::ZERO` waits forever). Also the default timeout of each worker's
-    /// `terminate()` for services that do not set their own.
-    ///
-    /// The deadline counts from the SIGTERM's arrival and is a kernel timer
-    /// (`ITIMER_REAL`, SIGALRM: the master owns both), so it ends the master even
-    /// while a master hook blocks for ever.
-    pub fn graceful_shutdown_timeout(mut self, timeout: Duration) -> Self {
-        self.graceful_shutdown_timeout = timeout;
-        self
-    }
-
-    /// Turns cotyledon's respawn limiter on (the default) or off: with it, more
-    /// forks than the configured worker count within that many seconds logs
-    /// "Forking too fast, sleeping" and pauses forking for 5 s.
-    pub fn fork_limiter(mut self, enabled: bool) -> Self {
-        self.fork_limiter = enabled;
-        self
-    }
-
-    /// Sets the per-worker crash-loop back-off (default 100 ms doubling up to
-    /// 30 s). A worker that dies abnormally (status other than 0, or a signal)
-    /// less than a second after it started, unasked, is respawned only after
-    /// `initial`, then twice that after the next such death of the same id, and so
-    /// on up to `max`; one that stays up for a second resets its id. Other ids and
-    /// services are never delayed, and signals are served during the delay. SIGHUP
-    /// and `reconfigure` forget the delays. `Duration::ZERO` as `initial` turns it
-    /// off. cotyledon's fork limiter still caps the whole manager's fork rate.
-    pub fn crash_backoff(mut self, initial: Duration, max: Duration) -> Self {
-        self.crash_backoff = (initial, max);
-        self
-    }
-
     /// Creates the manager: claims the one-per-process slot, tries `setsid()`
     /// (errors ignored, as in cotyledon; skipped when the process is in the
     /// foreground of a terminal, so that Ctrl-C keeps working) and installs the master's signal handlers,
@@ -150,6 +75,19 @@ impl Builder {
     /// [`Error::AlreadyExists`] if this process already has a manager (a worker
     /// process counts: it was forked from one); [`Error::SignalSetup`] if the
     /// signal pipe or handlers cannot be set up.
+    ///
+    /// ```
+    /// use cotyledon::{Error, ServiceManager};
+    ///
+    /// let manager = ServiceManager::builder().build()?;
+    /// // One manager per process, as in cotyledon.
+    /// assert!(matches!(ServiceManager::new(), Err(Error::AlreadyExists)));
+    /// drop(manager);
+    /// // Once it is dropped, another may be built.
+    /// let again = ServiceManager::new()?;
+    /// # drop(again);
+    /// # Ok::<(), cotyledon::Error>(())
+    /// ```
     pub fn build(self) -> Result<ServiceManager, Error> {
         if INSTANCE
             .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
@@ -266,11 +204,27 @@ impl ServiceManager {
     /// # Errors
     ///
     /// As [`Builder::build`].
+    ///
+    /// ```
+    /// let manager = cotyledon::ServiceManager::new()?;
+    /// # drop(manager);
+    /// # Ok::<(), cotyledon::Error>(())
+    /// ```
     pub fn new() -> Result<Self, Error> {
         Builder::default().build()
     }
 
     /// A [`Builder`] to change the defaults.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let manager = cotyledon::ServiceManager::builder()
+    ///     .graceful_shutdown_timeout(Duration::from_secs(30))
+    ///     .build()?;
+    /// # drop(manager);
+    /// # Ok::<(), cotyledon::Error>(())
+    /// ```
     pub fn builder() -> Builder {
         Builder::default()
     }
@@ -280,13 +234,50 @@ impl ServiceManager {
     /// `factory` runs in each worker process, after the fork, with the worker's id;
     /// it returns the service, or a `Result` of it (an `Err` or a panic makes the
     /// worker exit with status 2, and it is respawned). Arguments are captured by
-    /// the closure, where cotyledon passes `args`/`kwargs`.
+    /// the closure, where cotyledon passes `args`/`kwargs`. The graceful-shutdown
+    /// timeout of its workers is settled here: the service's own, or else the
+    /// manager's as it is now.
     ///
     /// # Errors
     ///
     /// [`Error::InvalidWorkerCount`] if `workers < 1`; [`Error::TooManyWorkers`] if
     /// `workers` is above [`MAX_WORKERS`], or would bring the sum of every
     /// service's count above it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cotyledon::{Error, Service, ServiceManager, WorkerId};
+    ///
+    /// #[derive(Service)]
+    /// #[service(name = "consumer")]
+    /// struct Consumer {
+    ///     id: WorkerId,
+    ///     queue: String,
+    /// }
+    /// impl cotyledon::Service for Consumer {
+    ///     fn run(&self, ctx: &cotyledon::Context) -> Result<(), cotyledon::BoxError> {
+    ///         log::info!("worker {} consumes {}", self.id, self.queue);
+    ///         ctx.wait_for_stop();
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// let mut manager = ServiceManager::new()?;
+    /// // cotyledon's `sm.add(Consumer, workers=4, args=("jobs",))`: the arguments are
+    /// // captured by the closure (cloned for each worker).
+    /// let queue = String::from("jobs");
+    /// let id = manager.add(move |id| Consumer { id, queue: queue.clone() }, 4)?;
+    /// # let _ = id;
+    /// // A factory may fail: the worker logs the error, exits 2 and is respawned.
+    /// let factory = |id| -> Result<Consumer, std::env::VarError> {
+    ///     Ok(Consumer { id, queue: std::env::var("QUEUE")? })
+    /// };
+    /// manager.add(factory, 1)?;
+    /// let none = manager.add(|id| Consumer { id, queue: String::new() }, 0);
+    /// assert!(matches!(none, Err(Error::InvalidWorkerCount { workers: 0 })));
+    /// # Ok::<(), cotyledon::Error>(())
+    /// ```
     pub fn add<F, R>(&mut self, factory: F, workers: usize) -> Result<ServiceId, Error>
     where
         F: Fn(WorkerId) -> R + 'static,
@@ -319,6 +310,19 @@ impl ServiceManager {
     /// `workers` is above [`MAX_WORKERS`] or would bring the sum of every
     /// service's count above it, [`Error::UnknownService`] if `service` was not
     /// returned by this manager. On an error the count is unchanged.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[derive(cotyledon::Service)] struct Light;
+    /// # impl cotyledon::Service for Light {}
+    /// let mut manager = cotyledon::ServiceManager::new()?;
+    /// let light = manager.add(|_| Light, 5)?;
+    /// // Before run(): the count it starts with (cotyledon's example_app).
+    /// manager.reconfigure(light, 1)?;
+    /// assert!(manager.reconfigure(light, 0).is_err());
+    /// # Ok::<(), cotyledon::Error>(())
+    /// ```
     pub fn reconfigure(&mut self, service: ServiceId, workers: usize) -> Result<(), Error> {
         self.state.reconfigure(service, workers)
     }
@@ -332,6 +336,19 @@ impl ServiceManager {
     ///
     /// [`Error::NoServices`] if nothing was added; [`Error::EventLoop`] if polling
     /// the signal pipe fails.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # #[derive(cotyledon::Service)] struct Light;
+    /// # impl cotyledon::Service for Light {}
+    /// fn main() -> Result<(), cotyledon::BoxError> {
+    ///     let mut manager = cotyledon::ServiceManager::new()?;
+    ///     manager.add(|_| Light, 2)?;
+    ///     manager.run()?; // never returns: the process exits at shutdown
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn run(self) -> Result<Infallible, Error> {
         event_loop::run(self)
     }

@@ -78,6 +78,18 @@ pub struct ServiceSettings<'a> {
 
 impl ServiceSettings<'_> {
     /// When a worker counts as ready (default [`Readiness::OnRun`]).
+    ///
+    /// ```
+    /// # #[derive(cotyledon::Service)] struct Web;
+    /// # impl cotyledon::Service for Web {}
+    /// let mut manager = cotyledon::ServiceManager::new()?;
+    /// let web = manager.add(|_| Web, 4)?;
+    /// use cotyledon::Readiness;
+    ///
+    /// // Workers call ctx.ready() once warm; READY=1 and rolling steps wait for it.
+    /// manager.settings(web)?.readiness(Readiness::Explicit);
+    /// # Ok::<(), cotyledon::Error>(())
+    /// ```
     pub fn readiness(&mut self, readiness: Readiness) -> &mut Self {
         self.policy.readiness = readiness;
         self
@@ -87,6 +99,17 @@ impl ServiceSettings<'_> {
     /// limit). A worker not ready in time is logged at ERROR, killed (SIGKILL)
     /// and respawned as a crash (the crash back-off applies). `Duration::ZERO`
     /// means no limit.
+    ///
+    /// ```
+    /// # #[derive(cotyledon::Service)] struct Web;
+    /// # impl cotyledon::Service for Web {}
+    /// let mut manager = cotyledon::ServiceManager::new()?;
+    /// let web = manager.add(|_| Web, 4)?;
+    /// use std::time::Duration;
+    ///
+    /// manager.settings(web)?.boot_timeout(Duration::from_secs(30));
+    /// # Ok::<(), cotyledon::Error>(())
+    /// ```
     pub fn boot_timeout(&mut self, timeout: Duration) -> &mut Self {
         self.policy.boot_timeout = (!timeout.is_zero()).then_some(timeout);
         self
@@ -126,6 +149,18 @@ impl ServiceSettings<'_> {
 
     /// How SIGHUP reloads the service (default [`Reload::AllAtOnce`]). A
     /// `Rolling` batch of 0 counts as 1.
+    ///
+    /// ```
+    /// # #[derive(cotyledon::Service)] struct Web;
+    /// # impl cotyledon::Service for Web {}
+    /// let mut manager = cotyledon::ServiceManager::new()?;
+    /// let web = manager.add(|_| Web, 4)?;
+    /// use cotyledon::Reload;
+    ///
+    /// // SIGHUP restarts two workers at a time: at least two of four always serve.
+    /// manager.settings(web)?.reload(Reload::Rolling { batch: 2 });
+    /// # Ok::<(), cotyledon::Error>(())
+    /// ```
     pub fn reload(&mut self, reload: Reload) -> &mut Self {
         self.policy.reload = match reload {
             Reload::Rolling { batch } => Reload::Rolling {
@@ -144,6 +179,22 @@ impl ServiceManager {
     /// # Errors
     ///
     /// [`Error::UnknownService`] for an id this manager did not return.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[derive(cotyledon::Service)] struct Web;
+    /// # impl cotyledon::Service for Web {}
+    /// let mut manager = cotyledon::ServiceManager::new()?;
+    /// let web = manager.add(|_| Web, 4)?;
+    /// use cotyledon::{Readiness, Reload};
+    ///
+    /// manager
+    ///     .settings(web)?
+    ///     .readiness(Readiness::Explicit)
+    ///     .reload(Reload::Rolling { batch: 1 });
+    /// # Ok::<(), cotyledon::Error>(())
+    /// ```
     pub fn settings(&mut self, service: ServiceId) -> Result<ServiceSettings<'_>, Error> {
         let index = self.state.table.index_of(service)?;
         Ok(ServiceSettings {

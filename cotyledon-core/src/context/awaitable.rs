@@ -1,0 +1,101 @@
+//! The stop as something to await: [`Context::stopped`] (any executor) and, with
+//! the `tokio` feature, [`Context::cancellation_token`]; plus the waker table
+//! bookkeeping of the [`Stopped`] futures.
+
+use std::task::{Poll, Waker};
+
+use super::Context;
+use crate::stopped::Stopped;
+
+impl Context {
+    /// A future that completes once the worker is told to stop: the awaitable
+    /// form of [`wait_for_stop`](Context::wait_for_stop), for any executor (it
+    /// needs nothing but the waker it is polled with). Each call gives an
+    /// independent future; one made after the stop is ready at once.
+    ///
+    /// ```
+    /// use std::future::Future;
+    ///
+    /// use cotyledon::Context;
+    ///
+    /// /// A server that stops accepting once `shutdown` completes and returns when
+    /// /// its open connections are done (axum's
+    /// /// `with_graceful_shutdown` and tonic's `serve_with_shutdown` take one).
+    /// async fn serve(shutdown: impl Future<Output = ()>) {
+    ///     shutdown.await;
+    /// }
+    ///
+    /// async fn run(ctx: Context) {
+    ///     serve(ctx.stopped()).await;
+    ///     log::info!("worker {} drained", ctx.worker_id());
+    /// }
+    /// # let _ = run;
+    /// ```
+    pub fn stopped(&self) -> Stopped {
+        Stopped::new(self.clone())
+    }
+
+    /// A [`CancellationToken`](tokio_util::sync::CancellationToken) cancelled when
+    /// the worker is told to stop, at the same moment as [`stopped`](Context::stopped)
+    /// completes (the worker's main thread cancels it as it handles SIGTERM). Each
+    /// call gives a child of one token per worker: cancelling the returned token
+    /// yourself cancels only it (and its own children), never the worker's stop.
+    /// A token asked for after the stop is already cancelled. With the `tokio`
+    /// feature.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// use cotyledon::Context;
+    ///
+    /// async fn tick(ctx: Context) {
+    ///     let token = ctx.cancellation_token();
+    ///     let mut every = tokio::time::interval(Duration::from_secs(1));
+    ///     loop {
+    ///         tokio::select! {
+    ///             _ = token.cancelled() => break,
+    ///             _ = every.tick() => log::info!("worker {} ticks", ctx.worker_id()),
+    ///         }
+    ///     }
+    /// }
+    /// # let _ = tick;
+    /// ```
+    #[cfg(feature = "tokio")]
+    pub fn cancellation_token(&self) -> tokio_util::sync::CancellationToken {
+        let (root, stopping) = {
+            let mut waiters = self.lock();
+            let root = waiters.token.get_or_insert_with(Default::default).clone();
+            // Read under the lock: if the stop came before, it may not have seen
+            // this token, so cancel it here; if it comes after, it will.
+            (root, self.is_stopping())
+        };
+        if stopping {
+            root.cancel();
+        }
+        root.child_token()
+    }
+
+    /// Polls the stop for a [`Stopped`] future that owns `slot` of the waker table.
+    pub(crate) fn poll_stop(&self, slot: &mut Option<usize>, waker: &Waker) -> Poll<()> {
+        if self.is_stopping() {
+            return Poll::Ready(());
+        }
+        let mut waiters = self.lock();
+        // Checked again under the lock: `stop` sets the flag and takes the wakers
+        // under it, so a waker stored while the flag is still clear is woken.
+        if self.is_stopping() {
+            return Poll::Ready(());
+        }
+        waiters.wakers.register(slot, waker);
+        Poll::Pending
+    }
+
+    /// Frees the waker slot of a dropped [`Stopped`] future.
+    pub(crate) fn forget_waker(&self, slot: usize) {
+        let mut waiters = self.lock();
+        // After the stop the table was emptied and no slot is handed out again.
+        if !self.is_stopping() {
+            waiters.wakers.remove(slot);
+        }
+    }
+}
