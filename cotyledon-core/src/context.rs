@@ -121,61 +121,6 @@ impl Context {
         }
     }
 
-    /// Tells the manager that this worker is ready to serve. With
-    /// [`Readiness::Explicit`](crate::Readiness::Explicit) (see
-    /// [`ServiceManager::settings`](crate::ServiceManager::settings)) the worker
-    /// counts as ready only from this call on: `READY=1` to systemd, the next step
-    /// of a rolling reload and the boot timeout wait for it. With the default
-    /// [`Readiness::OnRun`](crate::Readiness::OnRun) the worker is ready as soon as
-    /// `run()` starts, and this call does nothing. Cheap and idempotent.
-    ///
-    /// ```no_run
-    /// use cotyledon::{BoxError, Context};
-    ///
-    /// # fn load_model() {}
-    /// #[derive(cotyledon::Service)]
-    /// struct Model;
-    ///
-    /// impl cotyledon::Service for Model {
-    ///     fn run(&self, ctx: &Context) -> Result<(), BoxError> {
-    ///         load_model(); // slow: seconds
-    ///         ctx.ready();
-    ///         ctx.wait_for_stop();
-    ///         Ok(())
-    ///     }
-    /// }
-    /// # let mut manager = cotyledon::ServiceManager::new()?;
-    /// # manager.add(|_| Model, 2)?;
-    /// # Ok::<(), cotyledon::Error>(())
-    /// ```
-    pub fn ready(&self) {
-        if let Some(notice) = &self.inner.notice {
-            notice.ready();
-        }
-    }
-
-    /// A heartbeat for the hung-worker watchdog (see
-    /// [`ServiceSettings::heartbeat_timeout`](crate::ServiceSettings::heartbeat_timeout)):
-    /// call it from the loop that does the work, at least once per timeout. Cheap
-    /// (a clock read and a store to shared memory, no system call); does nothing
-    /// when the service has no heartbeat timeout.
-    pub fn heartbeat(&self) {
-        if let Some(notice) = &self.inner.notice {
-            notice.beat();
-        }
-    }
-
-    /// Asks the manager to recycle this worker: a graceful restart through the
-    /// service's rolling path (one batch at a time, each once its replacement is
-    /// ready), so capacity holds, unlike [`restart`](Context::restart), which
-    /// exits at once. For a worker that knows it should be replaced soon (a slow
-    /// leak, a counter of requests served).
-    pub fn request_recycle(&self) {
-        if let Some(notice) = &self.inner.notice {
-            notice.recycle();
-        }
-    }
-
     /// Asks for a graceful restart of this worker: the SIGTERM path
     /// (`terminate()` on its thread, the context marked stopping, exit), then the
     /// manager respawns the same worker id. For a worker that knows it must start
@@ -376,5 +321,6 @@ impl Context {
 }
 
 mod awaitable;
+mod master;
 #[cfg(test)]
 mod tests;

@@ -68,7 +68,11 @@ pub(crate) struct Policy {
 ///     .settings(web)?
 ///     .readiness(Readiness::Explicit)
 ///     .boot_timeout(Duration::from_secs(30))
-///     .reload(Reload::Rolling { batch: 1 });
+///     .reload(Reload::Rolling { batch: 1 })
+///     // Operations: the hung-worker watchdog and recycling.
+///     .heartbeat_timeout(Duration::from_secs(10))
+///     .max_lifetime(Duration::from_secs(6 * 3600))
+///     .max_rss(512 << 20);
 /// # Ok::<(), cotyledon::Error>(())
 /// ```
 #[derive(Debug)]
