@@ -1,9 +1,11 @@
 //! `cargo xtask functional-tests [--repeat N] [TEST ARGS...]`: the functional tests
 //! of cotyledon-testing, alone.
 //!
-//! Builds the examples first, then runs the `functional` test target with two test
-//! threads (each test starts a real manager with its workers). The tests find the
-//! scenario program through `CARGO_BIN_EXE_scenarios`, so no environment is set here.
+//! Builds the examples first, then runs the test targets `functional` and
+//! `readme_service` (the README's service, tested with the public harness API only)
+//! with two test threads (each test starts a real manager with its workers). The
+//! tests find their programs through `CARGO_BIN_EXE_scenarios` and
+//! `CARGO_BIN_EXE_readme_service`, so no environment is set here.
 //! Both steps enable the `tokio` and `config` features: the async and configuration
 //! examples, scenarios and tests.
 //! `--repeat N` runs the tests N times in a row, stopping at the first failure, to
@@ -37,6 +39,8 @@ pub(crate) fn run_repeated(repeat: u32, test_args: &[String]) -> Result<(), Stri
             "tokio,config",
             "--test",
             "functional",
+            "--test",
+            "readme_service",
             "--",
             "--test-threads=2",
         ]);
