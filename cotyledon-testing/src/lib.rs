@@ -12,9 +12,9 @@
 //!
 //! cotyledon's README shows a complete service: a manager with two `consumer`
 //! workers that log `worker N polls its queue` every second, log
-//! `worker N drains and leaves` on SIGTERM and exit 0. With a logger that prints
-//! its records (the README's code installs none), here is its test, in
-//! `tests/consumer.rs` of a crate whose binary is `consumer`:
+//! `worker N drains and leaves` on SIGTERM and exit 0. With a logger installed
+//! (cotyledon itself installs none), here is its test, in `tests/consumer.rs` of a
+//! crate whose binary is `consumer`:
 //!
 //! ```no_run
 //! # #![allow(unused)]
@@ -31,7 +31,9 @@
 //! #[test]
 //! fn sigterm_drains_both_workers_and_exits_zero() {
 //!     // Cargo builds the package's binaries before its integration tests.
-//!     let mut app = Scenario::command(Command::new(env!("CARGO_BIN_EXE_consumer"))).spawn();
+//!     let mut app = Scenario::command(Command::new(env!("CARGO_BIN_EXE_consumer")))
+//!         .merge_stderr() // read the lines of a logger that writes to stderr too
+//!         .spawn();
 //!     app.wait_for_line("worker 0 polls its queue", SOON);
 //!     app.wait_for_line("worker 1 polls its queue", SOON);
 //!     // The master's live children, from /proc: its two workers.
@@ -51,7 +53,7 @@
 //! ```
 //!
 //! cotyledon's repository runs this very test on the README's code (its example
-//! `readme_service`, whose logger prints `LEVEL:TARGET:MESSAGE` lines).
+//! `readme_service`).
 //!
 //! # How it works
 //!

@@ -14,7 +14,12 @@ const SOON: Duration = Duration::from_secs(10);
 
 /// Starts the README's service, its two workers polling.
 fn start() -> Scenario {
-    let mut app = Scenario::command(Command::new(env!("CARGO_BIN_EXE_readme_service"))).spawn();
+    let mut app = Scenario::command(Command::new(env!("CARGO_BIN_EXE_readme_service")))
+        // Whether the program's logger writes to stdout or stderr, and lets the
+        // DEBUG lines through when asked the way cotyledon's logger is asked.
+        .merge_stderr()
+        .env("COTYLEDON_LOG", "debug")
+        .spawn();
     // A worker logs its first line one second into run().
     app.wait_for_line("INFO:readme_service:worker 0 polls its queue", SOON);
     app.wait_for_line("INFO:readme_service:worker 1 polls its queue", SOON);

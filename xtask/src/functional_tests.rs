@@ -1,9 +1,9 @@
 //! `cargo xtask functional-tests [--repeat N] [TEST ARGS...]`: the functional tests
 //! of cotyledon-testing, alone.
 //!
-//! Builds the examples first, then runs the test targets `functional` and
+//! Builds the examples first, then runs the test targets `functional`,
 //! `readme_service` (the README's service, tested with the public harness API only)
-//! with two test threads (each test starts a real manager with its workers). The
+//! and `harness` (the harness itself, on `sh` programs) with two test threads (each test starts a real manager with its workers). The
 //! tests find their programs through `CARGO_BIN_EXE_scenarios` and
 //! `CARGO_BIN_EXE_readme_service`, so no environment is set here.
 //! Both steps enable the `tokio` and `config` features: the async and configuration
@@ -41,6 +41,8 @@ pub(crate) fn run_repeated(repeat: u32, test_args: &[String]) -> Result<(), Stri
             "functional",
             "--test",
             "readme_service",
+            "--test",
+            "harness",
             "--",
             "--test-threads=2",
         ]);
