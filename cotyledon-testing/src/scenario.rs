@@ -15,7 +15,7 @@ use nix::unistd::Pid;
 
 use crate::builder::{ScenarioBuilder, label_of};
 use crate::output::{Line, collect_bytes, send_lines};
-use crate::procs::{mask_pids, parse_bracket_pid};
+use crate::procs::{mask_pids, pid_after};
 
 /// A running program under test: a cotyledon manager and its workers (or any
 /// command), by default in a process group of its own whose id is the program's
@@ -219,7 +219,7 @@ impl Scenario {
     pub fn wait_for_run(&mut self, service: &str, id: usize, timeout: Duration) -> i32 {
         let prefix = format!("Run service {service}({id}) [");
         let line = self.wait_for_line(&prefix, timeout);
-        parse_bracket_pid(&line).unwrap_or_else(|| self.fail(&format!("no pid in {line:?}")))
+        pid_after(&line, &prefix).unwrap_or_else(|| self.fail(&format!("no pid in {line:?}")))
     }
 
     /// Reads every line that arrives within `quiet` of the previous one (they
@@ -231,17 +231,17 @@ impl Scenario {
         }
     }
 
-    /// Makes later waits match only lines read after this call: the lines no
-    /// wait has matched yet, and those the reader threads have read by now, are
-    /// set aside (they stay in [`lines`](Scenario::lines)). Lines still on their
-    /// way are not: to skip every line of a worker, wait first for a line that
-    /// comes after them in the same pipe, such as the manager's
-    /// `Child PID exited…` line for that worker (a worker writes its lines before
-    /// it dies, the manager reports its death after).
+    /// Sets aside the lines read so far that no wait has matched: later waits
+    /// match only lines read after them (they stay in [`lines`](Scenario::lines)).
+    /// A wait for a line reads no further than the line it matches, so right
+    /// after `wait_for_line(marker)` these are exactly the lines up to the
+    /// marker (waits on /proc and [`drain`](Scenario::drain) read on). To
+    /// skip every line of a worker, mark with a line that comes after them in
+    /// the same pipe, such as the manager's `Child PID exited…` line for it (a
+    /// worker writes its lines before it dies, the manager reports its death
+    /// after). With [`merge_stderr`](ScenarioBuilder::merge_stderr), lines of the
+    /// other pipe may be read late, and so not set aside.
     pub fn skip_pending_lines(&mut self) {
-        while let Ok((at, line)) = self.lines.try_recv() {
-            self.record(at, &line);
-        }
         self.unclaimed.clear();
     }
 
