@@ -21,7 +21,7 @@ const LAST_OUTPUT: Duration = Duration::from_secs(2);
 
 impl Scenario {
     /// Waits for the program to exit; then reads the rest of its output (until
-    /// every writer has closed the pipe, or 2 s) and returns it as an [`Output`],
+    /// every writer has closed the pipes, or 2 s) and returns it as an [`Output`],
     /// for `assert_cmd::assert::OutputAssertExt` or your own checks: `stdout` is
     /// every line read (see [`lines`](Scenario::lines)), `stderr` what
     /// [`stderr`](Scenario::stderr) returns.
@@ -48,6 +48,8 @@ impl Scenario {
             self.record(at, &line);
             self.unclaimed.push_back(line);
         }
+        // Stderr's collector may still be appending (disconnected when done).
+        let _ = self.stderr_ended.recv_timeout(left());
         let mut stdout = self.seen.join("\n").into_bytes();
         stdout.push(b'\n');
         Output {

@@ -3,7 +3,7 @@
 //! the moment the thread read it, or keeps it as bytes.
 
 use std::io::{BufRead, BufReader, Read};
-use std::sync::mpsc::Sender;
+use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -30,9 +30,15 @@ pub(crate) fn send_lines(pipe: impl Read + Send + 'static, tx: Sender<Line>) {
     });
 }
 
-/// Appends everything `pipe` carries to `sink` until it ends.
-pub(crate) fn collect_bytes(pipe: impl Read + Send + 'static, sink: Arc<Mutex<Vec<u8>>>) {
+/// Appends everything `pipe` carries to `sink` until it ends; the receiver it
+/// returns is disconnected then (it never receives anything).
+pub(crate) fn collect_bytes(
+    pipe: impl Read + Send + 'static,
+    sink: Arc<Mutex<Vec<u8>>>,
+) -> Receiver<()> {
+    let (done, ended) = channel::<()>();
     std::thread::spawn(move || {
+        let _done = done;
         let mut pipe = pipe;
         let mut buf = [0u8; 4096];
         while let Ok(n) = pipe.read(&mut buf) {
@@ -44,6 +50,7 @@ pub(crate) fn collect_bytes(pipe: impl Read + Send + 'static, sink: Arc<Mutex<Ve
                 .extend_from_slice(&buf[..n]);
         }
     });
+    ended
 }
 
 /// A line as read (with its `\n` or `\r\n`, or neither at the end of the output)
@@ -56,7 +63,7 @@ fn text_of_line(raw: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::mpsc::{RecvTimeoutError, channel};
+    use std::sync::mpsc::RecvTimeoutError;
     use std::time::Duration;
 
     use super::*;
@@ -83,31 +90,13 @@ mod tests {
     }
 
     #[test]
-    fn bytes_are_collected_as_they_are() {
+    fn bytes_are_collected_as_they_are_and_the_end_is_told() {
         let sink = Arc::new(Mutex::new(Vec::new()));
-        let (done_tx, done) = channel::<()>();
-        let pipe = Guarded {
-            bytes: &b"raw \xff bytes\n"[..],
-            _alive: done_tx,
-        };
-        collect_bytes(pipe, sink.clone());
-        // The thread drops the pipe, and with it the sender, once it has ended.
+        let ended = collect_bytes(&b"raw \xff bytes\n"[..], sink.clone());
         assert_eq!(
-            done.recv_timeout(Duration::from_secs(10)),
+            ended.recv_timeout(Duration::from_secs(10)),
             Err(RecvTimeoutError::Disconnected)
         );
         assert_eq!(*sink.lock().unwrap(), b"raw \xff bytes\n");
-    }
-
-    /// A reader that holds a sender, so that the test sees when it is dropped.
-    struct Guarded {
-        bytes: &'static [u8],
-        _alive: Sender<()>,
-    }
-
-    impl Read for Guarded {
-        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-            self.bytes.read(buf)
-        }
     }
 }

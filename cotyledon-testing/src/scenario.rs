@@ -37,6 +37,8 @@ pub struct Scenario {
     pub(crate) exit: Receiver<Result<ExitStatus, String>>,
     pub(crate) status: Option<ExitStatus>,
     pub(crate) stderr: Arc<Mutex<Vec<u8>>>,
+    /// Disconnected once stderr has ended (at once when it is read as lines).
+    pub(crate) stderr_ended: Receiver<()>,
 }
 
 impl Scenario {
@@ -90,13 +92,15 @@ impl Scenario {
         if let Some(pipe) = child.stdout.take() {
             send_lines(pipe, line_tx.clone());
         }
-        if let Some(pipe) = child.stderr.take() {
-            if merge_stderr {
-                send_lines(pipe, line_tx);
-            } else {
-                collect_bytes(pipe, stderr.clone());
+        let stderr_ended = match child.stderr.take() {
+            Some(pipe) if !merge_stderr => collect_bytes(pipe, stderr.clone()),
+            pipe => {
+                if let Some(pipe) = pipe {
+                    send_lines(pipe, line_tx);
+                }
+                channel().1
             }
-        }
+        };
         let (exit_tx, exit) = channel();
         std::thread::spawn(move || {
             let status = child.wait();
@@ -112,6 +116,7 @@ impl Scenario {
             exit,
             status: None,
             stderr,
+            stderr_ended,
         }
     }
 
