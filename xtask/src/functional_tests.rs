@@ -2,9 +2,10 @@
 //! of cotyledon-testing, alone.
 //!
 //! Builds the examples first, then runs the test targets `functional`,
-//! `readme_service` (the README's service, tested with the public harness API only)
-//! and `harness` (the harness itself, on `sh` programs) with two test threads (each test starts a real manager with its workers). The
-//! tests find their programs through `CARGO_BIN_EXE_scenarios` and
+//! `readme_service` (the README's service, tested with the public harness API
+//! only) and `harness` (the harness itself, on `sh` programs) with two test
+//! threads (each test starts a real manager with its workers). The tests find
+//! their programs through `CARGO_BIN_EXE_scenarios` and
 //! `CARGO_BIN_EXE_readme_service`, so no environment is set here.
 //! Both steps enable the `tokio` and `config` features: the async and configuration
 //! examples, scenarios and tests.
