@@ -128,9 +128,11 @@ pub fn mask_pids(line: &str) -> String {
     out
 }
 
-/// The number between the last `[` and the following `]` of a line.
-pub(crate) fn parse_bracket_pid(line: &str) -> Option<i32> {
-    let start = line.rfind('[')? + 1;
+/// The number between `[` and `]` right after `prefix` (which ends with `[`) in
+/// `line`, wherever the logger put the message in its line and whatever it
+/// wrote after it.
+pub(crate) fn pid_after(line: &str, prefix: &str) -> Option<i32> {
+    let start = line.find(prefix)? + prefix.len();
     let end = start + line[start..].find(']')?;
     line[start..end].parse().ok()
 }
@@ -186,6 +188,21 @@ mod tests {
             mask_pids("INFO:cotyledon::manager:Child 77 exited with status 42"),
             "INFO:cotyledon::manager:Child XXXX exited with status 42"
         );
-        assert_eq!(parse_bracket_pid("Run service light(3) [991]"), Some(991));
+    }
+
+    #[test]
+    fn the_pid_is_read_right_after_the_prefix() {
+        let prefix = "Run service light(3) [";
+        assert_eq!(pid_after("Run service light(3) [991]", prefix), Some(991));
+        assert_eq!(
+            pid_after(
+                "2026-01-01T00:00:00Z DEBUG [cotyledon::worker] Run service light(3) [991] [main.rs:42]",
+                prefix
+            ),
+            Some(991)
+        );
+        assert_eq!(pid_after("Run service light(3) [x]", prefix), None);
+        assert_eq!(pid_after("Run service light(3) [991", prefix), None);
+        assert_eq!(pid_after("Run service light(4) [991]", prefix), None);
     }
 }

@@ -69,14 +69,15 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
                 targets,
             ]))?;
         }
-        // The harness's own unit tests (the functional tests run below).
+        // The harness's own unit and doc tests (the functional tests run below).
         run_cmd(&mut cargo([
             "test",
             "-p",
             "cotyledon-testing",
             "--lib",
             "--bins",
-        ]))
+        ]))?;
+        run_cmd(&mut cargo(["test", "-p", "cotyledon-testing", "--doc"]))
     })?;
     step("docs", &mut || {
         let mut cmd = cargo(["doc", "--workspace", "--no-deps", "--all-features"]);

@@ -1,9 +1,12 @@
 //! `cargo xtask functional-tests [--repeat N] [TEST ARGS...]`: the functional tests
 //! of cotyledon-testing, alone.
 //!
-//! Builds the examples first, then runs the `functional` test target with two test
-//! threads (each test starts a real manager with its workers). The tests find the
-//! scenario program through `CARGO_BIN_EXE_scenarios`, so no environment is set here.
+//! Builds the examples first, then runs the test targets `functional`,
+//! `readme_service` (the README's service, tested with the public harness API
+//! only) and `harness` (the harness itself, on `sh` programs) with two test
+//! threads (each test starts a real manager with its workers). The tests find
+//! their programs through `CARGO_BIN_EXE_scenarios` and
+//! `CARGO_BIN_EXE_readme_service`, so no environment is set here.
 //! Both steps enable the `tokio` and `config` features: the async and configuration
 //! examples, scenarios and tests.
 //! `--repeat N` runs the tests N times in a row, stopping at the first failure, to
@@ -37,6 +40,10 @@ pub(crate) fn run_repeated(repeat: u32, test_args: &[String]) -> Result<(), Stri
             "tokio,config",
             "--test",
             "functional",
+            "--test",
+            "readme_service",
+            "--test",
+            "harness",
             "--",
             "--test-threads=2",
         ]);
