@@ -7,8 +7,8 @@
 //! threads (each test starts a real manager with its workers). The tests find
 //! their programs through `CARGO_BIN_EXE_scenarios` and
 //! `CARGO_BIN_EXE_readme_service`, so no environment is set here.
-//! Both steps enable the `tokio` and `config` features: the async and configuration
-//! examples, scenarios and tests.
+//! Both steps enable the `tokio` and `config` features (the async and configuration
+//! examples, scenarios and tests); the build also `logger`, for the README's example.
 //! `--repeat N` runs the tests N times in a row, stopping at the first failure, to
 //! catch flaky timing. Anything else (or everything after `--`) goes to the test
 //! binary, e.g. a test name filter.
@@ -29,7 +29,7 @@ pub(crate) fn run_repeated(repeat: u32, test_args: &[String]) -> Result<(), Stri
         "cotyledon-core",
         "--examples",
         "--features",
-        "tokio,config",
+        "tokio,config,logger",
     ]))?;
     for i in 1..=repeat {
         let mut cmd = cargo([
