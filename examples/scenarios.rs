@@ -16,6 +16,8 @@ use log::{Level, LevelFilter, Log, Metadata, Record, error};
 mod asynchronous;
 #[path = "scenarios/bounds.rs"]
 mod bounds;
+#[path = "scenarios/handoff.rs"]
+mod handoff;
 #[path = "scenarios/hardening.rs"]
 mod hardening;
 #[path = "scenarios/hostile.rs"]
@@ -348,6 +350,7 @@ fn main() {
         "max_timeout_derive_app" => bounds::max_timeout_derive_app(),
         "args_app" => bounds::args_app(),
         "serving_app" => serving::serving_app(),
+        "handoff_app" => handoff::handoff_app(),
         "bad_input" => return one_shot(&name, bounds::bad_input()),
         #[cfg(feature = "tokio")]
         "async_drain_app" => asynchronous::drain_app(),

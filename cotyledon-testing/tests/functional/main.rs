@@ -8,6 +8,7 @@ mod asynchronous;
 mod blocking_hooks;
 mod bounds;
 mod chaos;
+mod handoff;
 mod hooks;
 mod parent_death;
 mod reconfigure;
