@@ -93,6 +93,12 @@ const METHOD: &str = "\
   would wait 10 ms first (ours only spaces two forks).
 - **shutdown**: in the `wait_interval 0` start-up runs, 200 ms after the last `run`
   line: SIGTERM → master exited (status 0 required).
+- **master SIGKILL**: N workers (`wait_interval` 0), 200 ms after start-up the
+  signal helper opens a pidfd on each worker, SIGKILLs the master and times, itself
+  (no pipe hop), from just before `kill(2)` to the last worker's exit (its pidfd
+  readable). Each subject's workers notice the master's death their own way
+  (ours: a pipe's EOF and `PR_SET_PDEATHSIG`; bare and threaded:
+  `PR_SET_PDEATHSIG` with SIGTERM).
 - **reload**: SIGHUP → all N `reload` lines, 50 ms between two SIGHUPs.
 - **idle**: 1 s after start-up, over the idle window: the master's utime+stime
   (`/proc/PID/stat`, clock ticks), its CPU time from `schedstat` (ns, summed over
