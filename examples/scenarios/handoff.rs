@@ -11,9 +11,10 @@ use log::error;
 
 use super::manager;
 
-/// The name of the calling thread.
+/// The kernel's name of the calling thread (`comm`).
 fn thread() -> String {
-    std::thread::current().name().unwrap_or("?").to_owned()
+    std::fs::read_to_string("/proc/thread-self/comm")
+        .map_or_else(|e| e.to_string(), |comm| comm.trim_end().to_owned())
 }
 
 /// A flag that `run()` raises as it returns and `terminate()` waits for: the way

@@ -9,5 +9,6 @@ pub(crate) mod fork;
 pub(crate) mod pipe;
 pub(crate) mod shm;
 pub(crate) mod signal;
+pub(crate) mod thread;
 pub(crate) mod threads;
 pub(crate) mod timer;

@@ -38,7 +38,9 @@ fn report(outcomes: &Outcomes, outcome: Outcome) {
 
 /// Starts the run thread: the ready notice (unless the service says when it is
 /// ready), `run()`, and once `run()` has returned `Ok` and the stop came,
-/// `terminate()` unless the main thread took it back.
+/// `terminate()` unless the main thread took it back. It is started without
+/// std's per-thread set-up (see `sys::thread`): it is the one thread every
+/// worker starts.
 pub(super) fn spawn_run<S: Service>(
     service: Arc<S>,
     ctx: Context,
@@ -46,9 +48,9 @@ pub(super) fn spawn_run<S: Service>(
     title: String,
     ready_on_run: bool,
 ) -> io::Result<()> {
-    std::thread::Builder::new()
-        .name("run".to_owned())
-        .spawn(move || {
+    sys::thread::spawn(
+        c"run",
+        Box::new(move || {
             terminate::mark_run_thread();
             let _ = sys::signal::set_parent_death_signal();
             if ready_on_run && let Some(notice) = ctx.notice() {
@@ -71,8 +73,8 @@ pub(super) fn spawn_run<S: Service>(
                 Err(payload) => format!("Unhandled panic in run(): {}", panic_message(&*payload)),
             };
             report(&outcomes, Outcome::RunFailed(failure));
-        })
-        .map(drop)
+        }),
+    )
 }
 
 /// Starts a thread that calls `terminate()` and ends the process with its value.
