@@ -111,16 +111,14 @@ fn serve<S: Service>(
     let notice = Notice::new(ws.slot, ws.master_pid.as_raw());
     let ctx = Context::with_notice(S::NAME, ws.worker_id, notice);
     let outcomes: Outcomes = Arc::default();
-    let (run_service, run_ctx) = (service.clone(), ctx.clone());
-    let ready_on_run = !ws.explicit_ready;
-    let spawned = threads::spawn_run(
-        run_service,
-        run_ctx,
-        outcomes.clone(),
-        title.clone(),
-        ready_on_run,
-    );
-    if let Err(e) = spawned {
+    let run = threads::Run {
+        service: service.clone(),
+        ctx: ctx.clone(),
+        outcomes: outcomes.clone(),
+        title: title.clone(),
+        ready_on_run: !ws.explicit_ready,
+    };
+    if let Err(e) = threads::spawn_run(run) {
         error!(target: TARGET, "Could not start the run thread of {title}: {e}");
         exit(2);
     }
@@ -138,10 +136,7 @@ fn serve<S: Service>(
         reloader: None,
     };
     loop {
-        let wake_at = match (w.deadline, w.handoff) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let wake_at = [w.deadline, w.handoff].into_iter().flatten().min();
         let parent_gone = parent.poll(&mut ws.signal_pipe, wake_at);
         let mut events = ws.signal_pipe.events().unwrap_or_default();
         if parent_gone {

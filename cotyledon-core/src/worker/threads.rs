@@ -36,18 +36,30 @@ fn report(outcomes: &Outcomes, outcome: Outcome) {
     sys::signal::notify(WAKE);
 }
 
+/// What the run thread gets.
+pub(super) struct Run<S> {
+    pub(super) service: Arc<S>,
+    pub(super) ctx: Context,
+    pub(super) outcomes: Outcomes,
+    /// `NAME(ID) [PID]`, for the messages of `terminate()`.
+    pub(super) title: String,
+    /// Ready as `run()` starts (`Readiness::OnRun`).
+    pub(super) ready_on_run: bool,
+}
+
 /// Starts the run thread: the ready notice (unless the service says when it is
 /// ready), `run()`, and once `run()` has returned `Ok` and the stop came,
 /// `terminate()` unless the main thread took it back. It is started without
 /// std's per-thread set-up (see `sys::thread`): it is the one thread every
 /// worker starts.
-pub(super) fn spawn_run<S: Service>(
-    service: Arc<S>,
-    ctx: Context,
-    outcomes: Outcomes,
-    title: String,
-    ready_on_run: bool,
-) -> io::Result<()> {
+pub(super) fn spawn_run<S: Service>(run: Run<S>) -> io::Result<()> {
+    let Run {
+        service,
+        ctx,
+        outcomes,
+        title,
+        ready_on_run,
+    } = run;
     sys::thread::spawn(
         c"run",
         Box::new(move || {
