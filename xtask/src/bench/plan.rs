@@ -43,7 +43,7 @@ impl Plan {
                 (100, 10, 5),
                 (1000, 10, 2),
             ],
-            shutdown: vec![10, 100, 1000],
+            shutdown: vec![10, 100, 500, 1000],
             respawn: (100, 3, 25),
             master_kill: (200, 10),
             reload: (10, 5, 10),
