@@ -19,6 +19,8 @@ mod bounds;
 #[cfg(feature = "config")]
 #[path = "scenarios/config.rs"]
 mod config;
+#[path = "scenarios/handoff.rs"]
+mod handoff;
 #[path = "scenarios/hardening.rs"]
 mod hardening;
 #[path = "scenarios/hostile.rs"]
@@ -358,6 +360,7 @@ fn main() {
         "serving_app" => serving::serving_app(),
         #[cfg(feature = "config")]
         "config_app" => config::config_app(),
+        "handoff_app" => handoff::handoff_app(),
         "bad_input" => return one_shot(&name, bounds::bad_input()),
         #[cfg(feature = "tokio")]
         "async_drain_app" => asynchronous::drain_app(),

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use crate::notice::Notice;
 use crate::service::WorkerId;
 use crate::stopped::Wakers;
+use crate::worker::RunWatch;
 
 /// What a running service can know about its worker, and the way to wait for stop.
 ///
@@ -56,6 +57,8 @@ struct Inner {
     cond: Condvar,
     /// The line to the master (none in unit tests).
     notice: Option<Notice>,
+    /// Where the worker's run thread is, and who calls `terminate()`.
+    run: RunWatch,
 }
 
 /// What [`Context::stop`] wakes besides the condvar.
@@ -117,12 +120,13 @@ impl Context {
                 lock: Mutex::new(Waiters::default()),
                 cond: Condvar::new(),
                 notice,
+                run: RunWatch::default(),
             }),
         }
     }
 
     /// Asks for a graceful restart of this worker: the SIGTERM path
-    /// (`terminate()` on its thread, the context marked stopping, exit), then the
+    /// (the context marked stopping, `terminate()`, exit), then the
     /// manager respawns the same worker id. For a worker that knows it must start
     /// afresh (a leak it detected, a configuration it cannot reload in place).
     ///
@@ -235,6 +239,10 @@ impl Context {
     /// ```
     pub fn wait_for_stop(&self) {
         let mut guard = self.lock();
+        if self.is_stopping() {
+            return;
+        }
+        let watched = self.inner.run.enter_wait();
         while !self.is_stopping() {
             guard = self
                 .inner
@@ -242,6 +250,8 @@ impl Context {
                 .wait(guard)
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
         }
+        self.inner.run.leave_wait(watched, true);
+        drop(guard);
     }
 
     /// Blocks until the worker is told to stop or `timeout` has passed; returns
@@ -269,12 +279,18 @@ impl Context {
             return true;
         };
         let mut guard = self.lock();
+        if self.is_stopping() {
+            return true;
+        }
+        let watched = self.inner.run.enter_wait();
         loop {
             if self.is_stopping() {
+                self.inner.run.leave_wait(watched, true);
                 return true;
             }
             let now = Instant::now();
             if now >= deadline {
+                self.inner.run.leave_wait(watched, false);
                 return false;
             }
             guard = self
@@ -287,17 +303,24 @@ impl Context {
     }
 
     /// Marks the worker as stopping and wakes every waiter: blocked threads,
-    /// pending [`Stopped`](crate::Stopped) futures and cancellation tokens. The
-    /// lock is held only to set the flag and take the wakers; every wake-up
-    /// happens after it is released, so woken waiters do not queue on it.
-    pub(crate) fn stop(&self) {
-        let to_wake = {
+    /// pending [`Stopped`](crate::Stopped) futures and cancellation tokens. The lock is held only
+    /// to set the flag and take the wakers; every wake-up happens after it is
+    /// released, so woken waiters do not queue on it. Returns whether the run
+    /// thread was waiting on the context (it wakes up and may take `terminate()`).
+    pub(crate) fn stop(&self) -> bool {
+        let (to_wake, run_waiting) = {
             let mut waiters = self.lock();
             self.inner.stopping.store(true, Ordering::Release);
-            waiters.take_for_stop()
+            (waiters.take_for_stop(), self.inner.run.is_waiting())
         };
         self.inner.cond.notify_all();
         to_wake.wake();
+        run_waiting
+    }
+
+    /// Where the worker's run thread is, and who calls `terminate()`.
+    pub(crate) fn run_watch(&self) -> &RunWatch {
+        &self.inner.run
     }
 
     /// How many [`Stopped`](crate::Stopped) futures have a waker stored.

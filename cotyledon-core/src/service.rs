@@ -46,7 +46,8 @@ pub trait ServiceConfig {
 /// Every method has cotyledon's default, so `impl Service for MyType {}` is a
 /// complete service that does nothing until it is told to stop. Methods take `&self`
 /// because they are called from different threads: `run` on its own thread,
-/// `terminate` and `reload` on threads started by the worker's signal loop.
+/// `terminate` on that thread when it is free or else on a thread of its own, and
+/// `reload` on a thread started by the worker's signal loop.
 ///
 /// ```
 /// use cotyledon::{BoxError, Context, Service};
@@ -121,14 +122,21 @@ pub trait Service: ServiceConfig + Send + Sync + 'static {
         Ok(())
     }
 
-    /// Called once, on its own thread, when the worker is asked to stop gracefully
-    /// (SIGTERM, the master shutting down, the master dying, or the default
-    /// [`reload`](Service::reload)).
+    /// Called once, never on the worker's main thread, when the worker is asked to
+    /// stop gracefully (SIGTERM, the master shutting down, the master dying, or the
+    /// default [`reload`](Service::reload)).
     ///
     /// The [`Context`] given to `run` is already marked as stopping when this is
     /// called. The returned value is the worker's exit status (default 0). The worker
     /// exits as soon as this returns: `run` is not joined, so a service that must
     /// finish its current job waits for it here.
+    ///
+    /// It runs on `run`'s thread when that thread is free: `run` has returned `Ok`,
+    /// or the stop found `run` waiting on its [`Context`]
+    /// ([`wait_for_stop`](Context::wait_for_stop), [`wait_timeout`](Context::wait_timeout))
+    /// and `run` returns within 50 ms of waking up. Otherwise it runs on a thread of
+    /// its own, started at once when `run` was busy in code of its own, or 50 ms
+    /// after `run` woke up without returning.
     ///
     /// ```
     /// use std::sync::Mutex;
@@ -157,7 +165,7 @@ pub trait Service: ServiceConfig + Send + Sync + 'static {
         0
     }
 
-    /// Called on its own thread when the worker receives SIGHUP (the master forwards
+    /// Called on a thread of its own when the worker receives SIGHUP (the master forwards
     /// its own SIGHUP to every worker). Not called while `terminate` or another
     /// `reload` is running.
     ///

@@ -27,6 +27,11 @@
  *       `kill SIG PID` (PID < 0: a process group), `track PGID`, `untrack PGID`
  *       on stdin, answers `0` or an errno per line. At end of input (the driver
  *       exited, even by a crash) it SIGKILLs every tracked process group.
+ *       `watch PID` opens a pidfd on PID (answers `0` or an errno), and
+ *       `killwait SIG PID TIMEOUT_MS` sends SIG to PID, then waits until every
+ *       watched process has exited (its pidfd is readable) and forgets them; it
+ *       answers `0 NS`, NS the nanoseconds from just before kill(2) to the last
+ *       exit seen, or an errno (ETIMEDOUT when some were left at the timeout).
  *
  *   bare reaper PROG ARGS...
  *       Runs PROG as a child subreaper (PR_SET_CHILD_SUBREAPER), so the workers
@@ -41,7 +46,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -242,6 +249,47 @@ static int serve(int argc, char **argv) {
     }
 }
 
+#define MAX_WATCHED 4096
+
+static struct pollfd watched[MAX_WATCHED];
+static int nwatched;
+
+/* Sends `sig` to `pid`, then waits until every watched process has exited;
+ * returns 0 (with the nanoseconds taken in *ns) or an errno. */
+static int killwait(int sig, int pid, int timeout_ms, long long *ns) {
+    long long start = now_ns();
+    int err = kill(pid, sig) < 0 ? errno : 0;
+    int left = nwatched;
+    long long deadline = start + (long long)timeout_ms * 1000000LL;
+    while (err == 0 && left > 0) {
+        long long wait_ms = (deadline - now_ns()) / 1000000LL;
+        if (wait_ms <= 0) {
+            err = ETIMEDOUT;
+            break;
+        }
+        int n = poll(watched, (nfds_t)nwatched, (int)wait_ms);
+        if (n < 0 && errno != EINTR) {
+            err = errno;
+            break;
+        }
+        for (int i = 0; i < nwatched && n > 0; i++) {
+            if (watched[i].fd >= 0 && watched[i].revents != 0) {
+                close(watched[i].fd);
+                watched[i].fd = -1; /* poll ignores negative fds */
+                left--;
+            }
+        }
+    }
+    *ns = now_ns() - start;
+    for (int i = 0; i < nwatched; i++) {
+        if (watched[i].fd >= 0) {
+            close(watched[i].fd);
+        }
+    }
+    nwatched = 0;
+    return err;
+}
+
 static int signaller(void) {
     static pid_t tracked[1024];
     int ntracked = 0;
@@ -249,7 +297,7 @@ static int signaller(void) {
     signal(SIGINT, SIG_IGN);
     setvbuf(stdout, NULL, _IOLBF, 0);
     while (fgets(line, sizeof line, stdin) != NULL) {
-        int sig, pid, err = 0;
+        int sig, pid, timeout_ms, err = 0;
         if (sscanf(line, "kill %d %d", &sig, &pid) == 2) {
             err = kill(pid, sig) < 0 ? errno : 0;
         } else if (sscanf(line, "track %d", &pid) == 1 && ntracked < 1024) {
@@ -260,6 +308,25 @@ static int signaller(void) {
                     tracked[i] = tracked[--ntracked];
                     break;
                 }
+            }
+        } else if (sscanf(line, "watch %d", &pid) == 1) {
+            int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+            if (fd < 0) {
+                err = errno;
+            } else if (nwatched == MAX_WATCHED) {
+                close(fd);
+                err = ENOSPC;
+            } else {
+                watched[nwatched].fd = fd;
+                watched[nwatched].events = POLLIN;
+                nwatched++;
+            }
+        } else if (sscanf(line, "killwait %d %d %d", &sig, &pid, &timeout_ms) == 3) {
+            long long ns = 0;
+            err = killwait(sig, pid, timeout_ms, &ns);
+            if (err == 0) {
+                printf("0 %lld\n", ns);
+                continue;
             }
         } else {
             err = EINVAL;

@@ -11,5 +11,6 @@ pub(crate) mod pipe;
 pub(crate) mod shm;
 pub(crate) mod signal;
 pub(crate) mod socket;
+pub(crate) mod thread;
 pub(crate) mod threads;
 pub(crate) mod timer;

@@ -1,16 +1,19 @@
 //! The worker process: entered right after `fork` (never returns). It builds the
 //! service, runs `run()` on its own thread and serves signals and parent death on
-//! the main thread, calling `terminate()` / `reload()` on threads of their own.
+//! the main thread. `terminate()` runs on the run thread when that is free, else
+//! on a thread of its own (`terminate`); `reload()` on a thread of its own.
 
 mod killswitch;
 mod parent;
+mod terminate;
+mod threads;
 
 use std::any::Any;
 use std::convert::Infallible;
 use std::os::fd::RawFd;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use log::{debug, error, info};
@@ -21,10 +24,12 @@ use crate::hooks::{self, NewWorkerHook, panic_message};
 use crate::notice::Notice;
 use crate::proctitle;
 use crate::service::{BoxError, Service, ServiceId, WorkerId};
-use crate::signals::{Event, SelfPipe, WAKE};
+use crate::signals::{Event, SelfPipe};
 use crate::sys;
+use threads::{Outcome, Outcomes};
 
 pub(crate) use killswitch::exit;
+pub(crate) use terminate::RunWatch;
 
 const TARGET: &str = "cotyledon::worker";
 
@@ -53,24 +58,6 @@ static EXIT_REQUESTED: AtomicBool = AtomicBool::new(false);
 pub(crate) fn request_graceful_exit() {
     EXIT_REQUESTED.store(true, Ordering::SeqCst);
     sys::signal::notify(libc::SIGTERM as u8);
-}
-
-/// What the service's threads report to the main thread.
-enum Outcome {
-    /// `run()` returned an error or panicked (the message).
-    RunFailed(String),
-    /// `reload()` panicked.
-    Panicked(&'static str, String),
-}
-
-type Outcomes = Arc<Mutex<Vec<Outcome>>>;
-
-fn report(outcomes: &Outcomes, outcome: Outcome) {
-    outcomes
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .push(outcome);
-    sys::signal::notify(WAKE);
 }
 
 /// The worker's entry point, in the child.
@@ -123,33 +110,17 @@ fn serve<S: Service>(
 
     let notice = Notice::new(ws.slot, ws.master_pid.as_raw());
     let ctx = Context::with_notice(S::NAME, ws.worker_id, notice);
-    let ready_on_run = !ws.explicit_ready;
     let outcomes: Outcomes = Arc::default();
-    {
-        let (service, ctx, outcomes) = (service.clone(), ctx.clone(), outcomes.clone());
-        let spawned = std::thread::Builder::new()
-            .name("run".to_owned())
-            .spawn(move || {
-                // A thread that execs passes its own parent-death signal on.
-                let _ = sys::signal::set_parent_death_signal();
-                if ready_on_run && let Some(notice) = ctx.notice() {
-                    notice.ready();
-                }
-                let result = catch_unwind(AssertUnwindSafe(|| service.run(&ctx)));
-                // Ok: the worker stays alive until told to stop; nothing to say.
-                let failure = match result {
-                    Ok(Ok(())) => return,
-                    Ok(Err(e)) => format!("run() failed: {e}"),
-                    Err(payload) => {
-                        format!("Unhandled panic in run(): {}", panic_message(&*payload))
-                    }
-                };
-                report(&outcomes, Outcome::RunFailed(failure));
-            });
-        if let Err(e) = spawned {
-            error!(target: TARGET, "Could not start the run thread of {title}: {e}");
-            exit(2);
-        }
+    let run = threads::Run {
+        service: service.clone(),
+        ctx: ctx.clone(),
+        outcomes: outcomes.clone(),
+        title: title.clone(),
+        ready_on_run: !ws.explicit_ready,
+    };
+    if let Err(e) = threads::spawn_run(run) {
+        error!(target: TARGET, "Could not start the run thread of {title}: {e}");
+        exit(2);
     }
 
     let mut w = Worker {
@@ -159,12 +130,14 @@ fn serve<S: Service>(
         title,
         timeout,
         deadline: None,
+        handoff: None,
         terminating: false,
         reloading: Arc::new(AtomicBool::new(false)),
         reloader: None,
     };
     loop {
-        let parent_gone = parent.poll(&mut ws.signal_pipe, w.deadline);
+        let wake_at = [w.deadline, w.handoff].into_iter().flatten().min();
+        let parent_gone = parent.poll(&mut ws.signal_pipe, wake_at);
         let mut events = ws.signal_pipe.events().unwrap_or_default();
         if parent_gone {
             events.insert(0, Event::ParentDied);
@@ -193,6 +166,7 @@ fn serve<S: Service>(
             }
         }
         w.handle_outcomes();
+        w.check_handoff();
         if w.deadline.is_some_and(|d| Instant::now() >= d) {
             info!(
                 target: TARGET,
@@ -212,6 +186,8 @@ struct Worker<S: Service> {
     title: String,
     timeout: Option<Duration>,
     deadline: Option<Instant>,
+    /// When to look again whether the run thread took `terminate()`.
+    handoff: Option<Instant>,
     terminating: bool,
     reloading: Arc<AtomicBool>,
     /// Wakes the reload thread, once started.
@@ -231,27 +207,42 @@ impl<S: Service> Worker<S> {
         );
         // A timeout too long to represent is no timeout.
         self.deadline = self.timeout.and_then(|t| Instant::now().checked_add(t));
-        self.ctx.stop();
-        let (service, title) = (self.service.clone(), self.title.clone());
+        let watch = self.ctx.run_watch();
+        watch.offer();
+        if self.ctx.stop() {
+            // The run thread was waiting on its context: it may come for
+            // terminate() as run() returns.
+            self.handoff = Some(Instant::now() + terminate::HANDOFF);
+        } else {
+            self.take_back();
+        }
+    }
+
+    /// After a stop that found the run thread waiting: starts `terminate()` on a
+    /// thread of its own if the run thread has not come for it in time.
+    fn check_handoff(&mut self) {
+        let Some(at) = self.handoff else { return };
+        let now = Instant::now();
+        if now < at {
+            return;
+        }
+        self.handoff = None;
+        match self.ctx.run_watch().next(sys::timer::monotonic_ns()) {
+            terminate::Next::Done => {}
+            terminate::Next::Recheck(after) => self.handoff = Some(now + after),
+            terminate::Next::TakeBack => self.take_back(),
+        }
+    }
+
+    /// Calls `terminate()` on a thread of its own, unless the run thread took it.
+    fn take_back(&mut self) {
+        if !self.ctx.run_watch().take() {
+            return;
+        }
         // The thread ends the process itself once terminate() returns: no round
         // trip through the main thread on the way out.
-        let spawned = std::thread::Builder::new()
-            .name("terminate".to_owned())
-            .spawn(move || {
-                let _ = sys::signal::set_parent_death_signal();
-                match catch_unwind(AssertUnwindSafe(|| service.terminate())) {
-                    Ok(code) => exit(code),
-                    Err(payload) => {
-                        error!(
-                            target: TARGET,
-                            "Unhandled panic in terminate() (service {title}): {}",
-                            panic_message(&*payload)
-                        );
-                        exit(2)
-                    }
-                }
-            });
-        if let Err(e) = spawned {
+        let service = self.service.clone();
+        if let Err(e) = threads::spawn_terminate(service, self.title.clone()) {
             error!(target: TARGET, "Could not start terminate() of {}: {e}", self.title);
             exit(1);
         }
@@ -265,37 +256,10 @@ impl<S: Service> Worker<S> {
         // One reload thread, started at the first SIGHUP and reused after: a
         // reload costs a channel message, not a thread.
         if self.reloader.is_none() {
-            let (tx, rx) = std::sync::mpsc::channel::<()>();
-            let (service, outcomes, reloading) = (
-                self.service.clone(),
-                self.outcomes.clone(),
-                self.reloading.clone(),
-            );
-            let notice = self.ctx.notice();
-            let spawned = std::thread::Builder::new()
-                .name("reload".to_owned())
-                .spawn(move || {
-                    let _ = sys::signal::set_parent_death_signal();
-                    while rx.recv().is_ok() {
-                        let result = catch_unwind(AssertUnwindSafe(|| service.reload()));
-                        reloading.store(false, Ordering::Release);
-                        // An in-place reload (not the default restart) tells the
-                        // master it serves again: the next rolling step may go.
-                        if result.is_ok()
-                            && !EXIT_REQUESTED.load(Ordering::SeqCst)
-                            && let Some(notice) = notice
-                        {
-                            notice.reloaded();
-                        }
-                        if let Err(payload) = result {
-                            let msg = panic_message(&*payload);
-                            report(&outcomes, Outcome::Panicked("reload", msg));
-                            return;
-                        }
-                    }
-                });
-            match spawned {
-                Ok(_) => self.reloader = Some(tx),
+            let (service, outcomes) = (self.service.clone(), self.outcomes.clone());
+            let reloading = self.reloading.clone();
+            match threads::spawn_reload(service, outcomes, reloading, self.ctx.notice()) {
+                Ok(tx) => self.reloader = Some(tx),
                 Err(e) => {
                     self.reloading.store(false, Ordering::Release);
                     error!(target: TARGET, "Could not start reload() of {}: {e}", self.title);

@@ -55,18 +55,23 @@ impl Watch {
             return true;
         }
         let timeout = signals::poll_timeout(deadline);
-        let mut fds = vec![PollFd::new(pipe.poll_fd(), PollFlags::POLLIN)];
-        if let Some((fd, _)) = self.fd {
-            fds.push(PollFd::new(sys::fd::borrow_forever(fd), PollFlags::POLLIN));
-        }
-        match poll(&mut fds, timeout) {
+        // On the stack: the loop allocates nothing per turn.
+        let signal_fd = || PollFd::new(pipe.poll_fd(), PollFlags::POLLIN);
+        let (mut fds, n) = match self.fd {
+            Some((fd, _)) => {
+                let death = PollFd::new(sys::fd::borrow_forever(fd), PollFlags::POLLIN);
+                ([signal_fd(), death], 2)
+            }
+            None => ([signal_fd(), signal_fd()], 1),
+        };
+        match poll(&mut fds[..n], timeout) {
             Ok(_) | Err(Errno::EINTR) => {}
             Err(_) => return false,
         }
-        let ready = fds.get(1).and_then(PollFd::revents).is_some_and(|r| {
-            r.intersects(PollFlags::POLLHUP | PollFlags::POLLIN | PollFlags::POLLERR)
-        });
-        drop(fds);
+        let ready = n == 2
+            && fds[1].revents().is_some_and(|r| {
+                r.intersects(PollFlags::POLLHUP | PollFlags::POLLIN | PollFlags::POLLERR)
+            });
         // Readiness of an fd that is no longer our pipe says nothing of the master.
         ready && self.check_death_pipe()
     }

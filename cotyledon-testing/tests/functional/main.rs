@@ -10,6 +10,7 @@ mod bounds;
 mod chaos;
 #[cfg(feature = "config")]
 mod config;
+mod handoff;
 mod hooks;
 mod http;
 mod listeners;

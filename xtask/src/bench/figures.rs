@@ -123,6 +123,20 @@ pub(crate) fn startup(
     (Ok(start), stop)
 }
 
+/// Master SIGKILL → every worker gone: the helper watches each worker (a pidfd)
+/// and times from just before `kill(2)` to the last worker's exit.
+pub(crate) fn master_kill(b: &mut Bench, kind: Kind, n: usize) -> Result<f64, String> {
+    let up = b.start(kind, n, 0, None)?;
+    std::thread::sleep(SETTLE);
+    let mut signaller = b.signaller.borrow_mut();
+    for pid in up.pids.values() {
+        signaller.watch(*pid)?;
+    }
+    let took = signaller.kill_and_wait(SIGKILL, up.proc.pid, Duration::from_secs(10))?;
+    drop(signaller);
+    Ok(ms(took))
+}
+
 /// Respawn latency: SIGKILL a worker → its replacement (same id) is in run().
 /// Every killed worker has lived over 1 s (so no crash-loop back-off applies) and a
 /// SIGHUP first resets the fork-rate history, so that the limiter (on in ours and

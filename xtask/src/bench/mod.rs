@@ -12,6 +12,7 @@
 
 mod figures;
 pub(crate) mod output;
+mod plan;
 pub(crate) mod procfs;
 mod report;
 pub(crate) mod setup;
@@ -22,6 +23,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use figures::Bench;
+use plan::Plan;
 use report::{Row, Stat};
 use subject::{KINDS, Kind, Programs};
 
@@ -35,54 +37,6 @@ pub(crate) struct Options {
     pub(crate) json: bool,
     pub(crate) write: bool,
     pub(crate) no_python: bool,
-}
-
-/// How much of each figure to run.
-pub(crate) struct Plan {
-    /// (N, wait_interval ms, runs)
-    pub(crate) startup: Vec<(usize, u64, usize)>,
-    /// N whose wait_interval-0 start-up runs also time the shutdown.
-    pub(crate) shutdown: Vec<usize>,
-    /// (workers, runs, kills per run)
-    pub(crate) respawn: (usize, usize, usize),
-    /// (workers, runs, reloads per run)
-    pub(crate) reload: (usize, usize, usize),
-    /// (workers, seconds, runs)
-    pub(crate) idle: (usize, u64, usize),
-    /// (big, small, runs)
-    pub(crate) scale: (usize, usize, usize),
-}
-
-impl Plan {
-    fn new(smoke: bool) -> Plan {
-        if smoke {
-            return Plan {
-                startup: vec![(1, 0, 1), (10, 0, 1), (1, 10, 1), (10, 10, 1)],
-                shutdown: vec![10],
-                respawn: (10, 1, 3),
-                reload: (10, 1, 2),
-                idle: (10, 1, 1),
-                scale: (10, 2, 1),
-            };
-        }
-        Plan {
-            startup: vec![
-                (1, 0, 10),
-                (10, 0, 10),
-                (100, 0, 10),
-                (1000, 0, 5),
-                (1, 10, 10),
-                (10, 10, 10),
-                (100, 10, 5),
-                (1000, 10, 2),
-            ],
-            shutdown: vec![10, 100, 1000],
-            respawn: (100, 3, 25),
-            reload: (10, 5, 10),
-            idle: (10, 10, 3),
-            scale: (1000, 10, 5),
-        }
-    }
 }
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
@@ -210,6 +164,13 @@ fn measure(opts: Options, args: &[String], programs: Programs) -> Result<(), Str
             ));
         }
     }
+    let (kn, kruns) = plan.master_kill;
+    let kill_row = t.add(
+        format!("master SIGKILL → N={kn} workers gone"),
+        "ms",
+        Stat::Median,
+        kruns.to_string(),
+    );
     let (ln, lruns, reloads) = plan.reload;
     let reload_row = t.add(
         format!("reload round-trip N={ln}"),
@@ -294,7 +255,7 @@ fn measure(opts: Options, args: &[String], programs: Programs) -> Result<(), Str
     ];
 
     let total: usize =
-        plan.startup.iter().map(|s| s.2).sum::<usize>() + rruns + lruns + iruns + sruns;
+        plan.startup.iter().map(|s| s.2).sum::<usize>() + rruns + kruns + lruns + iruns + sruns;
     let mut done = 0;
     let mut progress = |what: &str| {
         done += 1;
@@ -323,6 +284,13 @@ fn measure(opts: Options, args: &[String], programs: Programs) -> Result<(), Str
             let r = figures::respawn(&mut bench, kind, rn, kills);
             t.rows[respawn_med].record(kind, r.clone());
             t.rows[respawn_p95].record(kind, r);
+        }
+    }
+    for _ in 0..kruns {
+        progress("master SIGKILL");
+        for &kind in &kinds {
+            let r = figures::master_kill(&mut bench, kind, kn);
+            t.rows[kill_row].record(kind, r.map(|x| vec![x]));
         }
     }
     for _ in 0..lruns {

@@ -93,6 +93,12 @@ const METHOD: &str = "\
   would wait 10 ms first (ours only spaces two forks).
 - **shutdown**: in the `wait_interval 0` start-up runs, 200 ms after the last `run`
   line: SIGTERM → master exited (status 0 required).
+- **master SIGKILL**: N workers (`wait_interval` 0), 200 ms after start-up the
+  signal helper opens a pidfd on each worker, SIGKILLs the master and times, itself
+  (no pipe hop), from just before `kill(2)` to the last worker's exit (its pidfd
+  readable). Each subject's workers notice the master's death their own way
+  (ours: a pipe's EOF and `PR_SET_PDEATHSIG`; bare and threaded:
+  `PR_SET_PDEATHSIG` with SIGTERM).
 - **reload**: SIGHUP → all N `reload` lines, 50 ms between two SIGHUPs.
 - **idle**: 1 s after start-up, over the idle window: the master's utime+stime
   (`/proc/PID/stat`, clock ticks), its CPU time from `schedstat` (ns, summed over
@@ -112,44 +118,88 @@ const METHOD: &str = "\
 ";
 
 const ANALYSIS: &str = "\
-## Where ours is above 2× bare, and why
+## Against the targets, and why
 
-Profiled with `strace -c -f` on the master and workers and `perf record -a -g`
-(2026-11-30). The master is not the cost: per worker death it makes three system
-calls (`kill`, a `waitid(WNOWAIT)` peek, `wait4`) against bare's two, and perf puts
-about 2% of the CPU in it. The gap is in the workers. The *threaded* floor splits
-it in two: what a worker pays for holding the run thread the contract requires
-(threaded over bare), and what ours does beyond that (ours over threaded).
+The targets of issue 11, read in this run (started at load 0.98 on an otherwise
+idle machine; the bench's own 1000-worker runs raise the load as it goes):
+start-up N=10/100/500/1000 at 1.35–1.47× threaded and 1.63–1.86× bare (targets
+1.5× and 2×: met); shutdown N=10/100/1000 at 1.34–1.48× threaded and 1.71–1.80×
+bare (met; N=500, not a target, 1.52× and 2.05×); respawn 1.43× bare (target
+1.5×: met, threaded itself is 1.38×); idle master wake-ups 0; master RSS 2.2 MiB
+(< 3 MiB); worker PSS 0.18 MiB (< 0.3 MiB). One row stays above its target:
+**master SIGKILL → 200 workers gone, 16.4 ms** (target 15 ms; threaded 11.5,
+bare 8.8; 13–16 ms in quieter runs of the same binary).
 
-- **shutdown, scale-down** (about 1.9–2.6× bare, 1.6–2.1× threaded): an idle
-  thread slows the exit little (threaded is 1.0–1.3× bare), so most of the gap is
-  ours' own work. On SIGTERM a bare worker just dies; ours logs, marks its
-  `Context` as stopping (which wakes and ends the `run()` thread), starts a
-  `terminate()` thread and exits from it with `terminate()`'s status. The extra
-  thread creation (stack and sigaltstack mappings, a malloc arena on the first
-  allocation) and the teardown of a 3-thread process with ~36 mappings (bare:
-  1 thread, ~24) show up in perf as `unmap_page_range`, page faults and /proc
-  teardown: roughly 100 µs of CPU per worker, which on 2 cores and 1000 workers is
-  the difference.
-- **start-up, scale-up** at N=100/1000 (about 1.8–2.1× bare, 1.4–1.6× threaded):
-  starting the run thread is about half of it (threaded is 1.2–1.5× bare there);
-  each worker of ours also builds its service. The per-spawn work in the master
-  was already cut to the fork itself (argv area read once, no per-spawn /proc
-  reads, one spawn per loop turn with the signal pipe checked in between).
-- **footprint** (PSS about 2.3× bare, 1.6–2× threaded): small in absolute terms,
-  about 0.2 MiB for the master and per worker; not profiled.
-- The 2-core machine is shared with other builds: rows move by ±30% between runs,
-  more at N=1000 and where a build overlapped a few runs (see the min–max; the
-  respawn p95 and the start-up N=1 rows took such outliers).
+What moved (the same bench, no python column, run on the revision before this
+work, d84ab96, then on this one; ours, and ours/threaded):
 
-What moved in the runs of 2026-11-30 (median, ours/bare): reload round-trip 2.35×
-→ 1.68× (one reload thread per worker, reused for every SIGHUP, instead of a thread
-per SIGHUP); scale-down 1000→10 3.75× → 2.4–2.6× (workers scaled away by a reload
-hook get SIGTERM at once instead of a SIGHUP first); shutdown N=100 2.78× →
-2.3× (the `terminate()` thread exits the process itself; a `run()` that returns
-`Ok` no longer wakes the main thread). Before the first measurement, reaping was
-made O(1) per death (a `waitid` peek) instead of a `waitpid` on every worker, which
-made shutdown at N=1000 quadratic.
+| figure | before | after |
+|---|---:|---:|
+| start-up N=100 | 20.2 ms, 1.50× | 13.1 ms, 1.42× |
+| start-up N=1000 | 128 ms, 1.62× | 120 ms, 1.47× |
+| respawn median | 0.492 ms (1.93× bare) | 0.476 ms (1.43× bare) |
+| shutdown N=10 | 2.80 ms, 2.34× | 1.08 ms, 1.41× |
+| shutdown N=100 | 13.1 ms, 1.92× | 7.96 ms, 1.48× |
+| shutdown N=1000 | 132 ms, 2.27× | 83.6 ms, 1.34× |
+| master SIGKILL → 200 gone | 20.0 ms, 2.03× | 16.4 ms, 1.42× |
+| scale 1000→10 | 115 ms, 1.92× | 77.7 ms, 1.33× |
+
+- **`terminate()` on the run thread when it is free** (run() returned, or
+  returns within 50 ms of being woken from `wait_for_stop`/`wait_timeout` by
+  the stop; a thread of its own only otherwise): the shutdown rows. `perf record
+  -a -g` (20 kHz) over the SIGTERM of 3 × 200 workers puts a worker's exit at 293
+  µs of CPU before (address-space teardown 39%, creating the `terminate()`
+  thread and running it 21%, cross-CPU TLB-flush IPIs 5%), 190 µs after
+  (teardown 53%, TLB-flush IPIs 5%, no thread created), threaded 146 µs.
+- **The run thread started with `pthread_create` alone**: `std::thread` looks
+  up `RUST_MIN_STACK` and `__pthread_get_minstack` (a symbol look-up that faults
+  in libc's symbol tables in every worker, since the master never started a
+  thread), calls `pthread_getattr_np` (whose allocation makes glibc create a
+  malloc arena: four `mmap`-family calls, their TLB flushes, two more mappings
+  to tear down) and maps a signal stack. A fork-then-thread micro-benchmark
+  (500 forks, child CPU from `getrusage`) put that at about 50 µs of CPU per
+  worker (std 205 µs, raw 150 µs, no thread 65 µs); in the bench it is most of
+  the start-up gain and a tenth of a worker's CPU over its life (rusage of the
+  whole run, N=1000: 481 → 427 µs per worker; threaded 313).
+- The worker's loop no longer allocates per turn. Start-up work that causes
+  copy-on-write faults after the run thread starts was looked for and not
+  found to matter: `/proc/interrupts` counts about 10 TLB shootdowns for 1000
+  start-ups (hundreds at shutdown); a worker takes 54 page faults up to its
+  `run` line against threaded's 42, all but the shared-region slot before the
+  run thread exists. Threads are pinned to nothing (no affinity is set).
+- Tried and not kept: smaller stacks for the `terminate()` and `reload()`
+  threads (no measurable difference, 64 KiB to 2 MiB: the mapping costs the same
+  and only touched pages count; and both run user code, `reload()` of an async
+  service a whole `block_on`); dropping the main thread's parent-death signal
+  once the run thread has its own (one signal per worker instead of two at the
+  master's death: 16.0 vs 16.3 ms over 21 alternated runs, noise).
+
+**Master SIGKILL, above 15 ms.** On the master's death the kernel reparents the
+workers and signals them (bare's whole cost, 8.8 ms for 200); every worker then
+runs the SIGTERM path (\"Parent process has died…\", the stop, `terminate()`).
+`perf record -a -g` over the kill of 3 × 200 workers: 188 µs of CPU per worker
+against threaded's 139. The difference: tearing down a bigger address space
+(`exit_mmap` +21 µs: the Rust binary's text mapped by fault-around, libgcc_s,
+the shared region; worker RSS 1.8 MiB against 1.3), the self-pipe loop waking
+from `poll` (+19 µs against `sigtimedwait`'s 8; DESIGN.md §6), waking the run
+thread that exits (+5 µs of futex wake), the first clock read's page fault and
+the clock reads of the timeouts (+6 µs). About 50 µs × 200 workers on 2 cores is
+the 5 ms between ours and threaded. What is left is the worker contract (a
+self-pipe loop, a kill-switch timer, a run thread that exits with `terminate()`'s
+value), not work it could skip.
+
+**Start-up and respawn, where the rest of the gap is.** The master's fork loop
+is the critical path of start-up at N=500/1000: perf on the master puts about
+150 µs of samples per fork (`_Fork` 96: `dup_mmap` 63, `copy_page_range` 23; and
+33 of copy-on-write faults the master takes on the pages it writes between two
+forks). The master was not changed here. A worker's own start, fork to `run`
+line (perf `sched_process_fork` to its `write`, median of 25 respawns): ours
+207 µs, threaded 170, bare 99: the run thread is most of the floor's cost; ours
+adds the self-pipe, the kill-switch timer, the parent-death watch, the title and
+the ready notice (about 20 more system calls) and 12 more page faults.
+
+The 2-core machine is shared with other builds: rows move by ±30% between runs,
+more at N=1000 and where another load overlapped a few runs (see the min–max).
 ";
 
 const PYTHON_NOTES: &str = "\

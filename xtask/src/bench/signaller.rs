@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub(crate) const SIGHUP: i32 = 1;
 pub(crate) const SIGKILL: i32 = 9;
@@ -45,7 +45,8 @@ impl Signaller {
         }
     }
 
-    fn request(&mut self, line: &str) -> Result<(), String> {
+    /// Sends one request; `Ok` with what follows the `0` of the answer.
+    fn request(&mut self, line: &str) -> Result<String, String> {
         match self {
             Signaller::Helper { input, output, .. } => {
                 writeln!(input, "{line}").map_err(|e| format!("signal helper: {e}"))?;
@@ -54,17 +55,24 @@ impl Signaller {
                 output
                     .read_line(&mut reply)
                     .map_err(|e| format!("signal helper: {e}"))?;
-                match reply.trim() {
-                    "0" => Ok(()),
-                    errno => Err(format!("`{line}` failed with errno {errno}")),
+                let mut words = reply.split_whitespace();
+                match words.next() {
+                    Some("0") => Ok(words.collect::<Vec<_>>().join(" ")),
+                    errno => Err(format!(
+                        "`{line}` failed with errno {}",
+                        errno.unwrap_or("(none)")
+                    )),
                 }
             }
             Signaller::KillCommand => {
                 let mut parts = line.split_whitespace().skip(1);
-                let (Some("kill"), Some(sig), Some(pid)) =
-                    (line.split_whitespace().next(), parts.next(), parts.next())
+                let verb = line.split_whitespace().next();
+                if matches!(verb, Some("watch" | "killwait")) {
+                    return Err("needs the `bare signal` helper".to_owned());
+                }
+                let (Some("kill"), Some(sig), Some(pid)) = (verb, parts.next(), parts.next())
                 else {
-                    return Ok(()); // track/untrack: nothing to do without the helper
+                    return Ok(String::new()); // track/untrack: nothing to do without the helper
                 };
                 let status = Command::new("kill")
                     .args([format!("-{sig}"), "--".into(), pid.into()])
@@ -72,7 +80,7 @@ impl Signaller {
                     .status()
                     .map_err(|e| format!("kill: {e}"))?;
                 if status.success() {
-                    Ok(())
+                    Ok(String::new())
                 } else {
                     Err(format!("kill -{sig} {pid} failed"))
                 }
@@ -86,6 +94,28 @@ impl Signaller {
         let at = Instant::now();
         self.request(&format!("kill {sig} {pid}"))?;
         Ok(at)
+    }
+
+    /// Watches `pid` (a pidfd in the helper) for [`kill_and_wait`](Self::kill_and_wait).
+    pub(crate) fn watch(&mut self, pid: u32) -> Result<(), String> {
+        self.request(&format!("watch {pid}")).map(drop)
+    }
+
+    /// Sends `sig` to `pid`, then waits (at most `timeout`) until every watched
+    /// process has exited; the time from just before `kill(2)` to the last exit,
+    /// as the helper measured it (no pipe hop in it).
+    pub(crate) fn kill_and_wait(
+        &mut self,
+        sig: i32,
+        pid: u32,
+        timeout: Duration,
+    ) -> Result<Duration, String> {
+        let ms = timeout.as_millis();
+        let reply = self.request(&format!("killwait {sig} {pid} {ms}"))?;
+        let ns: u64 = reply
+            .parse()
+            .map_err(|_| format!("signal helper: bad answer {reply:?}"))?;
+        Ok(Duration::from_nanos(ns))
     }
 
     /// While tracked, a process group is SIGKILLed by the helper if we die.
