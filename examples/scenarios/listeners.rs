@@ -55,13 +55,7 @@ impl cotyledon::Service for Echo {
             }
         }
         if self.exec_ls && id.get() == 0 {
-            let out = std::process::Command::new("ls")
-                .args(["-l", "/proc/self/fd"])
-                .output()?;
-            for line in String::from_utf8_lossy(&out.stdout).lines().skip(1) {
-                error!("exec fd: {line}");
-            }
-            error!("exec fds done");
+            super::robustness::log_exec_fds()?;
         }
         ctx.wait_for_stop();
         Ok(())

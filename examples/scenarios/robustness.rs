@@ -48,16 +48,23 @@ struct FdLister;
 
 impl cotyledon::Service for FdLister {
     fn run(&self, ctx: &Context) -> Result<(), BoxError> {
-        let out = std::process::Command::new("ls")
-            .args(["-l", "/proc/self/fd"])
-            .output()?;
-        for line in String::from_utf8_lossy(&out.stdout).lines().skip(1) {
-            error!("exec fd: {line}");
-        }
-        error!("exec fds done");
+        log_exec_fds()?;
         ctx.wait_for_stop();
         Ok(())
     }
+}
+
+/// Logs each fd that a program the worker execs (`ls -l /proc/self/fd`) sees, as
+/// "exec fd: …" lines, then "exec fds done".
+pub(super) fn log_exec_fds() -> std::io::Result<()> {
+    let out = std::process::Command::new("ls")
+        .args(["-l", "/proc/self/fd"])
+        .output()?;
+    for line in String::from_utf8_lossy(&out.stdout).lines().skip(1) {
+        error!("exec fd: {line}");
+    }
+    error!("exec fds done");
+    Ok(())
 }
 
 /// fds × 1.

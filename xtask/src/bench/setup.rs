@@ -18,15 +18,20 @@ pub(crate) fn target_dir() -> PathBuf {
 
 /// `target/release/examples/bench`, built.
 pub(crate) fn build_ours() -> Result<PathBuf, String> {
+    build_release_example("bench")
+}
+
+/// Builds cotyledon-core's example `name` in release; returns its path.
+pub(crate) fn build_release_example(name: &str) -> Result<PathBuf, String> {
     run_cmd(&mut cargo([
         "build",
         "--release",
         "-p",
         "cotyledon-core",
         "--example",
-        "bench",
+        name,
     ]))?;
-    Ok(target_dir().join("release").join("examples").join("bench"))
+    Ok(target_dir().join("release").join("examples").join(name))
 }
 
 /// The bare C program (both floors, the signal helper and the subreaper), compiled into

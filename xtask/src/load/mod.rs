@@ -28,8 +28,8 @@ use std::net::TcpListener;
 use std::time::Instant;
 
 use crate::bench::output::{git_rev, utc_now};
-use crate::bench::setup::target_dir;
-use crate::{cargo, project_root, run_cmd};
+use crate::bench::setup::{build_release_example, target_dir};
+use crate::project_root;
 
 /// Command-line options.
 #[derive(Debug, Default, PartialEq)]
@@ -70,14 +70,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let opts = parse_args(args)?;
     let start = Instant::now();
     wrk::ensure_installed()?;
-    run_cmd(&mut cargo([
-        "build",
-        "--release",
-        "-p",
-        "cotyledon-core",
-        "--example",
-        "http_server",
-    ]))?;
+    let bin = build_release_example("http_server")?;
     let port = match opts.port {
         Some(port) => port,
         None => free_port()?,
@@ -85,7 +78,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let logs = target_dir().join("load");
     std::fs::create_dir_all(&logs).map_err(|e| format!("cannot create {}: {e}", logs.display()))?;
     let runner = phases::Runner {
-        bin: target_dir().join("release/examples/http_server"),
+        bin,
         port,
         logs,
         plan: phases::Plan::new(opts.smoke),
