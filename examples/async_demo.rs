@@ -11,34 +11,14 @@
 //! Ctrl-C (SIGINT) stops everything at once. `kill -HUP <master pid>` restarts the
 //! workers gracefully (the default reload), each draining as on SIGTERM.
 
-use std::io::Write;
+#[path = "support/pid_logger.rs"]
+mod pid_logger;
+
 use std::time::Duration;
 
 use cotyledon::{AsyncService, BoxError, Context, Service, ServiceManager, Tokio, WorkerId};
-use log::{LevelFilter, Log, Metadata, Record, info};
+use log::info;
 use tokio::task::JoinSet;
-
-/// A minimal logger: `[pid] LEVEL message` on stdout.
-struct Stdout;
-
-impl Log for Stdout {
-    fn enabled(&self, _: &Metadata<'_>) -> bool {
-        true
-    }
-    fn log(&self, record: &Record<'_>) {
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(
-            out,
-            "[{:>6}] {:<5} {}",
-            std::process::id(),
-            record.level(),
-            record.args()
-        );
-    }
-    fn flush(&self) {
-        let _ = std::io::stdout().flush();
-    }
-}
 
 /// The metadata, as for any service: the name, and how long the drain may take
 /// after SIGTERM before the worker is made to exit (status 1).
@@ -99,8 +79,7 @@ impl AsyncService for Consumer {
 }
 
 fn main() -> Result<(), BoxError> {
-    log::set_logger(&Stdout)?;
-    log::set_max_level(LevelFilter::Info);
+    pid_logger::init()?;
 
     let mut manager = ServiceManager::new()?;
     // Tokio::new: the service runs on a current-thread runtime that each worker

@@ -6,33 +6,13 @@
 //! gracefully, each worker saying goodbye. Kill a worker with `kill -9` and watch
 //! the master start a new one with the same id.
 
-use std::io::Write;
+#[path = "support/pid_logger.rs"]
+mod pid_logger;
+
 use std::time::Duration;
 
 use cotyledon::{BoxError, Context, Service, ServiceManager, WorkerId};
-use log::{LevelFilter, Log, Metadata, Record, info};
-
-/// A minimal logger: `[pid] message` on stdout.
-struct Stdout;
-
-impl Log for Stdout {
-    fn enabled(&self, _: &Metadata<'_>) -> bool {
-        true
-    }
-    fn log(&self, record: &Record<'_>) {
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(
-            out,
-            "[{:>6}] {:<5} {}",
-            std::process::id(),
-            record.level(),
-            record.args()
-        );
-    }
-    fn flush(&self) {
-        let _ = std::io::stdout().flush();
-    }
-}
+use log::info;
 
 #[derive(Service)]
 #[service(name = "ticker", graceful_shutdown_timeout = 5)]
@@ -75,8 +55,7 @@ impl cotyledon::Service for Janitor {
 }
 
 fn main() -> Result<(), BoxError> {
-    log::set_logger(&Stdout)?;
-    log::set_max_level(LevelFilter::Info);
+    pid_logger::init()?;
 
     let mut manager = ServiceManager::new()?;
     let ticker = manager.add(|id| Ticker { id }, 2)?;
