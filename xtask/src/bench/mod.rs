@@ -261,13 +261,8 @@ fn measure(opts: Options, args: &[String], programs: Programs) -> Result<(), Str
     let (wt, hangs) = plan.watchdog;
     let watchdog_rows = watchdog::rows(&mut t, wt, hangs);
 
-    let total: usize = plan.startup.iter().map(|s| s.2).sum::<usize>()
-        + rruns
-        + kruns
-        + lruns
-        + iruns
-        + sruns
-        + 1;
+    let total: usize =
+        plan.startup.iter().map(|s| s.2).sum::<usize>() + rruns + kruns + lruns + iruns + sruns + 1;
     let mut done = 0;
     let mut progress = |what: &str| {
         done += 1;

@@ -245,8 +245,8 @@ pub(crate) fn json_rows(rows: &[Row], available: [bool; SUBJECTS]) -> String {
             format!("\"runs\": {}", json_str(&row.runs)),
         ];
         if let Some(t) = row.target {
-            let met = row.met().map_or("null", |m| if m { "true" } else { "false" });
-            fields.push(format!("\"target_max\": {}, \"met\": {met}", json_num(Some(t))));
+            let met = row.met().map_or("null".to_owned(), |m| m.to_string());
+            fields.push(format!("\"target_max\": {t}, \"met\": {met}"));
         }
         for (i, kind) in KINDS.iter().enumerate() {
             let cell = &row.cells[i];

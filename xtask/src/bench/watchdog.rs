@@ -137,9 +137,21 @@ pub(super) fn rows(t: &mut Table, t_ms: u64, hangs: usize) -> Rows {
     let limit = t_ms as f64 + KILL_SLACK_MS;
     Rows([
         add(format!("{head}, hung: last beat → dead"), hung, Some(limit)),
-        add(format!("{head}, hung: dead beyond T"), hung, Some(KILL_SLACK_MS)),
-        add(format!("{head}, frozen: last beat → dead"), frozen, Some(limit)),
-        add(format!("{head}, frozen: dead beyond T"), frozen, Some(KILL_SLACK_MS)),
+        add(
+            format!("{head}, hung: dead beyond T"),
+            hung,
+            Some(KILL_SLACK_MS),
+        ),
+        add(
+            format!("{head}, frozen: last beat → dead"),
+            frozen,
+            Some(limit),
+        ),
+        add(
+            format!("{head}, frozen: dead beyond T"),
+            frozen,
+            Some(KILL_SLACK_MS),
+        ),
         add(
             format!("{head}: dead → replacement in run()"),
             hung + frozen - early,
