@@ -119,8 +119,10 @@ const METHOD: &str = "\
   ends it), *frozen* (after 1 s, SIGSTOPs itself: the SIGABRT stays pending and
   the SIGKILL 200 ms later ends it, the worst case the target allows for), and
   *early* (hung after 50 ms: counted with hung). The signal helper holds a pidfd
-  on the worker and answers the `CLOCK_MONOTONIC` time it saw it die; the
-  replacement prints its time on entering `run()`: one clock, no pipe hop.
+  on the worker, waits on it at real-time priority (`SCHED_FIFO` 1, so that a
+  busy CPU does not delay its wake-up) and answers the `CLOCK_MONOTONIC` time it
+  saw the worker die; the replacement prints its time on entering `run()`: one
+  clock, no pipe hop.
   Respawn rows: after a worker that lived over 1 s (the target's case), and after
   an early one, which died before it was 1 s old: a crash by the back-off's rule
   (any unasked abnormal death within 1 s of the fork), so its replacement waits
