@@ -32,6 +32,11 @@
  *       watched process has exited (its pidfd is readable) and forgets them; it
  *       answers `0 NS`, NS the nanoseconds from just before kill(2) to the last
  *       exit seen, or an errno (ETIMEDOUT when some were left at the timeout).
+ *       `deadat TIMEOUT_MS` sends nothing: it waits the same way, at real-time
+ *       priority (SCHED_FIFO 1) when allowed, and answers `0 NS RT`, NS the
+ *       CLOCK_MONOTONIC time (ns) just after the last exit was seen (the time
+ *       of a death, on the clock a worker can print too), RT 1 if it waited at
+ *       real-time priority (woken at once even with every CPU busy), else 0.
  *
  *   bare reaper PROG ARGS...
  *       Runs PROG as a child subreaper (PR_SET_CHILD_SUBREAPER), so the workers
@@ -41,6 +46,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -254,14 +260,13 @@ static int serve(int argc, char **argv) {
 static struct pollfd watched[MAX_WATCHED];
 static int nwatched;
 
-/* Sends `sig` to `pid`, then waits until every watched process has exited;
- * returns 0 (with the nanoseconds taken in *ns) or an errno. */
-static int killwait(int sig, int pid, int timeout_ms, long long *ns) {
-    long long start = now_ns();
-    int err = kill(pid, sig) < 0 ? errno : 0;
+/* Waits until every watched process has exited (at most until `deadline`, in
+ * CLOCK_MONOTONIC ns) and forgets them; returns 0 (with the CLOCK_MONOTONIC time
+ * just after the last exit was seen in *end) or an errno. */
+static int wait_watched(long long deadline, long long *end) {
+    int err = 0;
     int left = nwatched;
-    long long deadline = start + (long long)timeout_ms * 1000000LL;
-    while (err == 0 && left > 0) {
+    while (left > 0) {
         long long wait_ms = (deadline - now_ns()) / 1000000LL;
         if (wait_ms <= 0) {
             err = ETIMEDOUT;
@@ -280,7 +285,7 @@ static int killwait(int sig, int pid, int timeout_ms, long long *ns) {
             }
         }
     }
-    *ns = now_ns() - start;
+    *end = now_ns();
     for (int i = 0; i < nwatched; i++) {
         if (watched[i].fd >= 0) {
             close(watched[i].fd);
@@ -288,6 +293,18 @@ static int killwait(int sig, int pid, int timeout_ms, long long *ns) {
     }
     nwatched = 0;
     return err;
+}
+
+/* Sends `sig` to `pid`, then waits until every watched process has exited;
+ * returns 0 (with the nanoseconds taken in *ns) or an errno. */
+static int killwait(int sig, int pid, int timeout_ms, long long *ns) {
+    long long start = now_ns();
+    long long end = start;
+    int err = kill(pid, sig) < 0 ? errno : 0;
+    /* A failed kill still forgets the watched processes (a deadline passed). */
+    int waited = wait_watched(err == 0 ? start + (long long)timeout_ms * 1000000LL : 0, &end);
+    *ns = end - start;
+    return err != 0 ? err : waited;
 }
 
 static int signaller(void) {
@@ -326,6 +343,20 @@ static int signaller(void) {
             err = killwait(sig, pid, timeout_ms, &ns);
             if (err == 0) {
                 printf("0 %lld\n", ns);
+                continue;
+            }
+        } else if (sscanf(line, "deadat %d", &timeout_ms) == 1) {
+            /* Real-time while it waits, so that it reads the clock as soon as
+             * the death wakes it, even with every CPU busy. */
+            struct sched_param fifo = {.sched_priority = 1}, other = {.sched_priority = 0};
+            int rt = sched_setscheduler(0, SCHED_FIFO, &fifo) == 0;
+            long long end = 0;
+            err = wait_watched(now_ns() + (long long)timeout_ms * 1000000LL, &end);
+            if (rt) {
+                sched_setscheduler(0, SCHED_OTHER, &other);
+            }
+            if (err == 0) {
+                printf("0 %lld %d\n", end, rt);
                 continue;
             }
         } else {

@@ -2,7 +2,8 @@
 //! figures of cotyledon-rs ("ours") next to Python cotyledon ("python") and two
 //! floors, run alternately: a bare C fork/waitpid/sigwaitinfo program ("bare"),
 //! and the same whose workers each hold one idle thread ("threaded", the cost of
-//! the run thread every cotyledon worker has).
+//! the run thread every cotyledon worker has), then ours' hung-worker watchdog
+//! against issue 10's targets (`watchdog`: rows of ours alone).
 //!
 //! The task first prepares the subjects (`setup`), then runs itself again under the
 //! `bare reaper` subreaper (so that orphaned workers are reaped even when PID 1 does
@@ -18,6 +19,7 @@ mod report;
 pub(crate) mod setup;
 mod signaller;
 mod subject;
+mod watchdog;
 
 use std::process::Command;
 use std::time::Instant;
@@ -112,6 +114,8 @@ impl Table {
             stat,
             runs,
             cells: Default::default(),
+            ours_only: false,
+            target: None,
         });
         self.rows.len() - 1
     }
@@ -254,8 +258,11 @@ fn measure(opts: Options, args: &[String], programs: Programs) -> Result<(), Str
         ),
     ];
 
+    let (wt, hangs) = plan.watchdog;
+    let watchdog_rows = watchdog::rows(&mut t, wt, hangs);
+
     let total: usize =
-        plan.startup.iter().map(|s| s.2).sum::<usize>() + rruns + kruns + lruns + iruns + sruns;
+        plan.startup.iter().map(|s| s.2).sum::<usize>() + rruns + kruns + lruns + iruns + sruns + 1;
     let mut done = 0;
     let mut progress = |what: &str| {
         done += 1;
@@ -340,6 +347,10 @@ fn measure(opts: Options, args: &[String], programs: Programs) -> Result<(), Str
             }
         }
     }
+
+    progress("watchdog (ours only)");
+    let run = watchdog::watchdog(&mut bench, wt, hangs);
+    watchdog::record(&mut t, &watchdog_rows, wt, run);
 
     let info = output::Info {
         command: std::iter::once("cargo xtask bench".to_owned())

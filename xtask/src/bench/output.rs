@@ -111,6 +111,24 @@ const METHOD: &str = "\
   printed `run`. Check, 300 ms later: the master's children are exactly BIG
   processes whose `run` lines give ids 0..BIG-1 once each, and no `run` line was
   printed beyond the expected ones (no respawn storm).
+- **watchdog** (ours only: issue 10's targets, met when *every* sample is within
+  them): `bench watchdog 500`, one worker, cotyledon's defaults and
+  `heartbeat_timeout` 500 ms (T). The worker beats every 10 ms from `run()` on,
+  then stops and prints the `CLOCK_MONOTONIC` time of its last beat, in turn:
+  *hung* (after 1 s of beats, sleeps in `run()` ignoring the stop: the SIGABRT
+  ends it), *frozen* (after 1 s, SIGSTOPs itself: the SIGABRT stays pending and
+  the SIGKILL 200 ms later ends it, the worst case the target allows for), and
+  *early* (hung after 50 ms: counted with hung). The signal helper holds a pidfd
+  on the worker, waits on it at real-time priority (`SCHED_FIFO` 1, so that a
+  busy CPU does not delay its wake-up) and answers the `CLOCK_MONOTONIC` time it
+  saw the worker die; the replacement prints its time on entering `run()`: one
+  clock, no pipe hop.
+  Respawn rows: after a worker that lived over 1 s (the target's case), and after
+  an early one, which died before it was 1 s old: a crash by the back-off's rule
+  (any unasked abnormal death within 1 s of the fork), so its replacement waits
+  the first crash back-off delay, 100 ms (doubling if it keeps dying), by design;
+  with T ≥ 1 s a watchdog kill never counts as one. One master, 15 stalls (smoke:
+  3) in a row.
 - **Cleanup** after every run: SIGKILL to the subject's process group, reap the
   master, wait until no process of the group is left. The bench runs under a
   child subreaper (`bare reaper`) so that orphaned workers are reaped even where

@@ -16,6 +16,8 @@ pub(crate) struct Plan {
     pub(crate) idle: (usize, u64, usize),
     /// (big, small, runs)
     pub(crate) scale: (usize, usize, usize),
+    /// (heartbeat timeout ms, workers that stop beating, one master): ours only.
+    pub(crate) watchdog: (u64, usize),
 }
 
 impl Plan {
@@ -29,6 +31,7 @@ impl Plan {
                 reload: (10, 1, 2),
                 idle: (10, 1, 1),
                 scale: (10, 2, 1),
+                watchdog: (500, 3),
             };
         }
         Plan {
@@ -49,6 +52,7 @@ impl Plan {
             reload: (10, 5, 10),
             idle: (10, 10, 3),
             scale: (1000, 10, 5),
+            watchdog: (500, 15),
         }
     }
 }

@@ -29,11 +29,22 @@ pub(crate) struct Row {
     pub(crate) runs: String,
     /// One cell per subject, in the order of [`KINDS`].
     pub(crate) cells: [Cell; SUBJECTS],
+    /// A row about ours alone: the other cells and the ratios show "—".
+    pub(crate) ours_only: bool,
+    /// An upper bound that every sample of ours must meet (a target of an issue).
+    pub(crate) target: Option<f64>,
 }
 
 impl Row {
     pub(crate) fn cell(&mut self, kind: Kind) -> &mut Cell {
         &mut self.cells[KINDS.iter().position(|k| *k == kind).unwrap_or(0)]
+    }
+
+    /// Whether every sample of ours meets the target (none: no target or sample).
+    pub(crate) fn met(&self) -> Option<bool> {
+        let cell = &self.cells[0];
+        let max = sorted(&cell.samples).last().copied()?;
+        self.target.map(|t| max <= t && cell.errors.is_empty())
     }
 
     /// Records one run's outcome: its samples, or the error.
@@ -116,9 +127,17 @@ impl Notes {
 
 fn render_cell(row: &Row, kind: Kind, available: bool, notes: &mut Notes) -> String {
     let cell = &row.cells[KINDS.iter().position(|k| *k == kind).unwrap_or(0)];
+    if row.ours_only && kind != KINDS[0] {
+        return "—".to_owned();
+    }
     if !available {
         return "–".to_owned();
     }
+    let verdict = match (row.target, row.met()) {
+        (Some(t), Some(met)) => format!("; target ≤ {}: {}", num(t), verdict(met)),
+        (Some(t), None) => format!("; target ≤ {}", num(t)),
+        _ => String::new(),
+    };
     let text = match (row.stat, cell.value(row.stat)) {
         (Stat::Check, _) if !cell.samples.is_empty() => format!("ok ×{}", cell.samples.len()),
         (Stat::Median, Some(m)) if cell.samples.len() > 1 => {
@@ -127,7 +146,7 @@ fn render_cell(row: &Row, kind: Kind, available: bool, notes: &mut Notes) -> Str
         }
         (_, Some(m)) => num(m),
         _ => String::new(),
-    };
+    } + &verdict;
     if cell.errors.is_empty() {
         return text;
     }
@@ -150,6 +169,10 @@ fn render_cell(row: &Row, kind: Kind, available: bool, notes: &mut Notes) -> Str
     } else {
         format!("{text}, {what} ×{}{mark}", cell.errors.len())
     }
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "not met" }
 }
 
 /// One markdown table line.
@@ -181,7 +204,10 @@ pub(crate) fn table(rows: &[Row], available: [bool; SUBJECTS], notes: &mut Notes
                     .zip(available)
                     .map(|(k, a)| render_cell(row, *k, a, notes)),
             )
-            .chain((1..SUBJECTS).map(|i| ratio(value(0), value(i))))
+            .chain((1..SUBJECTS).map(|i| match row.ours_only {
+                true => "—".to_owned(),
+                false => ratio(value(0), value(i)),
+            }))
             .collect();
         out.push_str(&table_line(&line));
     }
@@ -218,9 +244,13 @@ pub(crate) fn json_rows(rows: &[Row], available: [bool; SUBJECTS]) -> String {
             format!("\"unit\": {}", json_str(row.unit)),
             format!("\"runs\": {}", json_str(&row.runs)),
         ];
+        if let Some(t) = row.target {
+            let met = row.met().map_or("null".to_owned(), |m| m.to_string());
+            fields.push(format!("\"target_max\": {t}, \"met\": {met}"));
+        }
         for (i, kind) in KINDS.iter().enumerate() {
             let cell = &row.cells[i];
-            let value = if available[i] {
+            let value = if available[i] && !(row.ours_only && i > 0) {
                 let samples: Vec<String> =
                     cell.samples.iter().map(|x| json_num(Some(*x))).collect();
                 let errors: Vec<String> = cell.errors.iter().map(|e| json_str(e)).collect();
@@ -244,7 +274,8 @@ pub(crate) fn json_rows(rows: &[Row], available: [bool; SUBJECTS]) -> String {
         };
         for (i, kind) in KINDS.iter().enumerate().skip(1) {
             let key = format!("{}_over_{}", KINDS[0].name(), kind.name());
-            fields.push(format!("{}: {}", json_str(&key), r(value(0), value(i))));
+            let ratio = if row.ours_only { None } else { value(i) };
+            fields.push(format!("{}: {}", json_str(&key), r(value(0), ratio)));
         }
         items.push(format!("    {{{}}}", fields.join(", ")));
     }
@@ -283,6 +314,8 @@ mod tests {
             stat: Stat::Median,
             runs: "3".to_owned(),
             cells: Default::default(),
+            ours_only: false,
+            target: None,
         };
         for (kind, s) in KINDS.iter().zip(samples) {
             row.record(*kind, Ok(s.to_vec()));
@@ -329,6 +362,21 @@ mod tests {
             "{got}"
         );
         assert_eq!(notes.0, ["threaded, f: timeout: 10 workers in run()"]);
+    }
+
+    #[test]
+    fn an_ours_only_row_shows_its_target_and_verdict() {
+        let mut r = row([&[3.0, 9.0], &[], &[], &[]]);
+        (r.ours_only, r.target) = (true, Some(5.0));
+        let got = table(&[r], [true; SUBJECTS], &mut Notes::default());
+        let last = got.lines().last().unwrap_or_default();
+        let want = "| 6.00 (3.00–9.00); target ≤ 5.00: not met | — | — | — | — | — | — |";
+        assert!(last.ends_with(want), "{last}");
+        let mut r = row([&[3.0], &[], &[], &[]]);
+        (r.ours_only, r.target) = (true, Some(5.0));
+        let got = json_rows(&[r], [true; SUBJECTS]);
+        assert!(got.contains("\"target_max\": 5, \"met\": true"), "{got}");
+        assert!(got.contains("\"bare\": null, \"threaded\": null"), "{got}");
     }
 
     #[test]

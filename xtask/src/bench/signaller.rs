@@ -67,7 +67,7 @@ impl Signaller {
             Signaller::KillCommand => {
                 let mut parts = line.split_whitespace().skip(1);
                 let verb = line.split_whitespace().next();
-                if matches!(verb, Some("watch" | "killwait")) {
+                if matches!(verb, Some("watch" | "killwait" | "deadat")) {
                     return Err("needs the `bare signal` helper".to_owned());
                 }
                 let (Some("kill"), Some(sig), Some(pid)) = (verb, parts.next(), parts.next())
@@ -116,6 +116,20 @@ impl Signaller {
             .parse()
             .map_err(|_| format!("signal helper: bad answer {reply:?}"))?;
         Ok(Duration::from_nanos(ns))
+    }
+
+    /// Waits (at most `timeout`) until every watched process has exited; the
+    /// `CLOCK_MONOTONIC` time (ns) just after the helper saw the last exit, on
+    /// the clock the subjects can print themselves, and whether the helper
+    /// waited at real-time priority (else its wake-up may come late on a busy
+    /// machine).
+    pub(crate) fn dead_at(&mut self, timeout: Duration) -> Result<(u64, bool), String> {
+        let reply = self.request(&format!("deadat {}", timeout.as_millis()))?;
+        let mut words = reply.split_whitespace();
+        match (words.next().map(str::parse), words.next()) {
+            (Some(Ok(ns)), Some(rt)) => Ok((ns, rt == "1")),
+            _ => Err(format!("signal helper: bad answer {reply:?}")),
+        }
     }
 
     /// While tracked, a process group is SIGKILLed by the helper if we die.

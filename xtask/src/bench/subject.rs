@@ -90,6 +90,13 @@ impl Programs {
         }
         Some(cmd)
     }
+
+    /// The command running ours' watchdog scenario (`bench watchdog TIMEOUT_MS`).
+    pub(crate) fn watchdog_command(&self, timeout_ms: u64) -> Command {
+        let mut cmd = Command::new(&self.ours);
+        cmd.arg("watchdog").arg(timeout_ms.to_string());
+        cmd
+    }
 }
 
 /// What a subject prints: `run NAME ID PID` or `reload NAME ID PID`.
@@ -193,6 +200,19 @@ impl Proc {
         &mut self,
         deadline: Instant,
     ) -> Result<Option<(Instant, Line)>, String> {
+        while let Some((at, text)) = self.next_text(deadline)? {
+            if let Some(line) = Line::parse(&text) {
+                return Ok(Some((at, line)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The next stdout line as printed, as [`next_line`](Self::next_line).
+    pub(crate) fn next_text(
+        &mut self,
+        deadline: Instant,
+    ) -> Result<Option<(Instant, String)>, String> {
         loop {
             if let Some((_, status)) = &self.exited {
                 return Err(format!(
@@ -203,11 +223,7 @@ impl Proc {
             }
             let left = deadline.saturating_duration_since(Instant::now());
             match self.events.recv_timeout(left) {
-                Ok(Event::Line(at, text)) => {
-                    if let Some(line) = Line::parse(&text) {
-                        return Ok(Some((at, line)));
-                    }
-                }
+                Ok(Event::Line(at, text)) => return Ok(Some((at, text))),
                 Ok(Event::Exit(at, status)) => self.exited = Some((at, describe(status))),
                 Err(RecvTimeoutError::Timeout) => return Ok(None),
                 Err(RecvTimeoutError::Disconnected) => return Err("subject vanished".into()),
