@@ -157,7 +157,10 @@ mod tests {
     #[test]
     fn the_single_process_takes_no_manager_option() {
         let err = parse(&["--max-lifetime-ms", "1000", "--single-process"]).unwrap_err();
-        assert!(err.starts_with("--max-lifetime-ms needs the manager"), "{err}");
+        assert!(
+            err.starts_with("--max-lifetime-ms needs the manager"),
+            "{err}"
+        );
         assert!(parse(&["--single-process", "--reload", "rolling"]).is_err());
         assert!(parse(&["--single-process", "--boot-delay-ms", "1"]).is_err());
     }

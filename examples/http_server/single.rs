@@ -14,8 +14,8 @@ use std::sync::Arc;
 use cotyledon::{BoxError, DEFAULT_BACKLOG};
 use log::info;
 use nix::sys::socket::{
-    AddressFamily, Backlog, SockFlag, SockType, SockaddrStorage, bind, listen, setsockopt,
-    socket, sockopt,
+    AddressFamily, Backlog, SockFlag, SockType, SockaddrStorage, bind, listen, setsockopt, socket,
+    sockopt,
 };
 
 use crate::accept::Acceptor;

@@ -17,7 +17,8 @@ use crate::bench::procfs::children;
 mod logs;
 
 pub(crate) use logs::{
-    Exit, drained_pids, exits, fork_pauses, one_at_a_time, recycles, served, serving_pids,
+    Exit, drained_pids, exits, fork_pauses, one_at_a_time, recycles, replaced_at, served,
+    serving_pids,
 };
 
 /// Workers of every server the task starts.
@@ -106,7 +107,9 @@ impl Server {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 record(&out, started, &line);
                 let at = started.elapsed();
-                sink.lock().unwrap_or_else(|e| e.into_inner()).push((at, line));
+                sink.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((at, line));
             }
         });
         Ok(Server {

@@ -76,12 +76,17 @@ impl Runner {
                 FLOOR * 100.0
             ),
         );
-        let pairs_text: Vec<String> = ours
-            .iter()
-            .zip(&theirs)
-            .map(|(x, y)| format!("{:.1}%", x.per_second / y.per_second * 100.0))
-            .collect();
-        phase.note(format!("req/s ratio of each pair: {}", pairs_text.join(", ")));
+        let each = |f: fn(&Report) -> f64| {
+            let ratios: Vec<String> = (ours.iter().zip(&theirs))
+                .map(|(x, y)| format!("{:.0}%", f(x) / f(y).max(1e-12) * 100.0))
+                .collect();
+            ratios.join(", ")
+        };
+        phase.note(format!(
+            "4 workers / 1 process, each pair in order: req/s {}; p99 {}",
+            each(|r| r.per_second),
+            each(|r| r.p99.as_secs_f64())
+        ));
         phase.note(format!(
             "p99: 4 workers {} vs 1 process {} ({:.2}×), p50 {} vs {}: shown, not judged \
              (p99 varies by tens of percent between runs of either side)",
@@ -96,14 +101,17 @@ impl Runner {
         }
         let mut reference = Phase::new("overhead: 1 process × 4 threads, no manager", load, b);
         reference.unjudged = "(reference)";
-        reference.note("`http_server --single-process --workers 4`: the same accept loop and handler");
+        reference
+            .note("`http_server --single-process --workers 4`: the same accept loop and handler");
         Ok([phase, reference])
     }
 
     /// One wrk run against a fresh server of `side`, stopped and gone after.
     fn overhead_run(&self, side: Side, pair: usize, secs: u64) -> Result<Report, String> {
         let server = match side {
-            Side::Workers => self.server(&format!("overhead-workers-{pair}"), &[], Duration::ZERO)?,
+            Side::Workers => {
+                self.server(&format!("overhead-workers-{pair}"), &[], Duration::ZERO)?
+            }
             Side::Threads => {
                 let log = self.logs.join(format!("overhead-threads-{pair}.log"));
                 eprintln!("load: starting the single process (log: {})", log.display());
@@ -131,12 +139,14 @@ fn combined(runs: &[Report]) -> Report {
         let median = median(runs.iter().map(|r| d(r).as_nanos() as f64).collect());
         Duration::from_nanos(median.round() as u64)
     };
-    let errors = runs.iter().fold(SocketErrors::default(), |sum, r| SocketErrors {
-        connect: sum.connect + r.errors.connect,
-        read: sum.read + r.errors.read,
-        write: sum.write + r.errors.write,
-        timeout: sum.timeout + r.errors.timeout,
-    });
+    let errors = runs
+        .iter()
+        .fold(SocketErrors::default(), |sum, r| SocketErrors {
+            connect: sum.connect + r.errors.connect,
+            read: sum.read + r.errors.read,
+            write: sum.write + r.errors.write,
+            timeout: sum.timeout + r.errors.timeout,
+        });
     Report {
         requests: runs.iter().map(|r| r.requests).sum(),
         seconds: runs.iter().map(|r| r.seconds).sum(),
@@ -186,7 +196,10 @@ mod tests {
         assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
         let c = combined(&[run(100.0, 900, 0), run(300.0, 500, 1), run(200.0, 700, 2)]);
         assert_eq!((c.requests, c.per_second), (30, 200.0));
-        assert_eq!((c.p99, c.max), (Duration::from_micros(700), Duration::from_micros(1800)));
+        assert_eq!(
+            (c.p99, c.max),
+            (Duration::from_micros(700), Duration::from_micros(1800))
+        );
         assert_eq!((c.errors.read, c.errors.total()), (3, 3));
     }
 }

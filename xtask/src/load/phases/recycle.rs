@@ -99,14 +99,24 @@ impl Runner {
                 count(pauses, "time")
             ),
         );
-        let starts: Vec<Duration> = all.iter().filter_map(|r| times.get(r.line)).copied().collect();
-        if let Some(gap) = starts.windows(2).map(|w| w[1].saturating_sub(w[0])).min() {
+        let at = |line: usize| times.get(line).copied();
+        let took: Vec<Duration> = all
+            .iter()
+            .filter_map(|r| Some(at(server::replaced_at(&lines, r)?)? - at(r.line)?))
+            .collect();
+        let starts: Vec<Duration> = all.iter().filter_map(|r| at(r.line)).collect();
+        let gap = starts.windows(2).map(|w| w[1].saturating_sub(w[0])).min();
+        if let (Some(min), Some(max), Some(gap)) = (took.iter().min(), took.iter().max(), gap) {
             let lives: Vec<String> = (0..WORKERS)
                 .map(|i| latency(lifetime + lifetime * i as u32 / (2 * WORKERS as u32)))
                 .collect();
             phase.note(format!(
-                "staggered: the closest two recycle starts were {} apart (lifetimes of \
-                 worker ids 0 to {}: {})",
+                "a recycle took {} to {} (the master's `Recycling` line to the \
+                 replacement's `serving`); the closest two recycle starts were {} apart \
+                 (lifetimes of worker ids 0 to {}: {}; every generation keeps its id's \
+                 lifetime, so ids drift into each other and wait their turn)",
+                latency(*min),
+                latency(*max),
                 latency(gap),
                 WORKERS - 1,
                 lives.join(", ")

@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
+use super::Runner;
 use crate::load::idle::IdleConn;
 use crate::load::procfs;
 use crate::load::report::Phase;
 use crate::load::server::{self, Exit, WORKERS};
 use crate::load::wrk;
-use super::Runner;
 
 impl Runner {
     /// SIGTERM to the master under load. The task's own idle keep-alive

@@ -109,20 +109,31 @@ pub(crate) fn drained_pids(lines: &[String]) -> HashSet<u32> {
         .collect()
 }
 
-/// Checks that each recycle started only once the previous one was over: its
-/// worker had exited and a new process for its id had logged `serving` (which
-/// the example logs just before it tells the master it is ready).
+/// The line where `recycle` was over: the first `http worker ID serving` of
+/// another process for its id, after the master logged the recycled worker's
+/// exit. The example logs `serving` just before it tells the master it is ready.
+pub(crate) fn replaced_at(lines: &[String], recycle: &Recycle) -> Option<usize> {
+    let after = recycle.line + 1;
+    let exited = after
+        + lines.get(after..)?.iter().position(|l| {
+            exits(std::slice::from_ref(l))
+                .first()
+                .is_some_and(|(p, _)| *p == recycle.pid)
+        })?;
+    let serving = format!("http worker {} serving", recycle.worker);
+    let replaced = lines
+        .get(exited + 1..)?
+        .iter()
+        .position(|l| split(l).is_some_and(|(pid, m)| pid != recycle.pid && m == serving))?;
+    Some(exited + 1 + replaced)
+}
+
+/// Checks that each recycle started only once the previous one was over (see
+/// [`replaced_at`]).
 pub(crate) fn one_at_a_time(lines: &[String], recycles: &[Recycle]) -> Result<(), String> {
     for pair in recycles.windows(2) {
         let (done, next) = (&pair[0], &pair[1]);
-        let between = lines.get(done.line + 1..next.line).unwrap_or_default();
-        let exited = exits(between).iter().any(|(pid, _)| *pid == done.pid);
-        let serving = format!("http worker {} serving", done.worker);
-        let replaced = between
-            .iter()
-            .filter_map(|l| split(l))
-            .any(|(pid, m)| pid != done.pid && m == serving);
-        if !(exited && replaced) {
+        if replaced_at(lines, done).is_none_or(|at| at >= next.line) {
             return Err(format!(
                 "worker {} [{}] recycled before worker {} [{}] had exited and been \
                  replaced",
@@ -183,8 +194,13 @@ INFO [10] Recycling worker http(2) [13]: lifetime 1.25s reached",
         let got: Vec<_> = found.iter().map(|r| (r.line, r.worker, r.pid)).collect();
         assert_eq!(got, want);
         assert_eq!(one_at_a_time(&log, &found[..2]), Ok(()));
+        assert_eq!(replaced_at(&log, &found[0]), Some(3));
+        assert_eq!(replaced_at(&log, &found[1]), None);
         // Worker 1's replacement never served before worker 2's recycle.
         let err = one_at_a_time(&log, &found).unwrap_err();
-        assert!(err.starts_with("worker 2 [13] recycled before worker 1 [12]"), "{err}");
+        assert!(
+            err.starts_with("worker 2 [13] recycled before worker 1 [12]"),
+            "{err}"
+        );
     }
 }
