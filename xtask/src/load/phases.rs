@@ -80,7 +80,7 @@ impl Plan {
             judge_latency: true,
             recycle: (20, Duration::from_secs(4), 2 * WORKERS),
             judge_fork_pauses: true,
-            overhead: (5, 5),
+            overhead: (10, 3),
             judge_overhead: true,
         }
     }

@@ -61,10 +61,10 @@ seconds*: `--max-lifetime-ms 4000` (`max_lifetime`: worker id i of 4 after
 4 s × (1 + i/8)), counted from the master's `Recycling` lines, each of which must
 wait for the previous replacement to serve; *overhead*: the 4 workers against the
 same accept loop and handler in one process with 4 threads and no manager
-(`--single-process`), 5 runs of 5 s each, alternating which goes first, a fresh
-server per run on the same port; the manager's median req/s must be at least 95%
-of the single process's. The p99 ratio is shown, not judged: with wrk on the same
-2 cores it moves by tens of percent between runs of either side.
+(`--single-process`), 10 pairs of 3 s runs, alternating which goes first, a fresh
+server per run on the same port; the median of the pairs' req/s ratios must be at
+least 95%. The p99 ratio is shown, not judged: with wrk on the same 2 cores it
+moves by tens of percent from one pair to the next.
 
 With slow-booting workers, the all-at-once reload stops every worker and the
 requests queue on the socket until the replacements are ready (2 s): p99 and max
