@@ -78,11 +78,10 @@ impl Runner {
             self.plan.judge_overhead,
             paired >= FLOOR,
             format!(
-                "req/s: 4 workers at {:.1}% of 1 process × 4 threads, the median of the \
-                 {} pairs' ratios (at least {:.0}%); medians of each side {:.0} vs {:.0} \
-                 ({:.1}%)",
+                "req/s: 4 workers at {:.1}% of 1 process × 4 threads, the median ratio \
+                 over {} (at least {:.0}%); medians of each side {:.0} vs {:.0} ({:.1}%)",
                 paired * 100.0,
-                rates.len(),
+                count(rates.len(), "pair"),
                 FLOOR * 100.0,
                 a.per_second,
                 b.per_second,
