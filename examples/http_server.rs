@@ -10,14 +10,22 @@
 //!
 //! Options: `--listen ADDR` (default 127.0.0.1:8080), `--workers N` (default 4),
 //! `--boot-delay-ms MS` (each worker takes that long before it is ready, like an
-//! application loading a model or warming a cache; default 0) and
-//! `--reload rolling|all-at-once` (what SIGHUP does; default rolling).
+//! application loading a model or warming a cache; default 0, at most an hour),
+//! `--reload rolling|all-at-once` (what SIGHUP does; default rolling) and
+//! `--max-lifetime-ms MS` (recycle each worker after about that long,
+//! `max_lifetime`: worker i of n after MS × (1 + i/2n), one at a time, each once
+//! the previous replacement is ready; 1 ms to 30 days, default never).
+//!
+//! `--single-process` runs the same accept loop and connection handler with no
+//! manager at all, for comparison (`cargo xtask load` measures the manager's
+//! overhead with it): one process binds the socket itself and runs `--workers N`
+//! accept threads (`http_server/single.rs`). It does not drain: SIGTERM ends it.
 //!
 //! Synchronous on purpose, so it reads top to bottom. The master binds the
 //! listening socket (`manager.listen`) before it forks; each worker takes it from
 //! its context, says it is ready once booted (`Readiness::Explicit`), polls it,
-//! accepts, and serves each connection on a thread of its own
-//! (`http_server/conn.rs`, with `httparse` for the request heads). `terminate()`
+//! accepts (`http_server/accept.rs`), and serves each connection on a thread of
+//! its own (`http_server/conn.rs`, with `httparse` for the request heads). `terminate()`
 //! drains (`http_server/drain.rs`): the worker stops accepting (the connections
 //! still queued on the shared socket go to the other workers, or to the
 //! replacement), finishes every request in flight and answers the next request of
@@ -33,22 +41,26 @@
 //!
 //! Logs go to stderr: `LEVEL [PID] message`, the master's and the workers'.
 
+#[path = "http_server/accept.rs"]
+mod accept;
+#[path = "http_server/args.rs"]
+mod args;
 #[path = "http_server/conn.rs"]
 mod conn;
 #[path = "http_server/drain.rs"]
 mod drain;
+#[path = "http_server/single.rs"]
+mod single;
 
 use std::io::Write;
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::Duration;
 
 use cotyledon::{BoxError, Context, Listen, Readiness, Reload, Service, ServiceManager, WorkerId};
-use log::{LevelFilter, Log, Metadata, Record, info, warn};
-use nix::errno::Errno;
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use log::{LevelFilter, Log, Metadata, Record, info};
 
+use accept::Acceptor;
+use args::{Args, ReloadMode, USAGE, parse_args};
 use drain::Drain;
 
 /// One worker: the HTTP service.
@@ -56,52 +68,22 @@ use drain::Drain;
 #[service(name = "http", graceful_shutdown_timeout = 10)]
 struct HttpWorker {
     id: WorkerId,
-    /// The body of `GET /`.
-    hello: Arc<[u8]>,
     boot_delay: Duration,
     drain: Arc<Drain>,
+    acceptor: Acceptor,
 }
 
 impl HttpWorker {
     /// Built in the worker process, right after the fork.
     fn new(id: WorkerId, boot_delay: Duration) -> std::io::Result<Self> {
+        let drain = Arc::new(Drain::new()?);
         let hello = format!("worker {id} pid {}\n", std::process::id());
         Ok(HttpWorker {
             id,
-            hello: hello.into_bytes().into(),
             boot_delay,
-            drain: Arc::new(Drain::new()?),
+            acceptor: Acceptor::new(hello, drain.clone()),
+            drain,
         })
-    }
-
-    /// Accepts every connection queued on `listener`, one thread each.
-    fn accept_queued(&self, listener: &TcpListener) {
-        while !self.drain.is_draining() {
-            match listener.accept() {
-                Ok((stream, _)) => self.spawn(stream),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == std::io::ErrorKind::ConnectionAborted => {}
-                Err(e) => {
-                    // Out of fds or memory: leave the queue to the other workers.
-                    warn!("accept failed: {e}");
-                    std::thread::sleep(Duration::from_millis(10));
-                    return;
-                }
-            }
-        }
-    }
-
-    fn spawn(&self, stream: TcpStream) {
-        // Counted here, before the thread exists, so terminate() cannot miss it.
-        let open = self.drain.open();
-        let hello = self.hello.clone();
-        let spawned = std::thread::Builder::new()
-            .name("conn".to_owned())
-            .spawn(move || conn::serve(stream, open, &hello));
-        if let Err(e) = spawned {
-            warn!("cannot start a connection thread: {e}");
-        }
     }
 }
 
@@ -116,24 +98,12 @@ impl cotyledon::Service for HttpWorker {
         // holding it: every worker sets the same.
         let listener = ctx.tcp_listener("http")?;
         listener.set_nonblocking(true)?;
+        // Logged before ready(): a line the master logs once the worker is ready
+        // (a recycle of the next worker) comes after this one in the log.
+        info!("http worker {} serving", ctx.worker_id());
         // Booted: a rolling reload may now go on to the next worker.
         ctx.ready();
-        info!("http worker {} serving", ctx.worker_id());
-        loop {
-            let mut fds = [
-                PollFd::new(listener.as_fd(), PollFlags::POLLIN),
-                PollFd::new(self.drain.wake_fd(), PollFlags::POLLIN),
-            ];
-            match poll(&mut fds, PollTimeout::NONE) {
-                Ok(_) => {}
-                Err(Errno::EINTR) => continue,
-                Err(e) => return Err(e.into()),
-            }
-            if fds[1].revents().is_some_and(|r| !r.is_empty()) {
-                return Ok(()); // draining
-            }
-            self.accept_queued(&listener);
-        }
+        Ok(self.acceptor.serve(&listener)?)
     }
 
     fn terminate(&self) -> i32 {
@@ -147,60 +117,6 @@ impl cotyledon::Service for HttpWorker {
         );
         0
     }
-}
-
-/// What SIGHUP does.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum ReloadMode {
-    Rolling,
-    AllAtOnce,
-}
-
-/// The command line.
-struct Args {
-    listen: SocketAddr,
-    workers: usize,
-    boot_delay: Duration,
-    reload: ReloadMode,
-}
-
-const USAGE: &str = "usage: http_server [--listen ADDR] [--workers N] [--boot-delay-ms MS] \
-                     [--reload rolling|all-at-once]";
-
-fn parse_args(args: &[String]) -> Result<Args, String> {
-    let mut parsed = Args {
-        listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-        workers: 4,
-        boot_delay: Duration::ZERO,
-        reload: ReloadMode::Rolling,
-    };
-    let mut iter = args.iter();
-    while let Some(flag) = iter.next() {
-        let mut value = || iter.next().ok_or(format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--listen" => parsed.listen = value()?.parse().map_err(|e| format!("--listen: {e}"))?,
-            "--workers" => {
-                parsed.workers = value()?.parse().map_err(|e| format!("--workers: {e}"))?
-            }
-            "--boot-delay-ms" => {
-                let ms = value()?
-                    .parse()
-                    .map_err(|e| format!("--boot-delay-ms: {e}"))?;
-                parsed.boot_delay = Duration::from_millis(ms);
-            }
-            "--reload" => {
-                parsed.reload = match value()?.as_str() {
-                    "rolling" => ReloadMode::Rolling,
-                    "all-at-once" => ReloadMode::AllAtOnce,
-                    other => {
-                        return Err(format!("--reload: rolling or all-at-once, not `{other}`"));
-                    }
-                }
-            }
-            other => return Err(format!("unknown option `{other}`")),
-        }
-    }
-    Ok(parsed)
 }
 
 /// `LEVEL [PID] message` on stderr, one write per record.
@@ -225,13 +141,16 @@ impl Log for Stderr {
 fn serve(args: Args) -> Result<(), BoxError> {
     log::set_logger(&Stderr)?;
     log::set_max_level(LevelFilter::Info);
+    if args.single_process {
+        return single::serve(args.listen, args.workers);
+    }
     let mut manager = ServiceManager::new()?;
     // Bound once, here, before the first fork; every worker accepts on it.
     manager.listen("http", Listen::tcp(args.listen))?;
     let boot_delay = args.boot_delay;
     let http = manager.add(move |id| HttpWorker::new(id, boot_delay), args.workers)?;
-    manager
-        .settings(http)?
+    let settings = &mut manager.settings(http)?;
+    settings
         .readiness(Readiness::Explicit)
         // A worker that is not ready by then is killed and respawned.
         .boot_timeout(boot_delay + Duration::from_secs(10))
@@ -239,6 +158,11 @@ fn serve(args: Args) -> Result<(), BoxError> {
             ReloadMode::Rolling => Reload::Rolling { batch: 1 },
             ReloadMode::AllAtOnce => Reload::AllAtOnce,
         });
+    if let Some(lifetime) = args.max_lifetime {
+        // Worker i of n after lifetime × (1 + i/2n), one at a time, the next once
+        // the replacement is ready: the rolling path.
+        settings.max_lifetime(lifetime);
+    }
     info!(
         "http_server on http://{} with {} workers",
         args.listen, args.workers

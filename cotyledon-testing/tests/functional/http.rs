@@ -84,6 +84,8 @@ fn http_server_under_wrk_drops_no_request_on_reloads_kills_and_sigterm() {
         "| rolling reload |",
         "| slow boot, rolling reload |",
         "| SIGTERM under load |",
+        "| workers recycled every few seconds |",
+        "| overhead: 4 workers vs 1 process × 4 threads |",
     ] {
         assert!(stdout.contains(phase), "no row {phase}:\n{stdout}");
     }

@@ -7,13 +7,18 @@
 //! for 5 s after more forks than workers within as many seconds, and the last
 //! reload's forks would still count when the first kills respawn. The baseline's
 //! 20 s let the start-up forks age out. The all-at-once contrast, the slow boots
-//! (rolling, then all-at-once for contrast) and the SIGTERM phase each get a
-//! server of their own.
+//! (rolling, then all-at-once for contrast), the SIGTERM phase
+//! (`phases/sigterm.rs`) and the recycling phase (`phases/recycle.rs`) each get a
+//! server of their own; the overhead comparison (`phases/overhead.rs`) starts
+//! one per run, alternately the manager and the single process.
+
+mod overhead;
+mod recycle;
+mod sigterm;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use super::idle::IdleConn;
 use super::procfs;
 use super::report::{Phase, latency};
 use super::server::{self, Exit, Server, WORKERS};
@@ -37,6 +42,15 @@ pub(crate) struct Plan {
     /// (`--smoke`, which runs next to other tests on a shared machine; its max
     /// latency is still judged against the boot delay, a wide margin).
     pub(crate) judge_latency: bool,
+    /// (seconds, `--max-lifetime-ms`, the fewest recycles to see meanwhile)
+    pub(crate) recycle: (u64, Duration, usize),
+    /// Whether the recycling phase must see no fork-limiter pause (the full run;
+    /// `--smoke`'s short lifetime trips the limiter on purpose, see `recycle.rs`).
+    pub(crate) judge_fork_pauses: bool,
+    /// (pairs of runs, seconds each) of the overhead comparison.
+    pub(crate) overhead: (usize, u64),
+    /// Whether the overhead comparison is judged (the full run) or only shown.
+    pub(crate) judge_overhead: bool,
 }
 
 impl Plan {
@@ -50,6 +64,10 @@ impl Plan {
                 kills: (1, 1),
                 sigterm_after: Duration::from_secs(1),
                 judge_latency: false,
+                recycle: (2, Duration::from_secs(1), 2),
+                judge_fork_pauses: false,
+                overhead: (1, 1),
+                judge_overhead: false,
             };
         }
         Plan {
@@ -60,6 +78,10 @@ impl Plan {
             kills: (20, 20),
             sigterm_after: Duration::from_secs(5),
             judge_latency: true,
+            recycle: (20, Duration::from_secs(4), 2 * WORKERS),
+            judge_fork_pauses: true,
+            overhead: (10, 3),
+            judge_overhead: true,
         }
     }
 }
@@ -101,6 +123,8 @@ impl Runner {
             phases.push(self.slow_boot(false)?);
         }
         phases.push(self.sigterm()?);
+        phases.push(self.recycling()?);
+        phases.extend(self.overhead()?);
         Ok(phases)
     }
 
@@ -292,75 +316,6 @@ impl Runner {
                 boot.as_millis(),
             ));
         }
-        Ok(phase)
-    }
-
-    /// SIGTERM to the master under load. The task's own idle keep-alive
-    /// connection keeps one worker waiting (up to 1 s) for its next request after
-    /// the others have drained: wrk is stopped then, before the master can close
-    /// the listening socket, so its counts cover the whole drain and nothing after.
-    fn sigterm(&self) -> Result<Phase, String> {
-        let mut server = self.server("sigterm", &[], Duration::ZERO)?;
-        let idle = IdleConn::open(self.port)?;
-        let run = wrk::Run::start(&self.url(), 3600)?;
-        eprintln!("$ {} (stopped with SIGINT)", run.command);
-        std::thread::sleep(self.plan.sigterm_after);
-        let mark = server.mark();
-        server.signal("TERM", server.pid)?;
-        let others = server.wait_lines(mark, WORKERS - 1, Duration::from_secs(5), |line| {
-            line.contains(" drained: ")
-        });
-        run.interrupt()?;
-        let report = run.finish()?.0;
-        let queued = procfs::accept_queue(self.port);
-        let answered = idle.last_request();
-        let status = server.wait_exit(Duration::from_secs(30))?;
-        let lines = server.lines_since(0);
-        let exits = server::exits(&lines);
-        let served = server::served(&lines);
-
-        let load = format!("SIGTERM after {} s", self.plan.sigterm_after.as_secs());
-        let mut phase = Phase::new("SIGTERM under load", load, report);
-        let requests = phase.report.requests;
-        phase.check_no_failure();
-        phase.check(
-            others.is_ok(),
-            format!(
-                "{} workers drained while one waited for its idle connection",
-                WORKERS - 1
-            ),
-        );
-        phase.check(
-            matches!(answered, Ok(true)),
-            format!(
-                "the idle keep-alive connection's next request was answered with \
-                 `Connection: close`, then the connection closed ({answered:?})"
-            ),
-        );
-        phase.check(
-            status.code() == Some(0),
-            format!("the master exited 0: {status}"),
-        );
-        let clean = exits.iter().all(|(_, e)| *e == Exit::Status(0));
-        phase.check(
-            clean && exits.len() == WORKERS,
-            format!("every worker drained and exited 0: {exits:?}"),
-        );
-        // The idle connection's two requests are the only ones not from wrk.
-        phase.check(
-            served == requests + 2,
-            format!(
-                "every response written reached its client: {served} written, \
-                 {requests} to wrk + 2 to the idle connection"
-            ),
-        );
-        phase.note(format!(
-            "wrk was stopped when {} of {WORKERS} workers had drained: its connections \
-             then waited in the listen queue ({} seen), never accepted; the master's \
-             exit closed the socket and reset them, requests unread",
-            WORKERS - 1,
-            queued.map_or("none".to_owned(), |n| n.to_string())
-        ));
         Ok(phase)
     }
 }

@@ -15,6 +15,8 @@ pub(crate) struct Phase {
     pub(crate) report: Report,
     pub(crate) checks: Vec<Check>,
     pub(crate) notes: Vec<String>,
+    /// The verdict of a phase without checks: `(contrast)` unless set.
+    pub(crate) unjudged: &'static str,
 }
 
 /// A judged claim: the task fails when one does not hold.
@@ -31,6 +33,7 @@ impl Phase {
             report,
             checks: Vec::new(),
             notes: Vec::new(),
+            unjudged: "(contrast)",
         }
     }
 
@@ -71,7 +74,7 @@ impl Phase {
 
     fn verdict(&self) -> &'static str {
         match (self.checks.is_empty(), self.failed()) {
-            (true, _) => "(contrast)",
+            (true, _) => self.unjudged,
             (false, 0) => "pass",
             _ => "FAIL",
         }

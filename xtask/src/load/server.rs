@@ -1,12 +1,8 @@
-//! The `http_server` example under test: started with 4 workers on loopback, its
-//! log lines collected, its workers read from `/proc`, signals sent with `kill`.
-//!
-//! The example logs `LEVEL [PID] message` on stderr. The task reads three kinds
-//! of line: a worker's `http worker ID serving` (it accepts connections), its
-//! `http worker ID drained: N requests served` (terminate() finished), and the
-//! master's `Child PID exited with status N` / `Child PID killed by signal S`.
-//! Every line also goes to a log file, for the post-mortem, after the seconds
-//! since the server started.
+//! The `http_server` example under test: started with 4 workers (or, with
+//! `--single-process`, 4 accept threads) on loopback, its log lines collected
+//! (`server/logs.rs` reads them), its workers read from `/proc`, signals sent
+//! with `kill`. Every line also goes to a log file, for the post-mortem, after
+//! the seconds since the server started.
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Write};
@@ -17,6 +13,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::bench::procfs::children;
+
+mod logs;
+
+pub(crate) use logs::{
+    Exit, drained_pids, exits, fork_pauses, one_at_a_time, recycles, replaced_at, served,
+    serving_pids,
+};
 
 /// Workers of every server the task starts.
 pub(crate) const WORKERS: usize = 4;
@@ -48,20 +51,14 @@ pub(crate) fn signal(sig: &str, pid: u32) -> Result<(), String> {
 pub(crate) struct Server {
     child: Child,
     pub(crate) pid: u32,
-    lines: Arc<Mutex<Vec<String>>>,
+    /// Each line with when it was read, since `started`.
+    lines: Arc<Mutex<Vec<(Duration, String)>>>,
     /// Reads the log until every process that holds its pipe has exited.
     reader: std::thread::JoinHandle<()>,
     log: PathBuf,
     /// The log file, where the task also records the signals it sends.
     file: Arc<Mutex<std::fs::File>>,
     started: Instant,
-}
-
-/// How a worker left, from the master's log.
-#[derive(Debug, PartialEq)]
-pub(crate) enum Exit {
-    Status(i32),
-    Signal(String),
 }
 
 impl Server {
@@ -73,6 +70,19 @@ impl Server {
         extra: &[String],
         log: PathBuf,
         boot: Duration,
+    ) -> Result<Server, String> {
+        let server = Server::spawn(bin, port, extra, log)?;
+        server.wait_settled(boot + Duration::from_secs(10))?;
+        Ok(server)
+    }
+
+    /// Starts `bin --listen 127.0.0.1:PORT --workers 4 EXTRA...`, and returns
+    /// at once.
+    pub(crate) fn spawn(
+        bin: &Path,
+        port: u16,
+        extra: &[String],
+        log: PathBuf,
     ) -> Result<Server, String> {
         let file = std::fs::File::create(&log)
             .map_err(|e| format!("cannot create {}: {e}", log.display()))?;
@@ -89,17 +99,20 @@ impl Server {
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
         let stderr = child.stderr.take().ok_or("no stderr pipe")?;
-        let lines: Arc<Mutex<Vec<String>>> = Arc::default();
+        let lines: Arc<Mutex<Vec<(Duration, String)>>> = Arc::default();
         let sink = lines.clone();
         let started = Instant::now();
         let out = file.clone();
         let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 record(&out, started, &line);
-                sink.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+                let at = started.elapsed();
+                sink.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((at, line));
             }
         });
-        let server = Server {
+        Ok(Server {
             pid: child.id(),
             child,
             lines,
@@ -107,9 +120,7 @@ impl Server {
             log,
             file,
             started,
-        };
-        server.wait_settled(boot + Duration::from_secs(10))?;
-        Ok(server)
+        })
     }
 
     /// The number of log lines so far: pass it to [`lines_since`](Self::lines_since).
@@ -119,10 +130,19 @@ impl Server {
 
     /// The log lines after `mark`.
     pub(crate) fn lines_since(&self, mark: usize) -> Vec<String> {
-        self.lock().get(mark..).unwrap_or_default().to_vec()
+        let lines = self.lock();
+        let after = lines.get(mark..).unwrap_or_default();
+        after.iter().map(|(_, line)| line.clone()).collect()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+    /// When each line after `mark` was read, since the server started.
+    pub(crate) fn times_since(&self, mark: usize) -> Vec<Duration> {
+        let lines = self.lock();
+        let after = lines.get(mark..).unwrap_or_default();
+        after.iter().map(|(at, _)| *at).collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(Duration, String)>> {
         self.lines.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -266,97 +286,4 @@ fn record(file: &Mutex<std::fs::File>, started: Instant, line: &str) {
     let at = started.elapsed().as_secs_f64();
     let mut file = file.lock().unwrap_or_else(|e| e.into_inner());
     let _ = writeln!(file, "{at:9.3} {line}");
-}
-
-/// `INFO [PID] message` → (PID, message).
-fn split(line: &str) -> Option<(u32, &str)> {
-    let rest = line.split_once(" [")?.1;
-    let (pid, message) = rest.split_once("] ")?;
-    Some((pid.parse().ok()?, message))
-}
-
-/// The pids that logged `http worker ID serving`.
-pub(crate) fn serving_pids(lines: &[String]) -> HashSet<u32> {
-    lines
-        .iter()
-        .filter_map(|l| split(l))
-        .filter(|(_, m)| m.starts_with("http worker ") && m.ends_with(" serving"))
-        .map(|(pid, _)| pid)
-        .collect()
-}
-
-/// The workers' exits logged by the master: (worker pid, how).
-pub(crate) fn exits(lines: &[String]) -> Vec<(u32, Exit)> {
-    lines
-        .iter()
-        .filter_map(|l| split(l))
-        .filter_map(|(_, m)| {
-            let rest = m.strip_prefix("Child ")?;
-            let (pid, how) = rest.split_once(' ')?;
-            let pid = pid.parse().ok()?;
-            if let Some(code) = how.strip_prefix("exited with status ") {
-                Some((pid, Exit::Status(code.parse().ok()?)))
-            } else {
-                let sig = how.strip_prefix("killed by signal ")?;
-                Some((pid, Exit::Signal(sig.to_owned())))
-            }
-        })
-        .collect()
-}
-
-/// The sum of `N` over `http worker ID drained: N requests served`.
-pub(crate) fn served(lines: &[String]) -> u64 {
-    lines
-        .iter()
-        .filter_map(|l| split(l))
-        .filter_map(|(_, m)| {
-            let n = m
-                .split_once(" drained: ")?
-                .1
-                .strip_suffix(" requests served")?;
-            n.parse::<u64>().ok()
-        })
-        .sum()
-}
-
-/// How many times the master paused forking ("Forking too fast, sleeping").
-pub(crate) fn fork_pauses(lines: &[String]) -> usize {
-    lines
-        .iter()
-        .filter(|l| l.ends_with("Forking too fast, sleeping"))
-        .count()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn lines(text: &str) -> Vec<String> {
-        text.lines().map(str::to_owned).collect()
-    }
-
-    #[test]
-    fn reads_the_example_log() {
-        let log = lines(
-            "INFO [1748] http_server on http://127.0.0.1:18080 with 4 workers
-INFO [1750] http worker 0 serving
-INFO [1754] http worker 1 serving
-INFO [1758] Caught SIGTERM signal, graceful exiting of service http(2) [1758]
-INFO [1758] http worker 2 drained: 71916 requests served
-INFO [1750] http worker 0 drained: 12205 requests served
-INFO [1748] Child 1758 exited with status 0
-INFO [1748] Child 1750 killed by signal SIGKILL
-INFO [1748] Forking too fast, sleeping",
-        );
-        assert_eq!(serving_pids(&log), HashSet::from([1750, 1754]));
-        assert_eq!(
-            exits(&log),
-            [
-                (1758, Exit::Status(0)),
-                (1750, Exit::Signal("SIGKILL".to_owned()))
-            ]
-        );
-        assert_eq!(served(&log), 71916 + 12205);
-        assert_eq!(fork_pauses(&log), 1);
-    }
 }
