@@ -87,7 +87,8 @@ impl Builder {
 
     /// Turns cotyledon's respawn limiter on (the default) or off: with it, more
     /// forks than the configured worker count within that many seconds logs
-    /// "Forking too fast, sleeping" and pauses forking for 5 s.
+    /// "Forking too fast, sleeping" and pauses forking for 5 s. The planned forks
+    /// of rolling restarts and recycles are not counted.
     ///
     /// ```
     /// // Tests that crash workers on purpose and want them back at once.

@@ -75,6 +75,8 @@ struct Loop {
     /// turned out below a new worker's size.
     rss_at: Option<Instant>,
     rss_off: Vec<bool>,
+    /// The origin of every worker's recycling grid (the loop's start).
+    epoch: Instant,
 }
 
 pub(super) fn run(m: ServiceManager) -> Result<Infallible, Error> {
@@ -104,6 +106,7 @@ pub(super) fn run(m: ServiceManager) -> Result<Infallible, Error> {
         ping_at: None,
         rss_at: None,
         rss_off: Vec::new(),
+        epoch: Instant::now(),
     };
     loop {
         l.wait()?;
@@ -370,7 +373,13 @@ impl Loop {
             Ok(pid) => {
                 emergency::fill(slot, pid.as_raw());
                 m.state.table.insert(index, worker, pid.as_raw(), now).slot = slot;
-                self.pacing.forked(now);
+                // A rollout's replacement (reload, restart, recycle) is planned:
+                // the limiter counts only the respawns of workers that died.
+                let planned = self
+                    .rollings
+                    .iter()
+                    .any(|r| r.service == index && r.replacing(worker));
+                self.pacing.forked(now, planned);
             }
             Err(e) => {
                 emergency::release(slot);

@@ -4,7 +4,8 @@
 //! - `wait_interval` between two forks;
 //! - cotyledon's limiter: when more forks than the expected worker count happened
 //!   within that many seconds, log "Forking too fast, sleeping" and pause 5 s.
-//!   SIGHUP and `reconfigure` reset the history (and end a pause).
+//!   SIGHUP and `reconfigure` reset the history (and end a pause). Planned
+//!   forks (a rollout's replacements: rolling restarts, recycles) are not counted.
 //!
 //! No deadline here overflows: [`deadline_after`] saturates, so a delay too long
 //! for the clock (`Duration::MAX`) is a deadline that is never reached.
@@ -113,10 +114,13 @@ impl Pacing {
     }
 
     /// Records a fork at `now`.
-    pub(crate) fn forked(&mut self, now: Instant) {
+    /// A `planned` fork (the replacement of a worker the master stopped on
+    /// purpose: a rolling restart, a recycle) is spaced by `wait_interval` but not
+    /// counted by the limiter, which is there to stop crash loops.
+    pub(crate) fn forked(&mut self, now: Instant, planned: bool) {
         self.fork_failures = 0;
         self.last_fork = Some(now);
-        if self.limiter {
+        if self.limiter && !planned {
             self.history.push_back(now);
         }
     }
@@ -149,7 +153,7 @@ mod tests {
         let t0 = Instant::now();
         let mut p = Pacing::new(Duration::from_millis(10), false);
         assert_eq!(p.gate(t0, 3), Gate::Open);
-        p.forked(t0);
+        p.forked(t0, false);
         assert_eq!(p.gate(t0, 3), Gate::Until(t0 + Duration::from_millis(10)));
         assert_eq!(p.gate(t0 + Duration::from_millis(10), 3), Gate::Open);
     }
@@ -160,7 +164,7 @@ mod tests {
         let mut p = Pacing::new(Duration::ZERO, false);
         for _ in 0..1000 {
             assert_eq!(p.gate(t0, 1), Gate::Open);
-            p.forked(t0);
+            p.forked(t0, false);
         }
     }
 
@@ -171,7 +175,7 @@ mod tests {
         // Expected 2 workers: 3 forks are allowed, the 4th within 2 s trips.
         for _ in 0..3 {
             assert_eq!(p.gate(t0, 2), Gate::Open);
-            p.forked(t0);
+            p.forked(t0, false);
         }
         let now = t0 + Duration::from_millis(100);
         assert_eq!(p.gate(now, 2), Gate::TooFast(now + LIMITER_PAUSE));
@@ -189,7 +193,7 @@ mod tests {
         for i in 0..10u64 {
             let now = t0 + Duration::from_secs(3 * i);
             assert_eq!(p.gate(now, 2), Gate::Open, "fork {i}");
-            p.forked(now);
+            p.forked(now, false);
         }
     }
 
@@ -201,8 +205,25 @@ mod tests {
         assert_eq!(delays, [100, 200, 400, 800, 1600, 3200, 5000, 5000]);
         assert_eq!(p.gate(t0, 1), Gate::Until(t0 + FORK_RETRY_MAX));
         assert_eq!(p.gate(t0 + FORK_RETRY_MAX, 1), Gate::Open);
-        p.forked(t0 + FORK_RETRY_MAX);
+        p.forked(t0 + FORK_RETRY_MAX, false);
         assert_eq!(p.fork_failed(t0).as_millis(), 100);
+    }
+
+    #[test]
+    fn planned_forks_are_spaced_but_not_counted_by_the_limiter() {
+        let t0 = Instant::now();
+        let mut p = Pacing::new(Duration::from_millis(10), true);
+        for i in 0..10 {
+            let at = t0 + Duration::from_millis(10 * i);
+            assert_eq!(p.gate(at, 1), Gate::Open, "fork {i}");
+            p.forked(at, true);
+            assert!(matches!(p.gate(at, 1), Gate::Until(_)));
+        }
+        let later = t0 + Duration::from_secs(1);
+        p.forked(later, false);
+        p.forked(later, false);
+        let after = later + Duration::from_millis(10);
+        assert!(matches!(p.gate(after, 1), Gate::TooFast(_)));
     }
 
     #[test]
@@ -210,7 +231,7 @@ mod tests {
         let t0 = Instant::now();
         let mut p = Pacing::new(Duration::ZERO, true);
         for _ in 0..2 {
-            p.forked(t0);
+            p.forked(t0, false);
         }
         assert!(matches!(p.gate(t0, 1), Gate::TooFast(_)));
         p.reset();
@@ -236,7 +257,7 @@ mod tests {
         for limiter in [false, true] {
             let mut p = Pacing::new(Duration::MAX, limiter);
             assert_eq!(p.gate(t0, 2), Gate::Open, "the first fork is not delayed");
-            p.forked(t0);
+            p.forked(t0, false);
             match p.gate(t0 + CENTURY, 2) {
                 Gate::Until(at) => assert!(at > t0 + CENTURY),
                 other => panic!("expected a far deadline, got {other:?}"),

@@ -130,12 +130,15 @@ impl ServiceSettings<'_> {
         self
     }
 
-    /// Recycles each worker after about `lifetime` (default: never): worker id
-    /// `i` of `n` after `lifetime × (1 + i / 2n)`, so that workers started
-    /// together never restart together. Recycling is a graceful restart through
-    /// the rolling path: one batch at a time (the service's `Rolling` batch, else
-    /// one), each once the previous replacement is ready. `Duration::ZERO` turns
-    /// it off.
+    /// Recycles each worker after about `lifetime` (default: never). Worker id
+    /// `i` of `n` comes due at an instant of a grid of its own (the manager's
+    /// start `+ lifetime/2 × (k + i/n)`), the first at least `lifetime × (1 − 1/4n)`
+    /// after its start: so no two ids ever come due together, in the first
+    /// generation or any later one, and a worker lives about `lifetime` (never
+    /// under 0.75×, never 1.5× or more). Recycling is a graceful restart through
+    /// the rolling path: one worker of the service at a time, the next once the
+    /// previous replacement is ready; the replacement's fork is planned, so the
+    /// fork limiter does not count it. `Duration::ZERO` turns it off.
     pub fn max_lifetime(&mut self, lifetime: Duration) -> &mut Self {
         self.policy.max_lifetime = (!lifetime.is_zero()).then_some(lifetime);
         self

@@ -17,11 +17,33 @@ use crate::sys;
 /// How often the workers' memory is read.
 const RSS_PERIOD: Duration = Duration::from_secs(1);
 
-/// `lifetime × (1 + id / 2n)`: ids started together are recycled apart.
-fn staggered(lifetime: Duration, id: usize, n: usize) -> Duration {
-    let n = n.max(1) as u32;
-    let id = id.min(n as usize) as u32;
-    lifetime.saturating_add(lifetime.saturating_mul(id) / n.saturating_mul(2))
+/// When worker `id` of `n`, started at `started`, is due for recycling: the first
+/// instant of its own grid, `epoch + L/2 × (k + id/n)`, that is at least
+/// `L − L/4n` after its start (`None`: too far for the clock, never).
+///
+/// Each id has a grid of its own, `L/2n` from the next id's, so recycles never
+/// come due together in any generation (a lifetime per id would let ids drift
+/// into each other). The slack of half that spacing lets a replacement forked
+/// just after its predecessor's grid instant come due one lifetime later: about
+/// `L` in the steady state, never `1.5 L` or more, never under `0.75 L`.
+fn due(
+    epoch: Instant,
+    started: Instant,
+    lifetime: Duration,
+    id: usize,
+    n: usize,
+) -> Option<Instant> {
+    let period = (lifetime.as_nanos() / 2).max(1);
+    let n = n.max(1) as u128;
+    let offset = period * (id as u128 % n) / n;
+    let slack = period / (2 * n);
+    let earliest = started
+        .saturating_duration_since(epoch)
+        .as_nanos()
+        .checked_add(lifetime.as_nanos() - slack)?;
+    let steps = earliest.saturating_sub(offset).div_ceil(period);
+    let at = steps.checked_mul(period)?.checked_add(offset)?;
+    epoch.checked_add(Duration::from_nanos(u64::try_from(at).ok()?))
 }
 
 /// Resident memory of `pid` in bytes (`/proc/PID/statm`), if readable.
@@ -44,7 +66,7 @@ impl Loop {
         let check_rss = self.rss_at.is_none_or(|at| now >= at);
         let now_ns = sys::timer::monotonic_ns();
         self.rss_off.resize(self.m.entries.len(), false);
-        let mut due = Vec::new();
+        let mut due_now = Vec::new();
         let mut watch_rss = false;
         for (index, slots) in self.m.state.table.services() {
             let policy = self.m.entries[index].policy;
@@ -60,14 +82,16 @@ impl Loop {
                 let asked =
                     sys::shm::slot(r.slot).is_some_and(|s| s.recycle.load(Ordering::SeqCst) != 0);
                 if asked {
-                    due.push((index, worker, r.pid, "asked by the worker".to_owned()));
+                    due_now.push((index, worker, r.pid, "asked by the worker".to_owned()));
                     break;
                 }
                 if let Some(lifetime) = policy.max_lifetime {
-                    let life = staggered(lifetime, worker.get(), slots.desired);
-                    match r.started.checked_add(life) {
+                    let at = due(self.epoch, r.started, lifetime, worker.get(), slots.desired);
+                    match at {
                         Some(at) if now >= at => {
-                            due.push((index, worker, r.pid, format!("lifetime {life:?} reached")));
+                            let life = now.saturating_duration_since(r.started);
+                            let reason = format!("lifetime reached ({life:?})");
+                            due_now.push((index, worker, r.pid, reason));
                             break;
                         }
                         at => self.serve_at = earliest(self.serve_at, at),
@@ -88,10 +112,10 @@ impl Loop {
                          ({bytes} bytes): recycling on memory turned off for it",
                         self.m.entries[index].name
                     );
-                    due.push((index, worker, 0, String::new()));
+                    due_now.push((index, worker, 0, String::new()));
                     break;
                 }
-                due.push((
+                due_now.push((
                     index,
                     worker,
                     r.pid,
@@ -107,7 +131,7 @@ impl Loop {
             self.serve_at = earliest(self.serve_at, self.rss_at);
         }
         let mut started = false;
-        for (index, worker, pid, reason) in due {
+        for (index, worker, pid, reason) in due_now {
             if pid == 0 {
                 self.rss_off[index] = true;
                 continue;
@@ -131,12 +155,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lifetimes_are_staggered_over_half_a_lifetime() {
+    fn each_id_has_a_grid_of_its_own_and_lives_about_one_lifetime() {
+        let epoch = Instant::now();
         let l = Duration::from_secs(100);
-        assert_eq!(staggered(l, 0, 4), l);
-        assert_eq!(staggered(l, 2, 4), Duration::from_secs(125));
-        assert_eq!(staggered(l, 3, 4), Duration::from_millis(137_500));
-        assert_eq!(staggered(Duration::MAX, 3, 4), Duration::MAX);
-        assert_eq!(staggered(l, 0, 0), l);
+        let at = |started_ms: u64, id| {
+            due(epoch, epoch + Duration::from_millis(started_ms), l, id, 4)
+                .map(|t| t.duration_since(epoch).as_millis())
+        };
+        // Started together: ids come due 12.5 s apart, in id order.
+        assert_eq!(at(5, 0), Some(100_000));
+        assert_eq!(at(15, 1), Some(112_500));
+        assert_eq!(at(35, 3), Some(137_500));
+        // Replacements forked just after their predecessor's instant: one
+        // lifetime later, on the same grid.
+        assert_eq!(at(100_010, 0), Some(200_000));
+        assert_eq!(at(112_600, 1), Some(212_500));
+        // A replacement late by more than the slack (6.25 s) waits for the next.
+        assert_eq!(at(107_000, 0), Some(250_000));
+        // Every lifetime is in [0.75 L, 1.5 L).
+        for started in (0..300_000u64).step_by(500) {
+            for id in 0..4 {
+                let d = at(started, id).expect("due") - u128::from(started);
+                assert!((75_000..150_000).contains(&d), "{started} {id} {d}");
+            }
+        }
+        // Too far for the clock: never; ids beyond n wrap; n = 0 is one.
+        assert_eq!(due(epoch, epoch, Duration::MAX, 3, 4), None);
+        assert_eq!(at(0, 5), at(0, 1));
+        assert_eq!(due(epoch, epoch, l, 0, 0), Some(epoch + l));
     }
 }

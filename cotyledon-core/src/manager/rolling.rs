@@ -91,6 +91,12 @@ impl Rolling {
         self.batch
     }
 
+    /// Whether `worker` is being replaced by this rollout (restarted, not
+    /// reloaded in place): its next fork is planned, not a crash's respawn.
+    pub(crate) fn replacing(&self, worker: WorkerId) -> bool {
+        self.mode == Mode::Restart && self.steps.iter().any(|s| s.worker == worker)
+    }
+
     /// How many ids the rollout covers that are not done yet.
     #[cfg(test)]
     pub(crate) fn left(&self) -> usize {

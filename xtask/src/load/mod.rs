@@ -170,6 +170,6 @@ mod tests {
         let total = secs as f64 + slow + 2.0 + plan.sigterm_after.as_secs_f64();
         assert!(total < 14.0, "{total} s of load");
         assert!(plan.all_at_once.is_none() && !plan.judge_latency);
-        assert!(!plan.judge_overhead && !plan.judge_fork_pauses);
+        assert!(!plan.judge_overhead);
     }
 }

@@ -44,9 +44,6 @@ pub(crate) struct Plan {
     pub(crate) judge_latency: bool,
     /// (seconds, `--max-lifetime-ms`, the fewest recycles to see meanwhile)
     pub(crate) recycle: (u64, Duration, usize),
-    /// Whether the recycling phase must see no fork-limiter pause (the full run;
-    /// `--smoke`'s short lifetime trips the limiter on purpose, see `recycle.rs`).
-    pub(crate) judge_fork_pauses: bool,
     /// (pairs of runs, seconds each) of the overhead comparison.
     pub(crate) overhead: (usize, u64),
     /// Whether the overhead comparison is judged (the full run) or only shown.
@@ -65,7 +62,6 @@ impl Plan {
                 sigterm_after: Duration::from_secs(1),
                 judge_latency: false,
                 recycle: (2, Duration::from_secs(1), 2),
-                judge_fork_pauses: false,
                 overhead: (1, 1),
                 judge_overhead: false,
             };
@@ -78,8 +74,7 @@ impl Plan {
             kills: (20, 20),
             sigterm_after: Duration::from_secs(5),
             judge_latency: true,
-            recycle: (20, Duration::from_secs(4), 2 * WORKERS),
-            judge_fork_pauses: true,
+            recycle: (20, Duration::from_secs(3), 4 * WORKERS),
             overhead: (10, 3),
             judge_overhead: true,
         }

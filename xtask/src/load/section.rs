@@ -57,9 +57,10 @@ reload*: one SIGHUP to the master per second, `Reload::Rolling { batch: 1 }`;
 that take 2 s to be ready (`--boot-delay-ms 2000`, `Readiness::Explicit`), 10
 SIGHUPs, each once the previous reload has replaced every worker, rolling then
 all-at-once; *SIGTERM under load* to the master; *workers recycled every few
-seconds*: `--max-lifetime-ms 4000` (`max_lifetime`: worker id i of 4 after
-4 s × (1 + i/8)), counted from the master's `Recycling` lines, each of which must
-wait for the previous replacement to serve; *overhead*: the 4 workers against the
+seconds*: `--max-lifetime-ms 3000` (`max_lifetime`: each worker after about
+3 s, worker id i of 4 on a grid of its own, 1.5 s × (k + i/4) from the master's
+start), counted from the master's `Recycling` lines, each of which must wait for
+the previous replacement to serve, with no fork-limiter pause; *overhead*: the 4 workers against the
 same accept loop and handler in one process with 4 threads and no manager
 (`--single-process`), 10 pairs of 3 s runs, alternating which goes first, a fresh
 server per run on the same port; the median of the pairs' req/s ratios must be at

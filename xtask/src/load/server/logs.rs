@@ -181,13 +181,13 @@ INFO [1748] Forking too fast, sleeping",
     #[test]
     fn reads_recycles_and_their_order() {
         let log = lines(
-            "INFO [10] Recycling worker http(0) [11]: lifetime 1s reached
+            "INFO [10] Recycling worker http(0) [11]: lifetime reached (1s)
 INFO [11] http worker 0 drained: 5 requests served
 INFO [10] Child 11 exited with status 0
 INFO [15] http worker 0 serving
-INFO [10] Recycling worker http(1) [12]: lifetime 1.125s reached
+INFO [10] Recycling worker http(1) [12]: lifetime reached (1.125s)
 INFO [10] Child 12 exited with status 0
-INFO [10] Recycling worker http(2) [13]: lifetime 1.25s reached",
+INFO [10] Recycling worker http(2) [13]: lifetime reached (1.25s)",
         );
         let found = recycles(&log);
         let want = [(0, 0, 11), (4, 1, 12), (6, 2, 13)];
