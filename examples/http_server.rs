@@ -31,21 +31,24 @@
 //! accept, which must not block them. O_NONBLOCK belongs to the socket, so it is
 //! shared by every process that holds it, the master included.
 //!
-//! Logs go to stderr: `LEVEL [PID] message`, the master's and the workers'.
+//! Logs go to stderr: `LEVEL [PID] message`, the master's and the workers'. The
+//! command line, the logger and the master are shared with its async twin,
+//! `async_http_server.rs` (`http_server/cli.rs`).
 
+#[path = "http_server/cli.rs"]
+mod cli;
 #[path = "http_server/conn.rs"]
 mod conn;
 #[path = "http_server/drain.rs"]
 mod drain;
 
-use std::io::Write;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cotyledon::{BoxError, Context, Listen, Readiness, Reload, Service, ServiceManager, WorkerId};
-use log::{LevelFilter, Log, Metadata, Record, info, warn};
+use cotyledon::{BoxError, Context, Service, WorkerId};
+use log::{info, warn};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
@@ -149,119 +152,6 @@ impl cotyledon::Service for HttpWorker {
     }
 }
 
-/// What SIGHUP does.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum ReloadMode {
-    Rolling,
-    AllAtOnce,
-}
-
-/// The command line.
-struct Args {
-    listen: SocketAddr,
-    workers: usize,
-    boot_delay: Duration,
-    reload: ReloadMode,
-}
-
-const USAGE: &str = "usage: http_server [--listen ADDR] [--workers N] [--boot-delay-ms MS] \
-                     [--reload rolling|all-at-once]";
-
-fn parse_args(args: &[String]) -> Result<Args, String> {
-    let mut parsed = Args {
-        listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-        workers: 4,
-        boot_delay: Duration::ZERO,
-        reload: ReloadMode::Rolling,
-    };
-    let mut iter = args.iter();
-    while let Some(flag) = iter.next() {
-        let mut value = || iter.next().ok_or(format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--listen" => parsed.listen = value()?.parse().map_err(|e| format!("--listen: {e}"))?,
-            "--workers" => {
-                parsed.workers = value()?.parse().map_err(|e| format!("--workers: {e}"))?
-            }
-            "--boot-delay-ms" => {
-                let ms = value()?
-                    .parse()
-                    .map_err(|e| format!("--boot-delay-ms: {e}"))?;
-                parsed.boot_delay = Duration::from_millis(ms);
-            }
-            "--reload" => {
-                parsed.reload = match value()?.as_str() {
-                    "rolling" => ReloadMode::Rolling,
-                    "all-at-once" => ReloadMode::AllAtOnce,
-                    other => {
-                        return Err(format!("--reload: rolling or all-at-once, not `{other}`"));
-                    }
-                }
-            }
-            other => return Err(format!("unknown option `{other}`")),
-        }
-    }
-    Ok(parsed)
-}
-
-/// `LEVEL [PID] message` on stderr, one write per record.
-struct Stderr;
-
-impl Log for Stderr {
-    fn enabled(&self, _: &Metadata<'_>) -> bool {
-        true
-    }
-    fn log(&self, record: &Record<'_>) {
-        let line = format!(
-            "{} [{}] {}\n",
-            record.level(),
-            std::process::id(),
-            record.args()
-        );
-        let _ = std::io::stderr().write_all(line.as_bytes());
-    }
-    fn flush(&self) {}
-}
-
-fn serve(args: Args) -> Result<(), BoxError> {
-    log::set_logger(&Stderr)?;
-    log::set_max_level(LevelFilter::Info);
-    let mut manager = ServiceManager::new()?;
-    // Bound once, here, before the first fork; every worker accepts on it.
-    manager.listen("http", Listen::tcp(args.listen))?;
-    let boot_delay = args.boot_delay;
-    let http = manager.add(move |id| HttpWorker::new(id, boot_delay), args.workers)?;
-    manager
-        .settings(http)?
-        .readiness(Readiness::Explicit)
-        // A worker that is not ready by then is killed and respawned.
-        .boot_timeout(boot_delay + Duration::from_secs(10))
-        .reload(match args.reload {
-            ReloadMode::Rolling => Reload::Rolling { batch: 1 },
-            ReloadMode::AllAtOnce => Reload::AllAtOnce,
-        });
-    info!(
-        "http_server on http://{} with {} workers",
-        args.listen, args.workers
-    );
-    match manager.run()? {}
-}
-
 fn main() {
-    // Read before the manager exists: it rewrites the argv area for the title.
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("{USAGE}");
-        return;
-    }
-    let args = match parse_args(&args) {
-        Ok(args) => args,
-        Err(e) => {
-            eprintln!("http_server: {e}\n{USAGE}");
-            std::process::exit(64);
-        }
-    };
-    if let Err(e) = serve(args) {
-        eprintln!("http_server: {e}");
-        std::process::exit(1);
-    }
+    cli::main("http_server", HttpWorker::new);
 }
