@@ -1,7 +1,8 @@
-//! The `http_server` example under test: started with 4 workers on loopback, its
-//! log lines collected, its workers read from `/proc`, signals sent with `kill`.
+//! The example under test (`http_server` or `async_http_server`): started with 4
+//! workers on loopback, its log lines collected, its workers read from `/proc`,
+//! signals sent with `kill`.
 //!
-//! The example logs `LEVEL [PID] message` on stderr. The task reads three kinds
+//! Both examples log `LEVEL [PID] message` on stderr. The task reads three kinds
 //! of line: a worker's `http worker ID serving` (it accepts connections), its
 //! `http worker ID drained: N requests served` (terminate() finished), and the
 //! master's `Child PID exited with status N` / `Child PID killed by signal S`.
