@@ -1,6 +1,7 @@
-//! The pre-fork HTTP example under a real client: `cargo xtask load --smoke` runs
-//! `examples/http_server.rs` (4 workers) under wrk on loopback for under 10 s of
-//! load (a baseline, a SIGKILLed worker, rolling reloads, slow-booting workers,
+//! The pre-fork HTTP examples under a real client: `cargo xtask load --smoke` runs
+//! `examples/http_server.rs` (4 workers), and with `--example async_http_server`
+//! its async twin `examples/async_http_server.rs`, under wrk on loopback for
+//! under 10 s of load (a baseline, a SIGKILLed worker, rolling reloads, slow-booting workers,
 //! SIGTERM) and must pass every check: no failed request where none may fail,
 //! no more than the requests in flight at a SIGKILL, every worker replaced by
 //! the reloads, no request waiting for a slow worker's boot (max latency under
@@ -10,8 +11,8 @@
 //!
 //! The task builds the example in release mode and installs wrk (the Debian
 //! package) when it is missing. It waits for every server it starts to be gone
-//! (the end of their log pipe), and this test checks that no `http_server`
-//! process is left either.
+//! (the end of their log pipe), and these tests check that no process of the
+//! example is left either.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -58,21 +59,34 @@ impl Drop for Servers {
 
 #[test]
 fn http_server_under_wrk_drops_no_request_on_reloads_kills_and_sigterm() {
+    load_smoke("http_server", &[]);
+}
+
+#[test]
+fn async_http_server_under_wrk_drops_no_request_on_reloads_kills_and_sigterm() {
+    load_smoke("async_http_server", &["--example", "async_http_server"]);
+}
+
+/// Runs `cargo xtask load --smoke ARGS` against the example `example` and checks
+/// that it passed, printed a row per phase, and left no process of the example.
+fn load_smoke(example: &str, args: &[&str]) {
     let _alone = crate::heavy();
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(|d| workspace_root().join(d))
         .unwrap_or_else(|| workspace_root().join("target"));
-    let servers = Servers(target.join("release/examples/http_server"));
+    let servers = Servers(target.join("release/examples").join(example));
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut load = Scenario::builder(&cargo, "xtask")
         .arg("load")
         .arg("--smoke")
+        .args(args)
         .spawn();
     let output = load.wait_exit(LOAD_DEADLINE);
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     if !output.status.success() {
         load.fail(&format!(
-            "`cargo xtask load --smoke` failed: {}",
+            "`cargo xtask load --smoke {}` failed: {}",
+            args.join(" "),
             output.status
         ));
     }
@@ -99,7 +113,7 @@ fn http_server_under_wrk_drops_no_request_on_reloads_kills_and_sigterm() {
         }
         assert!(
             Instant::now() < deadline,
-            "http_server processes left: {left:?}"
+            "{example} processes left: {left:?}"
         );
         std::thread::sleep(Duration::from_millis(10));
     }
