@@ -98,14 +98,16 @@ impl AsyncService for HttpWorker {
             tokio::select! {
                 biased;
                 () = &mut stopped => break,
+                // Reaps the tasks of closed connections as it goes (before
+                // accepting more, so that a burst of connections cannot pile
+                // them up).
+                Some(ended) = connections.join_next() => log_panic(ended),
                 accepted = listener.accept() => match accepted {
                     Ok((stream, _)) => {
                         connections.spawn(conn::serve(stream, self.shared.clone(), stop.clone()));
                     }
                     Err(e) => accept_failed(e).await,
                 },
-                // Reaps the tasks of closed connections as it goes.
-                Some(ended) = connections.join_next() => log_panic(ended),
             }
         }
         // Stops accepting: this worker's fd of the socket is closed, the socket

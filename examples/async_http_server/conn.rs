@@ -30,7 +30,7 @@ use std::time::Duration;
 use bytes::{Buf, Bytes};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Body;
-use hyper::header::{ALLOW, CONNECTION, CONTENT_TYPE};
+use hyper::header::{ALLOW, CONNECTION, CONTENT_TYPE, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -186,12 +186,12 @@ fn response(status: StatusCode, close: bool, hello: &Bytes) -> Response<Full<Byt
     let mut response = Response::new(Full::new(body));
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, "text/plain".parse().expect("a valid header"));
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
     if status == StatusCode::METHOD_NOT_ALLOWED {
-        headers.insert(ALLOW, "GET, HEAD".parse().expect("a valid header"));
+        headers.insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
     }
     if close {
-        headers.insert(CONNECTION, "close".parse().expect("a valid header"));
+        headers.insert(CONNECTION, HeaderValue::from_static("close"));
     }
     response
 }
@@ -285,10 +285,7 @@ mod tests {
         })
     }
 
-    fn header<'a>(
-        response: &'a Response<Full<Bytes>>,
-        name: hyper::header::HeaderName,
-    ) -> Option<&'a str> {
+    fn header(response: &Response<Full<Bytes>>, name: hyper::header::HeaderName) -> Option<&str> {
         response.headers().get(name).and_then(|v| v.to_str().ok())
     }
 
