@@ -13,7 +13,7 @@
 //! application loading a model or warming a cache; default 0, at most an hour),
 //! `--reload rolling|all-at-once` (what SIGHUP does; default rolling) and
 //! `--max-lifetime-ms MS` (recycle each worker after about that long,
-//! `max_lifetime`: worker i of n after MS × (1 + i/2n), one at a time, each once
+//! `max_lifetime`: each worker id on a grid of its own, one at a time, each once
 //! the previous replacement is ready; 1 ms to 30 days, default never).
 //!
 //! `--single-process` runs the same accept loop and connection handler with no
@@ -39,12 +39,16 @@
 //! accept, which must not block them. O_NONBLOCK belongs to the socket, so it is
 //! shared by every process that holds it, the master included.
 //!
-//! Logs go to stderr: `LEVEL [PID] message`, the master's and the workers'.
+//! Logs go to stderr: `LEVEL [PID] message`, the master's and the workers'. The
+//! command line (`http_server/args.rs`), the logger and the master
+//! (`http_server/cli.rs`) are shared with its async twin, `async_http_server.rs`.
 
 #[path = "http_server/accept.rs"]
 mod accept;
 #[path = "http_server/args.rs"]
 mod args;
+#[path = "http_server/cli.rs"]
+mod cli;
 #[path = "http_server/conn.rs"]
 mod conn;
 #[path = "http_server/drain.rs"]
@@ -52,15 +56,13 @@ mod drain;
 #[path = "http_server/single.rs"]
 mod single;
 
-use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cotyledon::{BoxError, Context, Listen, Readiness, Reload, Service, ServiceManager, WorkerId};
-use log::{LevelFilter, Log, Metadata, Record, info};
+use cotyledon::{BoxError, Context, Service, WorkerId};
+use log::info;
 
 use accept::Acceptor;
-use args::{Args, ReloadMode, USAGE, parse_args};
 use drain::Drain;
 
 /// One worker: the HTTP service.
@@ -119,73 +121,6 @@ impl cotyledon::Service for HttpWorker {
     }
 }
 
-/// `LEVEL [PID] message` on stderr, one write per record.
-struct Stderr;
-
-impl Log for Stderr {
-    fn enabled(&self, _: &Metadata<'_>) -> bool {
-        true
-    }
-    fn log(&self, record: &Record<'_>) {
-        let line = format!(
-            "{} [{}] {}\n",
-            record.level(),
-            std::process::id(),
-            record.args()
-        );
-        let _ = std::io::stderr().write_all(line.as_bytes());
-    }
-    fn flush(&self) {}
-}
-
-fn serve(args: Args) -> Result<(), BoxError> {
-    log::set_logger(&Stderr)?;
-    log::set_max_level(LevelFilter::Info);
-    if args.single_process {
-        return single::serve(args.listen, args.workers);
-    }
-    let mut manager = ServiceManager::new()?;
-    // Bound once, here, before the first fork; every worker accepts on it.
-    manager.listen("http", Listen::tcp(args.listen))?;
-    let boot_delay = args.boot_delay;
-    let http = manager.add(move |id| HttpWorker::new(id, boot_delay), args.workers)?;
-    let settings = &mut manager.settings(http)?;
-    settings
-        .readiness(Readiness::Explicit)
-        // A worker that is not ready by then is killed and respawned.
-        .boot_timeout(boot_delay + Duration::from_secs(10))
-        .reload(match args.reload {
-            ReloadMode::Rolling => Reload::Rolling { batch: 1 },
-            ReloadMode::AllAtOnce => Reload::AllAtOnce,
-        });
-    if let Some(lifetime) = args.max_lifetime {
-        // Worker i of n after lifetime × (1 + i/2n), one at a time, the next once
-        // the replacement is ready: the rolling path.
-        settings.max_lifetime(lifetime);
-    }
-    info!(
-        "http_server on http://{} with {} workers",
-        args.listen, args.workers
-    );
-    match manager.run()? {}
-}
-
 fn main() {
-    // Read before the manager exists: it rewrites the argv area for the title.
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("{USAGE}");
-        return;
-    }
-    let args = match parse_args(&args) {
-        Ok(args) => args,
-        Err(e) => {
-            eprintln!("http_server: {e}\n{USAGE}");
-            std::process::exit(64);
-        }
-    };
-    if let Err(e) = serve(args) {
-        eprintln!("http_server: {e}");
-        std::process::exit(1);
-    }
+    cli::main("http_server", HttpWorker::new, Some(single::serve));
 }

@@ -1,5 +1,5 @@
-//! The command line of `http_server`, checked before anything starts: a bad value
-//! is an error message (and exit 64), never a panic.
+//! The command line of `http_server` and `async_http_server`, checked before
+//! anything starts: a bad value is an error message (and exit 64), never a panic.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -27,9 +27,19 @@ pub(crate) struct Args {
     pub(crate) single_process: bool,
 }
 
-pub(crate) const USAGE: &str = "usage: http_server [--listen ADDR] [--workers N] \
-     [--boot-delay-ms MS] [--reload rolling|all-at-once] [--max-lifetime-ms MS]\n       \
-     http_server --single-process [--listen ADDR] [--workers N]";
+/// The usage line of `program`; `single`: whether it has `--single-process`.
+pub(crate) fn usage(program: &str, single: bool) -> String {
+    let mut text = format!(
+        "usage: {program} [--listen ADDR] [--workers N] [--boot-delay-ms MS] \
+         [--reload rolling|all-at-once] [--max-lifetime-ms MS]"
+    );
+    if single {
+        text.push_str(&format!(
+            "\n       {program} --single-process [--listen ADDR] [--workers N]"
+        ));
+    }
+    text
+}
 
 /// Longest boot delay: an hour.
 const MAX_BOOT_DELAY_MS: u64 = 3_600_000;
@@ -163,5 +173,7 @@ mod tests {
         );
         assert!(parse(&["--single-process", "--reload", "rolling"]).is_err());
         assert!(parse(&["--single-process", "--boot-delay-ms", "1"]).is_err());
+        assert!(usage("x", true).contains("x --single-process"));
+        assert!(!usage("x", false).contains("--single-process"));
     }
 }

@@ -42,14 +42,15 @@ Tasks:
                          chaos/soak run of the chaos_app scenario (default
                          60 s, 50 workers): kills, stops, SIGHUP bursts,
                          rescaling; `cargo xtask chaos --help` lists ARGS
-  load [--smoke] [--write] [--port P]
-                         the http_server example (4 workers) under wrk on
+  load [--smoke] [--write] [--port P] [--example NAME]
+                         the http_server example (or NAME: async_http_server,
+                         its twin on hyper and tokio; 4 workers) under wrk on
                          loopback: baseline, SIGKILLs, rolling reloads, the
                          all-at-once default, slow-booting workers, SIGTERM;
                          a table per phase, non-zero exit if a check fails
                          (installs wrk with apt-get when it is missing;
                          --smoke: under 10 s of load; --write: the figures
-                         go to their section of BENCHMARKS.md)
+                         go to the example's section of BENCHMARKS.md)
   readme-crate           build the README's example (its [dependencies] lines
                          and program) as a new crate outside the workspace,
                          run it, stop it with SIGTERM then SIGINT, and check

@@ -1,7 +1,8 @@
-//! `cargo xtask load [--smoke] [--write] [--port P]`: the `http_server` example under real
-//! load, with `wrk`, on loopback.
+//! `cargo xtask load [--smoke] [--write] [--port P] [--example NAME]`: a pre-fork
+//! HTTP example under real load, with `wrk`, on loopback: `http_server` (the
+//! default) or its async twin `async_http_server` (hyper on tokio).
 //!
-//! Builds the example in release mode, installs wrk when it is missing (Debian
+//! Builds the example in release mode (with the features it requires), installs wrk when it is missing (Debian
 //! package `wrk`, with apt-get), then runs phases, each a
 //! `wrk --latency -t2 -c32` run against a master with 4 workers on
 //! `127.0.0.1:PORT` (a free port unless `--port` says): baseline; one worker
@@ -10,14 +11,14 @@
 //! workers that take 2 s to boot, then all-at-once ones for contrast; SIGTERM
 //! under load; workers recycled every few seconds (`--max-lifetime-ms`); and the
 //! manager's overhead: 4 workers against the same handler in one process with 4
-//! threads (`--single-process`), runs alternating (`phases.rs` and `phases/` say
-//! what each checks). It prints one Markdown table row per phase (requests,
-//! req/s, p50, p99 and max latency, socket errors, non-2xx) and each phase's
-//! checks, and fails if a check fails. `--smoke` is a short version (under 14 s
-//! of load: fewer, shorter phases, no contrast phase, the slow boot's p99 and the
-//! overhead ratio shown but not judged) that the functional suite runs.
-//! `--write` puts the full run's figures in their section of BENCHMARKS.md
-//! (`section.rs`) once every check passed. The servers'
+//! threads (`--single-process`; `http_server` only), runs alternating (`phases.rs`
+//! and `phases/` say what each checks). It prints one Markdown table row per
+//! phase (requests, req/s, p50, p99 and max latency, socket errors, non-2xx) and
+//! each phase's checks, and fails if a check fails. `--smoke` is a short version
+//! (under 14 s of load: fewer, shorter phases, no contrast phase, the slow boot's
+//! p99 and the overhead ratio shown but not judged) that the functional suite
+//! runs. `--write` puts the full run's figures in the example's section of
+//! BENCHMARKS.md (`section.rs`) once every check passed. The servers'
 //! logs go to `target/load/`.
 
 mod idle;
@@ -35,12 +36,49 @@ use crate::bench::output::{git_rev, utc_now};
 use crate::bench::setup::{build_release_example, target_dir};
 use crate::project_root;
 
+/// The example under load: both take the same options and log the same lines.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) enum Example {
+    #[default]
+    HttpServer,
+    AsyncHttpServer,
+}
+
+impl Example {
+    pub(crate) const ALL: [Example; 2] = [Example::HttpServer, Example::AsyncHttpServer];
+
+    /// Its name in cotyledon-core's `[[example]]` list, and on the command line.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Example::HttpServer => "http_server",
+            Example::AsyncHttpServer => "async_http_server",
+        }
+    }
+
+    /// Its `required-features`.
+    fn features(self) -> &'static [&'static str] {
+        match self {
+            Example::HttpServer => &[],
+            Example::AsyncHttpServer => &["tokio"],
+        }
+    }
+
+    /// ` --example NAME`, or nothing for the default: how the task was run.
+    pub(crate) fn flag(self) -> String {
+        match self {
+            Example::HttpServer => String::new(),
+            other => format!(" --example {}", other.name()),
+        }
+    }
+}
+
 /// Command-line options.
 #[derive(Debug, Default, PartialEq)]
 struct Options {
     smoke: bool,
     write: bool,
     port: Option<u16>,
+    example: Example,
 }
 
 fn parse_args(args: &[String]) -> Result<Options, String> {
@@ -57,9 +95,18 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
                     _ => return Err(format!("`--port` needs a port number, got `{value}`")),
                 }
             }
+            "--example" => {
+                let value = iter.next().ok_or("`--example` needs a name")?;
+                opts.example = Example::ALL
+                    .into_iter()
+                    .find(|e| e.name() == value)
+                    .ok_or_else(|| {
+                        format!("`--example`: http_server or async_http_server, not `{value}`")
+                    })?;
+            }
             other => {
                 return Err(format!(
-                    "`load` takes --smoke, --write and --port P, got `{other}`"
+                    "`load` takes --smoke, --write, --port P and --example NAME, got `{other}`"
                 ));
             }
         }
@@ -74,26 +121,33 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let opts = parse_args(args)?;
     let start = Instant::now();
     wrk::ensure_installed()?;
-    let bin = build_release_example("http_server")?;
+    let example = opts.example;
+    let bin = build_release_example(example.name(), example.features())?;
     let port = match opts.port {
         Some(port) => port,
         None => free_port()?,
     };
     let logs = target_dir().join("load");
     std::fs::create_dir_all(&logs).map_err(|e| format!("cannot create {}: {e}", logs.display()))?;
+    let mut plan = phases::Plan::new(opts.smoke);
+    if example != Example::HttpServer {
+        // The comparison needs `--single-process`, http_server's only.
+        plan.overhead = None;
+    }
     let runner = phases::Runner {
         bin,
         port,
         logs,
-        plan: phases::Plan::new(opts.smoke),
+        plan,
     };
     let phases = runner.run_all()?;
 
     let smoke = if opts.smoke { " --smoke" } else { "" };
     let machine = crate::bench::procfs::machine();
     println!(
-        "\n`cargo xtask load{smoke}`: {} workers, `wrk --latency -t{} -c{}` on loopback; \
+        "\n`cargo xtask load{smoke}{}`: {} workers, `wrk --latency -t{} -c{}` on loopback; \
          {machine}; {}\n",
+        example.flag(),
         server::WORKERS,
         wrk::THREADS,
         wrk::CONNECTIONS,
@@ -117,9 +171,14 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         };
         let path = project_root().join("BENCHMARKS.md");
         let doc = std::fs::read_to_string(&path).unwrap_or_default();
-        let doc = section::splice(&doc, &section::render(&header, &phases));
+        let text = section::render(example, &header, &phases);
+        let doc = section::splice(example, &doc, &text);
         std::fs::write(&path, doc).map_err(|e| format!("{}: {e}", path.display()))?;
-        eprintln!("load: wrote its section of {}", path.display());
+        eprintln!(
+            "load: wrote the {} section of {}",
+            example.name(),
+            path.display()
+        );
     }
     Ok(())
 }
@@ -141,15 +200,26 @@ mod tests {
     }
 
     #[test]
-    fn reads_smoke_write_and_port() {
+    fn reads_smoke_write_port_and_example() {
         assert_eq!(parse(&[]).unwrap(), Options::default());
         let opts = parse(&["--port", "8081", "--smoke"]).unwrap();
         let want = Options {
             smoke: true,
             write: false,
             port: Some(8081),
+            example: Example::HttpServer,
         };
         assert_eq!(opts, want);
+        let example = parse(&["--example", "async_http_server", "--smoke"]).unwrap();
+        assert_eq!(example.example, Example::AsyncHttpServer);
+        assert_eq!(example.example.flag(), " --example async_http_server");
+        let named = parse(&["--example", "http_server"]).unwrap();
+        assert_eq!(
+            (named.example, named.example.flag()),
+            (Example::HttpServer, String::new())
+        );
+        assert!(parse(&["--example"]).is_err());
+        assert!(parse(&["--example", "demo"]).is_err());
         assert!(parse(&["--write"]).unwrap().write);
         assert!(parse(&["--smoke", "--write"]).is_err());
         assert!(parse(&["--port"]).is_err());
@@ -160,7 +230,7 @@ mod tests {
     #[test]
     fn the_smoke_plan_is_short() {
         let plan = phases::Plan::new(true);
-        let (pairs, run_secs) = plan.overhead;
+        let (pairs, run_secs) = plan.overhead.expect("the smoke compares");
         let secs = plan.baseline_secs
             + plan.rolling.0
             + plan.kills.0

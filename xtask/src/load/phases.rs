@@ -44,8 +44,9 @@ pub(crate) struct Plan {
     pub(crate) judge_latency: bool,
     /// (seconds, `--max-lifetime-ms`, the fewest recycles to see meanwhile)
     pub(crate) recycle: (u64, Duration, usize),
-    /// (pairs of runs, seconds each) of the overhead comparison.
-    pub(crate) overhead: (usize, u64),
+    /// (pairs of runs, seconds each) of the overhead comparison; `None`: not
+    /// run (an example without `--single-process`).
+    pub(crate) overhead: Option<(usize, u64)>,
     /// Whether the overhead comparison is judged (the full run) or only shown.
     pub(crate) judge_overhead: bool,
 }
@@ -62,7 +63,7 @@ impl Plan {
                 sigterm_after: Duration::from_secs(1),
                 judge_latency: false,
                 recycle: (2, Duration::from_secs(1), 2),
-                overhead: (1, 1),
+                overhead: Some((1, 1)),
                 judge_overhead: false,
             };
         }
@@ -75,7 +76,7 @@ impl Plan {
             sigterm_after: Duration::from_secs(5),
             judge_latency: true,
             recycle: (20, Duration::from_secs(3), 4 * WORKERS),
-            overhead: (10, 3),
+            overhead: Some((10, 3)),
             judge_overhead: true,
         }
     }
@@ -119,7 +120,9 @@ impl Runner {
         }
         phases.push(self.sigterm()?);
         phases.push(self.recycling()?);
-        phases.extend(self.overhead()?);
+        if let Some(plan) = self.plan.overhead {
+            phases.extend(self.overhead(plan)?);
+        }
         Ok(phases)
     }
 

@@ -1,14 +1,42 @@
-//! The `cargo xtask load` section of BENCHMARKS.md: written by `load --write`
-//! between two markers, and kept by `bench --write` when it rewrites the rest.
+//! The `cargo xtask load` sections of BENCHMARKS.md, one per example: each
+//! written by `load [--example NAME] --write` between two markers of its own, and
+//! all kept by `bench --write` when it rewrites the rest.
 
 use std::fmt::Write as _;
 
+use super::Example;
 use super::report::{self, Phase};
 
-/// The first line of the section.
-const BEGIN: &str = "<!-- cargo xtask load: begin (rewritten by `cargo xtask load --write`) -->";
-/// Its last line.
-const END: &str = "<!-- cargo xtask load: end -->";
+/// The first and the last line of `example`'s section (`http_server`'s are
+/// `<!-- cargo xtask load: begin ... -->` and `<!-- cargo xtask load: end -->`).
+fn markers(example: Example) -> (String, String) {
+    let flag = example.flag();
+    (
+        format!(
+            "<!-- cargo xtask load{flag}: begin (rewritten by `cargo xtask load{flag} --write`) -->"
+        ),
+        format!("<!-- cargo xtask load{flag}: end -->"),
+    )
+}
+
+/// The section's title and what runs under load.
+fn subject(example: Example) -> &'static str {
+    match example {
+        Example::HttpServer => {
+            "## Pre-fork HTTP server under load (`cargo xtask load`)
+
+`examples/http_server.rs` with 4 workers (one listening socket bound by the master;
+each worker drains on SIGTERM, see its module doc)"
+        }
+        Example::AsyncHttpServer => {
+            "## Async pre-fork HTTP server under load (`cargo xtask load --example async_http_server`)
+
+`examples/async_http_server.rs`, hyper on a current-thread tokio runtime in each
+worker, with 4 workers (one listening socket bound by the master; each worker
+drains on SIGTERM as `http_server` does, see its module doc)"
+        }
+    }
+}
 
 /// Where and how the figures were taken.
 pub(crate) struct Header {
@@ -18,16 +46,14 @@ pub(crate) struct Header {
     pub(crate) elapsed_s: u64,
 }
 
-/// The whole section, markers included.
-pub(crate) fn render(header: &Header, phases: &[Phase]) -> String {
+/// `example`'s whole section, markers included.
+pub(crate) fn render(example: Example, header: &Header, phases: &[Phase]) -> String {
+    let (begin, end) = markers(example);
     let mut out = String::new();
-    let _ = writeln!(out, "{BEGIN}");
+    let _ = writeln!(out, "{begin}");
     let _ = write!(
         out,
-        "## Pre-fork HTTP server under load (`cargo xtask load`)
-
-`examples/http_server.rs` with 4 workers (one listening socket bound by the master;
-each worker drains on SIGTERM, see its module doc) under
+        "{} under
 `wrk --latency -t2 -c32` on loopback, one wrk run per phase (the overhead
 comparison alternates several), each with something done to the master or its
 workers meanwhile. The task checks claims after each run and fails if one does
@@ -35,7 +61,7 @@ not hold.
 
 - Date: {}
 - Machine: {} (wrk and the server share the 2 cores)
-- Command: `cargo xtask load --write`
+- Command: `cargo xtask load{} --write`
 - Revision: {}
 - Duration of the run: {} s
 
@@ -46,11 +72,25 @@ of T counts as the requests that would have been sent meanwhile), so a stall
 shows in p99, not only in max.
 
 ",
-        header.date, header.machine, header.revision, header.elapsed_s
+        subject(example),
+        header.date,
+        header.machine,
+        example.flag(),
+        header.revision,
+        header.elapsed_s
     );
     out.push_str(&report::table(phases));
-    out.push_str(
-        "
+    out.push_str(match example {
+        Example::HttpServer => PHASES,
+        Example::AsyncHttpServer => SAME_PHASES,
+    });
+    out.push_str(&report::details(phases));
+    let _ = writeln!(out, "{end}");
+    out
+}
+
+/// What the phases of `http_server`'s section are.
+const PHASES: &str = "
 Phases: *baseline*; *one worker SIGKILLed per second* (the oldest); *rolling
 reload*: one SIGHUP to the master per second, `Reload::Rolling { batch: 1 }`;
 *all-at-once reload*: the same with cotyledon's default; *slow boot*: workers
@@ -77,35 +117,43 @@ workers before the new ones are ready.
 
 Checks and notes of this run:
 
-",
-    );
-    out.push_str(&report::details(phases));
-    let _ = writeln!(out, "{END}");
-    out
-}
+";
 
-/// `doc` with its load section replaced by `section`, or `section` appended.
-pub(crate) fn splice(doc: &str, section: &str) -> String {
-    match span(doc) {
+/// The same, in the other examples' sections.
+const SAME_PHASES: &str = "
+The phases and their checks are those of `http_server`'s section, but for the
+overhead comparison, which needs `--single-process` (`http_server` only).
+
+Checks and notes of this run:
+
+";
+
+/// `doc` with `example`'s load section replaced by `section`, or `section` appended.
+pub(crate) fn splice(example: Example, doc: &str, section: &str) -> String {
+    match span(example, doc) {
         Some((start, end)) => format!("{}{section}{}", &doc[..start], &doc[end..]),
         None => format!("{}\n\n{section}", doc.trim_end()),
     }
 }
 
-/// `new_doc` (a rewrite of the rest of BENCHMARKS.md) with the load section of
-/// `old_doc` kept at its end, if it had one.
+/// `new_doc` (a rewrite of the rest of BENCHMARKS.md) with the load sections of
+/// `old_doc` kept at its end, those it had, in the order of [`Example::ALL`].
 pub(crate) fn keep(new_doc: &str, old_doc: &str) -> String {
-    match span(old_doc) {
-        Some((start, end)) => splice(new_doc, &old_doc[start..end]),
-        None => new_doc.to_owned(),
+    let mut doc = new_doc.to_owned();
+    for example in Example::ALL {
+        if let Some((start, end)) = span(example, old_doc) {
+            doc = splice(example, &doc, &old_doc[start..end]);
+        }
     }
+    doc
 }
 
-/// Byte range of the section in `doc`, from its first marker to the end of the
-/// line of its last.
-fn span(doc: &str) -> Option<(usize, usize)> {
-    let start = doc.find(BEGIN)?;
-    let end = start + doc[start..].find(END)? + END.len();
+/// Byte range of `example`'s section in `doc`, from its first marker to the end
+/// of the line of its last.
+fn span(example: Example, doc: &str) -> Option<(usize, usize)> {
+    let (begin, end) = markers(example);
+    let start = doc.find(&begin)?;
+    let end = start + doc[start..].find(&end)? + end.len();
     let end = match doc[end..].find('\n') {
         Some(nl) => end + nl + 1,
         None => doc.len(),
@@ -118,28 +166,74 @@ mod tests {
     use super::*;
     use crate::load::wrk::Report;
 
-    fn section(text: &str) -> String {
-        format!("{BEGIN}\n{text}\n{END}\n")
+    fn section(example: Example, text: &str) -> String {
+        let (begin, end) = markers(example);
+        format!("{begin}\n{text}\n{end}\n")
+    }
+
+    #[test]
+    fn the_markers_of_http_server_stay_those_of_benchmarks_md() {
+        let (begin, end) = markers(Example::HttpServer);
+        assert_eq!(
+            begin,
+            "<!-- cargo xtask load: begin (rewritten by `cargo xtask load --write`) -->"
+        );
+        assert_eq!(end, "<!-- cargo xtask load: end -->");
+        let (begin, _) = markers(Example::AsyncHttpServer);
+        assert!(begin.starts_with("<!-- cargo xtask load --example async_http_server: begin"));
     }
 
     #[test]
     fn replaces_the_section_in_place_or_appends_it() {
-        let doc = format!("# B\n\nfigures\n\n{}\n## After\n", section("old"));
-        let new = splice(&doc, &section("new"));
+        let sync = Example::HttpServer;
+        let doc = format!("# B\n\nfigures\n\n{}\n## After\n", section(sync, "old"));
+        let new = splice(sync, &doc, &section(sync, "new"));
         assert_eq!(
             new,
-            format!("# B\n\nfigures\n\n{}\n## After\n", section("new"))
+            format!("# B\n\nfigures\n\n{}\n## After\n", section(sync, "new"))
         );
-        let appended = splice("# B\n\nfigures\n", &section("new"));
-        assert_eq!(appended, format!("# B\n\nfigures\n\n{}", section("new")));
+        let appended = splice(sync, "# B\n\nfigures\n", &section(sync, "new"));
+        assert_eq!(
+            appended,
+            format!("# B\n\nfigures\n\n{}", section(sync, "new"))
+        );
     }
 
     #[test]
-    fn a_rewrite_of_the_rest_keeps_the_section() {
-        let old = format!("# B\n\nold figures\n\n{}", section("load"));
+    fn each_example_writes_its_own_section() {
+        let (sync, tokio) = (Example::HttpServer, Example::AsyncHttpServer);
+        let doc = format!("# B\n\n{}", section(sync, "threads"));
+        let both = splice(tokio, &doc, &section(tokio, "hyper"));
+        let want = format!(
+            "# B\n\n{}\n{}",
+            section(sync, "threads"),
+            section(tokio, "hyper")
+        );
+        assert_eq!(both, want);
+        let again = splice(tokio, &both, &section(tokio, "hyper 2"));
+        assert!(
+            again.contains("threads") && again.contains("hyper 2") && !again.contains("hyper\n")
+        );
+        let sync_again = splice(sync, &again, &section(sync, "threads 2"));
+        assert!(sync_again.contains("threads 2") && sync_again.contains("hyper 2"));
+    }
+
+    #[test]
+    fn a_rewrite_of_the_rest_keeps_the_sections() {
+        let (sync, tokio) = (Example::HttpServer, Example::AsyncHttpServer);
+        let old = format!("# B\n\nold figures\n\n{}", section(sync, "load"));
         assert_eq!(
             keep("# B\n\nnew figures\n", &old),
-            format!("# B\n\nnew figures\n\n{}", section("load"))
+            format!("# B\n\nnew figures\n\n{}", section(sync, "load"))
+        );
+        let old = format!("{old}\n{}", section(tokio, "async load"));
+        assert_eq!(
+            keep("# B\n", &old),
+            format!(
+                "# B\n\n{}\n{}",
+                section(sync, "load"),
+                section(tokio, "async load")
+            )
         );
         assert_eq!(keep("# B\n", "# B\nno section\n"), "# B\n");
     }
@@ -153,10 +247,16 @@ mod tests {
             elapsed_s: 200,
         };
         let phases = [Phase::new("baseline", "20 s".to_owned(), Report::default())];
-        let text = render(&header, &phases);
-        assert!(text.starts_with(BEGIN) && text.ends_with(&format!("{END}\n")));
-        assert!(text.contains("- Revision: abc1234\n"));
-        assert!(text.contains("| baseline | 20 s |"));
-        assert_eq!(span(&text), Some((0, text.len())));
+        for example in Example::ALL {
+            let (begin, end) = markers(example);
+            let text = render(example, &header, &phases);
+            assert!(text.starts_with(&begin) && text.ends_with(&format!("{end}\n")));
+            assert!(text.contains("- Revision: abc1234\n"));
+            assert!(text.contains("| baseline | 20 s |"));
+            assert!(text.contains(&format!("`examples/{}.rs`", example.name())));
+            let command = format!("- Command: `cargo xtask load{} --write`", example.flag());
+            assert!(text.contains(&command), "{text}");
+            assert_eq!(span(example, &text), Some((0, text.len())));
+        }
     }
 }

@@ -1,8 +1,8 @@
-//! The `http_server` example under test: started with 4 workers (or, with
-//! `--single-process`, 4 accept threads) on loopback, its log lines collected
-//! (`server/logs.rs` reads them), its workers read from `/proc`, signals sent
-//! with `kill`. Every line also goes to a log file, for the post-mortem, after
-//! the seconds since the server started.
+//! The example under test (`http_server` or `async_http_server`): started with 4
+//! workers (or, with `--single-process`, 4 accept threads) on loopback, its log
+//! lines collected (`server/logs.rs` reads them), its workers read from `/proc`,
+//! signals sent with `kill`. Every line also goes to a log file, for the
+//! post-mortem, after the seconds since the server started.
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Write};

@@ -33,8 +33,7 @@ enum Side {
 
 impl Runner {
     /// Two phases: the manager's (judged) and the single process's (reference).
-    pub(super) fn overhead(&self) -> Result<[Phase; 2], String> {
-        let (pairs, secs) = self.plan.overhead;
+    pub(super) fn overhead(&self, (pairs, secs): (usize, u64)) -> Result<[Phase; 2], String> {
         let (mut ours, mut theirs) = (Vec::new(), Vec::new());
         for pair in 0..pairs {
             let order = match pair % 2 {
