@@ -9,10 +9,10 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::args::{Args, ReloadMode, parse_args, usage};
-
 use cotyledon::{BoxError, IntoService, Listen, Readiness, Reload, ServiceManager, WorkerId};
 use log::{LevelFilter, Log, Metadata, Record, info};
+
+use crate::args::{Args, ReloadMode, parse_args, usage};
 
 /// `LEVEL [PID] message` on stderr, one write per record.
 struct Stderr;

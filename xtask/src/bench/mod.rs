@@ -15,7 +15,7 @@ mod figures;
 pub(crate) mod output;
 mod plan;
 pub(crate) mod procfs;
-mod report;
+pub(crate) mod report;
 pub(crate) mod setup;
 mod signaller;
 mod subject;

@@ -170,14 +170,8 @@ fn combined(runs: &[Report]) -> Report {
 }
 
 /// The median (the mean of the middle two for an even count; 0 for none).
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    match n {
-        0 => 0.0,
-        _ if n % 2 == 1 => values[n / 2],
-        _ => (values[n / 2 - 1] + values[n / 2]) / 2.0,
-    }
+fn median(values: Vec<f64>) -> f64 {
+    crate::bench::report::median(&values).unwrap_or(0.0)
 }
 
 #[cfg(test)]

@@ -20,33 +20,39 @@ fn split(line: &str) -> Option<(u32, &str)> {
     Some((pid.parse().ok()?, message))
 }
 
-/// The pids that logged `http worker ID serving`.
-pub(crate) fn serving_pids(lines: &[String]) -> HashSet<u32> {
+/// The pids whose message `said` accepts.
+fn pids_saying(lines: &[String], said: impl Fn(&str) -> bool) -> HashSet<u32> {
     lines
         .iter()
         .filter_map(|l| split(l))
-        .filter(|(_, m)| m.starts_with("http worker ") && m.ends_with(" serving"))
+        .filter(|(_, m)| said(m))
         .map(|(pid, _)| pid)
         .collect()
 }
 
+/// The pids that logged `http worker ID serving`.
+pub(crate) fn serving_pids(lines: &[String]) -> HashSet<u32> {
+    pids_saying(lines, |m| {
+        m.starts_with("http worker ") && m.ends_with(" serving")
+    })
+}
+
+/// A worker's exit logged by the master: (worker pid, how).
+fn exit(line: &str) -> Option<(u32, Exit)> {
+    let rest = split(line)?.1.strip_prefix("Child ")?;
+    let (pid, how) = rest.split_once(' ')?;
+    let pid = pid.parse().ok()?;
+    if let Some(code) = how.strip_prefix("exited with status ") {
+        Some((pid, Exit::Status(code.parse().ok()?)))
+    } else {
+        let sig = how.strip_prefix("killed by signal ")?;
+        Some((pid, Exit::Signal(sig.to_owned())))
+    }
+}
+
 /// The workers' exits logged by the master: (worker pid, how).
 pub(crate) fn exits(lines: &[String]) -> Vec<(u32, Exit)> {
-    lines
-        .iter()
-        .filter_map(|l| split(l))
-        .filter_map(|(_, m)| {
-            let rest = m.strip_prefix("Child ")?;
-            let (pid, how) = rest.split_once(' ')?;
-            let pid = pid.parse().ok()?;
-            if let Some(code) = how.strip_prefix("exited with status ") {
-                Some((pid, Exit::Status(code.parse().ok()?)))
-            } else {
-                let sig = how.strip_prefix("killed by signal ")?;
-                Some((pid, Exit::Signal(sig.to_owned())))
-            }
-        })
-        .collect()
+    lines.iter().filter_map(|l| exit(l)).collect()
 }
 
 /// The sum of `N` over `http worker ID drained: N requests served`.
@@ -101,12 +107,9 @@ pub(crate) fn recycles(lines: &[String]) -> Vec<Recycle> {
 
 /// The pids that logged `http worker ID drained: ...`.
 pub(crate) fn drained_pids(lines: &[String]) -> HashSet<u32> {
-    lines
-        .iter()
-        .filter_map(|l| split(l))
-        .filter(|(_, m)| m.starts_with("http worker ") && m.contains(" drained: "))
-        .map(|(pid, _)| pid)
-        .collect()
+    pids_saying(lines, |m| {
+        m.starts_with("http worker ") && m.contains(" drained: ")
+    })
 }
 
 /// The line where `recycle` was over: the first `http worker ID serving` of
@@ -115,11 +118,10 @@ pub(crate) fn drained_pids(lines: &[String]) -> HashSet<u32> {
 pub(crate) fn replaced_at(lines: &[String], recycle: &Recycle) -> Option<usize> {
     let after = recycle.line + 1;
     let exited = after
-        + lines.get(after..)?.iter().position(|l| {
-            exits(std::slice::from_ref(l))
-                .first()
-                .is_some_and(|(p, _)| *p == recycle.pid)
-        })?;
+        + lines
+            .get(after..)?
+            .iter()
+            .position(|l| exit(l).is_some_and(|(p, _)| p == recycle.pid))?;
     let serving = format!("http worker {} serving", recycle.worker);
     let replaced = lines
         .get(exited + 1..)?
