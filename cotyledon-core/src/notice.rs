@@ -41,9 +41,20 @@ impl Notice {
         }
     }
 
-    /// Says the worker finished an in-place `reload()`.
-    pub(crate) fn reloaded(&self) {
-        self.slot.reloads.fetch_add(1, Ordering::SeqCst);
+    /// Says the worker finished an in-place `reload()` that started at
+    /// `started_ns` (`CLOCK_MONOTONIC`): its code is that recent.
+    pub(crate) fn reloaded(&self, started_ns: u64) {
+        self.slot
+            .reloaded_from
+            .fetch_max(started_ns.max(1), Ordering::SeqCst);
         sys::signal::send_notice(self.master);
+    }
+
+    /// Says the worker began a graceful exit (once): a step of a rollout that
+    /// sent it SIGHUP is then a restart, not an in-place reload.
+    pub(crate) fn leaving(&self) {
+        if self.slot.leaving.swap(1, Ordering::SeqCst) == 0 {
+            sys::signal::send_notice(self.master);
+        }
     }
 }

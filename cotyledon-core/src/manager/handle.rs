@@ -1,30 +1,28 @@
 //! [`ManagerHandle`]: what hooks running in the master may do to the manager.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use super::supervisor::Supervisor;
+use super::supervisor::table::{MAX_WORKERS, check_count};
 use crate::error::Error;
-use crate::manager::workers::Table;
 use crate::service::{ServiceId, WorkerId};
 
-/// The manager's mutable state that a handle reaches.
-#[derive(Debug, Default)]
-pub(crate) struct State {
-    pub(crate) table: Table,
-    pub(crate) shutdown_requested: bool,
-    pub(crate) reconfigured: bool,
-    /// What hooks asked for, served by the loop once they return.
-    pub(crate) requests: Vec<Request>,
-    /// A new graceful-shutdown timeout for the manager, applied by the loop.
-    pub(crate) graceful_timeout: Option<std::time::Duration>,
-}
-
-/// A request from a hook about one worker or one service.
+/// A request from a hook, recorded by its handle and applied by the supervisor
+/// once the hooks return (see `supervisor/requests.rs`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Request {
+    /// A new worker count for a service.
+    Reconfigure(usize, usize),
+    /// The graceful shutdown.
+    Shutdown,
+    /// A new graceful-shutdown timeout for the manager.
+    GracefulTimeout(Duration),
     /// Graceful restart of one worker (SIGTERM, respawned).
     Restart(usize, WorkerId),
     /// Graceful stop of one worker (SIGTERM, held down until started again).
     Stop(usize, WorkerId),
+    /// Lets a held worker id run again.
+    Start(usize, WorkerId),
     /// A rolling restart of a service.
     RollingRestart(usize),
 }
@@ -43,14 +41,6 @@ pub struct WorkerInfo {
     pub ready: bool,
     /// When the master forked it.
     pub started_at: Instant,
-}
-
-impl State {
-    pub(crate) fn reconfigure(&mut self, id: ServiceId, workers: usize) -> Result<(), Error> {
-        self.table.set_desired(id, workers)?;
-        self.reconfigured = true;
-        Ok(())
-    }
 }
 
 /// Given to the hooks that run in the master (`on_terminate`, `on_reload`,
@@ -76,12 +66,25 @@ impl State {
 /// ```
 #[derive(Debug)]
 pub struct ManagerHandle<'a> {
-    state: &'a mut State,
+    sup: &'a Supervisor,
+    requests: &'a mut Vec<Request>,
 }
 
 impl<'a> ManagerHandle<'a> {
-    pub(crate) fn new(state: &'a mut State) -> Self {
-        ManagerHandle { state }
+    pub(crate) fn new(sup: &'a Supervisor, requests: &'a mut Vec<Request>) -> Self {
+        ManagerHandle { sup, requests }
+    }
+
+    /// The count of service `index` with the requests recorded so far.
+    fn desired(&self, index: usize) -> usize {
+        self.requests
+            .iter()
+            .rev()
+            .find_map(|r| match *r {
+                Request::Reconfigure(i, n) if i == index => Some(n),
+                _ => None,
+            })
+            .unwrap_or_else(|| self.sup.table.service(index).desired)
     }
 
     /// Changes the number of workers of a service, as
@@ -111,7 +114,21 @@ impl<'a> ManagerHandle<'a> {
     /// # Ok::<(), cotyledon::Error>(())
     /// ```
     pub fn reconfigure(&mut self, service: ServiceId, workers: usize) -> Result<(), Error> {
-        self.state.reconfigure(service, workers)
+        let index = self.sup.table.index_of(service)?;
+        check_count(workers)?;
+        let others: usize = (0..self.sup.services.len())
+            .filter(|&i| i != index)
+            .map(|i| self.desired(i))
+            .sum();
+        let total = others.saturating_add(workers);
+        if total > MAX_WORKERS {
+            return Err(Error::TooManyWorkers {
+                workers: total,
+                max: MAX_WORKERS,
+            });
+        }
+        self.requests.push(Request::Reconfigure(index, workers));
+        Ok(())
     }
 
     /// Starts the same graceful shutdown as SIGTERM, once the hook returns.
@@ -133,7 +150,7 @@ impl<'a> ManagerHandle<'a> {
     /// # Ok::<(), cotyledon::Error>(())
     /// ```
     pub fn shutdown(&mut self) {
-        self.state.shutdown_requested = true;
+        self.requests.push(Request::Shutdown);
     }
 
     /// Every running worker, services in registration order, ids ascending
@@ -154,13 +171,13 @@ impl<'a> ManagerHandle<'a> {
     /// ```
     pub fn running_workers(&self) -> Vec<WorkerInfo> {
         let mut out = Vec::new();
-        for (_, slots) in self.state.table.services() {
+        for (_, slots) in self.sup.table.services() {
             for (worker_id, r) in slots.running() {
                 out.push(WorkerInfo {
                     service: slots.id,
                     worker_id,
                     pid: r.pid,
-                    ready: r.ready,
+                    ready: r.life.serving(),
                     started_at: r.started,
                 });
             }
@@ -200,7 +217,7 @@ impl<'a> ManagerHandle<'a> {
     /// ```
     pub fn restart_worker(&mut self, service: ServiceId, worker: WorkerId) -> Result<(), Error> {
         let index = self.check(service, worker)?;
-        self.state.requests.push(Request::Restart(index, worker));
+        self.requests.push(Request::Restart(index, worker));
         Ok(())
     }
 
@@ -233,8 +250,7 @@ impl<'a> ManagerHandle<'a> {
     /// ```
     pub fn stop_worker(&mut self, service: ServiceId, worker: WorkerId) -> Result<(), Error> {
         let index = self.check(service, worker)?;
-        self.state.table.hold(index, worker, true);
-        self.state.requests.push(Request::Stop(index, worker));
+        self.requests.push(Request::Stop(index, worker));
         Ok(())
     }
 
@@ -260,7 +276,7 @@ impl<'a> ManagerHandle<'a> {
     /// ```
     pub fn start_worker(&mut self, service: ServiceId, worker: WorkerId) -> Result<(), Error> {
         let index = self.check(service, worker)?;
-        self.state.table.hold(index, worker, false);
+        self.requests.push(Request::Start(index, worker));
         Ok(())
     }
 
@@ -286,14 +302,14 @@ impl<'a> ManagerHandle<'a> {
     /// # Ok::<(), cotyledon::Error>(())
     /// ```
     pub fn rolling_restart(&mut self, service: ServiceId) -> Result<(), Error> {
-        let index = self.state.table.index_of(service)?;
-        self.state.requests.push(Request::RollingRestart(index));
+        let index = self.sup.table.index_of(service)?;
+        self.requests.push(Request::RollingRestart(index));
         Ok(())
     }
 
     fn check(&self, service: ServiceId, worker: WorkerId) -> Result<usize, Error> {
-        let index = self.state.table.index_of(service)?;
-        if worker.get() >= self.state.table.service(index).desired {
+        let index = self.sup.table.index_of(service)?;
+        if worker.get() >= self.desired(index) {
             return Err(Error::UnknownWorker { service, worker });
         }
         Ok(index)
@@ -317,7 +333,7 @@ impl<'a> ManagerHandle<'a> {
     /// # Ok::<(), cotyledon::Error>(())
     /// ```
     pub fn set_graceful_shutdown_timeout(&mut self, timeout: std::time::Duration) {
-        self.state.graceful_timeout = Some(timeout);
+        self.requests.push(Request::GracefulTimeout(timeout));
     }
 
     /// The number of workers currently configured for a service.
@@ -341,7 +357,7 @@ impl<'a> ManagerHandle<'a> {
     /// # Ok::<(), cotyledon::Error>(())
     /// ```
     pub fn workers(&self, service: ServiceId) -> Result<usize, Error> {
-        let index = self.state.table.index_of(service)?;
-        Ok(self.state.table.service(index).desired)
+        let index = self.sup.table.index_of(service)?;
+        Ok(self.desired(index))
     }
 }

@@ -140,10 +140,14 @@ impl ServiceManager {
     /// applies what it changed that the manager holds itself.
     #[cfg_attr(not(feature = "config"), allow(dead_code))]
     pub(crate) fn with_handle<R>(&mut self, f: impl FnOnce(&mut ManagerHandle<'_>) -> R) -> R {
-        let out = f(&mut ManagerHandle::new(&mut self.state));
-        if let Some(timeout) = self.state.graceful_timeout.take() {
-            self.settings.graceful_shutdown_timeout = timeout;
-            super::emergency::set_graceful(timeout);
+        let mut requests = Vec::new();
+        let out = f(&mut ManagerHandle::new(&self.sup, &mut requests));
+        let now = std::time::Instant::now();
+        for action in self.sup.apply_now(requests, now) {
+            if let super::supervisor::Action::SetGracefulTimeout(timeout) = action {
+                self.settings.graceful_shutdown_timeout = timeout;
+                super::emergency::set_graceful(timeout);
+            }
         }
         out
     }

@@ -1,32 +1,26 @@
-//! [`ServiceManager`]: registration (services, hooks, settings) before `run()`.
-//! The event loop itself is in `event_loop.rs`.
+//! [`ServiceManager`]: the registry (services, hooks, settings) that `run()`
+//! hands to the I/O shell (`shell/`), which drives the pure supervisor
+//! (`supervisor/`): every decision is there, every system call in the shell.
 
-mod backoff;
 mod builder;
-mod edge;
 mod emergency;
-mod event_loop;
 mod handle;
 mod hook_api;
-mod notify;
-mod pacing;
 mod policy;
-mod reap;
-mod rolling;
-mod workers;
+mod shell;
+mod supervisor;
 
 use std::convert::Infallible;
 use std::ffi::OsString;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub use builder::{Builder, DEFAULT_CRASH_BACKOFF, DEFAULT_CRASH_BACKOFF_MAX};
-use handle::State;
 pub use handle::{ManagerHandle, WorkerInfo};
-use policy::Policy;
 pub use policy::{Readiness, Reload, ServiceSettings};
-pub use workers::MAX_WORKERS;
+use supervisor::{Settings, Supervisor};
+pub use supervisor::table::MAX_WORKERS;
 
 use crate::error::Error;
 use crate::hooks::Hooks;
@@ -61,7 +55,6 @@ pub const DEFAULT_GRACEFUL_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(60);
 struct Entry {
     name: &'static str,
     start: Box<dyn Fn(WorkerStart<'_>) -> Infallible>,
-    policy: Policy,
 }
 
 impl Builder {
@@ -108,10 +101,19 @@ impl Builder {
         sys::shm::map(emergency::CAPACITY).map_err(Error::SignalSetup)?;
         let pipe = SelfPipe::new().map_err(Error::SignalSetup)?;
         emergency::install(self.graceful_shutdown_timeout);
+        let sup = Supervisor::new(
+            Settings {
+                wait_interval: self.wait_interval,
+                graceful_shutdown_timeout: self.graceful_shutdown_timeout,
+                fork_limiter: self.fork_limiter,
+                crash_backoff: self.crash_backoff,
+            },
+            Instant::now(),
+        );
         let mut manager = ServiceManager {
             settings: self,
             entries: Vec::new(),
-            state: State::default(),
+            sup,
             hooks: Hooks::default(),
             pipe,
             death_read,
@@ -167,7 +169,8 @@ impl Drop for InstanceGuard {
 pub struct ServiceManager {
     settings: Builder,
     entries: Vec<Entry>,
-    state: State,
+    /// Every decision, from the first `add` on.
+    sup: Supervisor,
     hooks: Hooks,
     pipe: SelfPipe,
     death_read: OwnedFd,
@@ -284,7 +287,8 @@ impl ServiceManager {
         R: IntoService,
     {
         let id = ServiceId::new_random();
-        self.state.table.add(id, workers)?;
+        let name = <R::Service as ServiceConfig>::NAME;
+        self.sup.add(id, name, workers)?;
         let timeout = resolve_timeout(
             <R::Service as ServiceConfig>::GRACEFUL_SHUTDOWN_TIMEOUT,
             self.settings.graceful_shutdown_timeout,
@@ -293,9 +297,8 @@ impl ServiceManager {
             worker::main::<R::Service>(ws, timeout, &|id| factory(id).into_service())
         };
         self.entries.push(Entry {
-            name: <R::Service as ServiceConfig>::NAME,
+            name,
             start: Box::new(start),
-            policy: Policy::default(),
         });
         Ok(id)
     }
@@ -324,7 +327,7 @@ impl ServiceManager {
     /// # Ok::<(), cotyledon::Error>(())
     /// ```
     pub fn reconfigure(&mut self, service: ServiceId, workers: usize) -> Result<(), Error> {
-        self.state.reconfigure(service, workers)
+        self.sup.table.set_desired(service, workers)
     }
 
     /// Runs the manager: forks the workers, supervises them and serves signals
@@ -350,7 +353,7 @@ impl ServiceManager {
     /// }
     /// ```
     pub fn run(self) -> Result<Infallible, Error> {
-        event_loop::run(self)
+        shell::run(self)
     }
 }
 

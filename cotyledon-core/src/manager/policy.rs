@@ -203,9 +203,9 @@ impl ServiceManager {
     /// # Ok::<(), cotyledon::Error>(())
     /// ```
     pub fn settings(&mut self, service: ServiceId) -> Result<ServiceSettings<'_>, Error> {
-        let index = self.state.table.index_of(service)?;
+        let index = self.sup.table.index_of(service)?;
         Ok(ServiceSettings {
-            policy: &mut self.entries[index].policy,
+            policy: &mut self.sup.services[index].policy,
         })
     }
 }

@@ -14,19 +14,23 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 pub(crate) struct SharedSlot {
     /// 1 once the worker said it is ready.
     pub(crate) ready: AtomicU32,
-    /// How many in-place `reload()`s the worker finished.
-    pub(crate) reloads: AtomicU32,
+    /// 1 once the worker began a graceful exit (SIGTERM, or its own request).
+    pub(crate) leaving: AtomicU32,
     /// The last heartbeat (`CLOCK_MONOTONIC` ns).
     pub(crate) beat: AtomicU64,
     /// 1 once the worker asked to be recycled.
     pub(crate) recycle: AtomicU32,
+    /// When the last in-place `reload()` that finished had started
+    /// (`CLOCK_MONOTONIC` ns; 0: none).
+    pub(crate) reloaded_from: AtomicU64,
 }
 
 impl SharedSlot {
     /// Clears the slot for a new worker (in the master, before the fork).
     pub(crate) fn reset(&self) {
         self.ready.store(0, Ordering::SeqCst);
-        self.reloads.store(0, Ordering::SeqCst);
+        self.leaving.store(0, Ordering::SeqCst);
+        self.reloaded_from.store(0, Ordering::SeqCst);
         self.beat.store(0, Ordering::SeqCst);
         self.recycle.store(0, Ordering::SeqCst);
     }

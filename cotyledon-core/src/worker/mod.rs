@@ -13,7 +13,7 @@ use std::convert::Infallible;
 use std::os::fd::RawFd;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use log::{debug, error, info};
@@ -132,7 +132,7 @@ fn serve<S: Service>(
         deadline: None,
         handoff: None,
         terminating: false,
-        reloading: Arc::new(AtomicBool::new(false)),
+        reloading: Arc::new(AtomicU8::new(threads::IDLE)),
         reloader: None,
     };
     loop {
@@ -189,7 +189,8 @@ struct Worker<S: Service> {
     /// When to look again whether the run thread took `terminate()`.
     handoff: Option<Instant>,
     terminating: bool,
-    reloading: Arc<AtomicBool>,
+    /// [`threads::IDLE`], [`threads::RELOADING`] or [`threads::AGAIN`].
+    reloading: Arc<AtomicU8>,
     /// Wakes the reload thread, once started.
     reloader: Option<std::sync::mpsc::Sender<()>>,
 }
@@ -201,6 +202,9 @@ impl<S: Service> Worker<S> {
             return;
         }
         self.terminating = true;
+        if let Some(notice) = self.ctx.notice() {
+            notice.leaving();
+        }
         info!(
             target: TARGET,
             "Caught SIGTERM signal, graceful exiting of service {}", self.title
@@ -248,9 +252,32 @@ impl<S: Service> Worker<S> {
         }
     }
 
-    /// SIGHUP: reload() on a thread, unless terminate() or a reload() is running.
+    /// SIGHUP: reload() on a thread, unless terminate() runs. A SIGHUP while a
+    /// reload() runs is not lost: one more reload() follows it (however many
+    /// SIGHUPs came meanwhile), so the last configuration is always read.
     fn reload(&mut self) {
-        if self.terminating || self.reloading.swap(true, Ordering::AcqRel) {
+        if self.terminating {
+            return;
+        }
+        if let Err(state) = self.reloading.compare_exchange(
+            threads::IDLE,
+            threads::RELOADING,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            if state == threads::RELOADING {
+                // The reload thread runs reload() once more when it is done.
+                let _ = self.reloading.compare_exchange(
+                    threads::RELOADING,
+                    threads::AGAIN,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                );
+                if self.reloading.load(Ordering::Acquire) == threads::IDLE {
+                    // It finished in between: start afresh.
+                    return self.reload();
+                }
+            }
             return;
         }
         // One reload thread, started at the first SIGHUP and reused after: a
@@ -261,7 +288,7 @@ impl<S: Service> Worker<S> {
             match threads::spawn_reload(service, outcomes, reloading, self.ctx.notice()) {
                 Ok(tx) => self.reloader = Some(tx),
                 Err(e) => {
-                    self.reloading.store(false, Ordering::Release);
+                    self.reloading.store(threads::IDLE, Ordering::Release);
                     error!(target: TARGET, "Could not start reload() of {}: {e}", self.title);
                     return;
                 }
@@ -270,7 +297,7 @@ impl<S: Service> Worker<S> {
         if let Some(tx) = &self.reloader
             && tx.send(()).is_err()
         {
-            self.reloading.store(false, Ordering::Release);
+            self.reloading.store(threads::IDLE, Ordering::Release);
         }
     }
 

@@ -6,7 +6,7 @@
 
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::mpsc::{Sender, channel};
 use std::sync::{Arc, Mutex};
 
@@ -100,13 +100,22 @@ pub(super) fn spawn_terminate<S: Service>(service: Arc<S>, title: String) -> io:
         .map(drop)
 }
 
+/// The reload thread is idle.
+pub(super) const IDLE: u8 = 0;
+/// A `reload()` runs.
+pub(super) const RELOADING: u8 = 1;
+/// A `reload()` runs and a SIGHUP came meanwhile: one more follows.
+pub(super) const AGAIN: u8 = 2;
+
 /// Starts the reload thread, which calls `reload()` once per message on the
-/// returned channel and clears `reloading` after each; an in-place reload (not
-/// the default restart) tells the master it serves again.
+/// returned channel, and once more each time `reloading` says a SIGHUP came
+/// during the call ([`AGAIN`]), then sets it back to [`IDLE`]; an in-place
+/// reload (not the default restart) tells the master when the `reload()` it
+/// finished had started, so that the master knows how recent the code is.
 pub(super) fn spawn_reload<S: Service>(
     service: Arc<S>,
     outcomes: Outcomes,
-    reloading: Arc<AtomicBool>,
+    reloading: Arc<AtomicU8>,
     notice: Option<Notice>,
 ) -> io::Result<Sender<()>> {
     let (tx, rx) = channel::<()>();
@@ -115,19 +124,27 @@ pub(super) fn spawn_reload<S: Service>(
         .spawn(move || {
             let _ = sys::signal::set_parent_death_signal();
             while rx.recv().is_ok() {
-                let result = catch_unwind(AssertUnwindSafe(|| service.reload()));
-                reloading.store(false, Ordering::Release);
-                // The next rolling step may go.
-                if result.is_ok()
-                    && !EXIT_REQUESTED.load(Ordering::SeqCst)
-                    && let Some(notice) = notice
-                {
-                    notice.reloaded();
-                }
-                if let Err(payload) = result {
-                    let msg = panic_message(&*payload);
-                    report(&outcomes, Outcome::Panicked("reload", msg));
-                    return;
+                loop {
+                    let started = sys::timer::monotonic_ns();
+                    let result = catch_unwind(AssertUnwindSafe(|| service.reload()));
+                    if let Err(payload) = result {
+                        let msg = panic_message(&*payload);
+                        report(&outcomes, Outcome::Panicked("reload", msg));
+                        return;
+                    }
+                    // The next rolling step may go.
+                    if !EXIT_REQUESTED.load(Ordering::SeqCst)
+                        && let Some(notice) = notice
+                    {
+                        notice.reloaded(started);
+                    }
+                    let again = reloading
+                        .compare_exchange(AGAIN, RELOADING, Ordering::AcqRel, Ordering::Acquire)
+                        .is_ok();
+                    if !again {
+                        reloading.store(IDLE, Ordering::Release);
+                        break;
+                    }
                 }
             }
         })

@@ -56,10 +56,10 @@ fn scaling_down_stops_the_highest_ids_once() {
     let mut pid = 10;
     fill(&mut t, &mut pid);
     t.set_desired(ids[0], 2).expect("valid");
-    let mut excess = t.take_excess();
+    let mut excess = t.take_excess(Instant::now());
     excess.sort_unstable();
     assert_eq!(excess, vec![12, 13, 14]);
-    assert!(t.take_excess().is_empty(), "stopped once only");
+    assert!(t.take_excess(Instant::now()).is_empty(), "stopped once only");
     let s = t.service(0);
     let live: Vec<i32> = s
         .running()
@@ -109,11 +109,11 @@ fn scale_down_then_up_while_the_excess_still_runs() {
     let mut pid = 10;
     fill(&mut t, &mut pid);
     t.set_desired(ids[0], 1).expect("valid");
-    assert_eq!(t.take_excess().len(), 5);
+    assert_eq!(t.take_excess(Instant::now()).len(), 5);
     // Back up to 4 while ids 1..6 still stop: nothing is missing.
     t.set_desired(ids[0], 4).expect("valid");
     assert_eq!(t.next_missing(), None);
-    assert!(t.take_excess().is_empty(), "4 and 5 were told once already");
+    assert!(t.take_excess(Instant::now()).is_empty(), "4 and 5 were told once already");
     // Id 2 dies (it was stopping): it is missing again, once.
     assert!(t.remove_pid(12).expect("known").was_stopping);
     assert_eq!(t.missing().collect::<Vec<_>>(), vec![(0, WorkerId::new(2))]);
@@ -139,7 +139,7 @@ fn death_of_a_stopping_worker_above_the_count_leaves_no_gap() {
     let mut pid = 10;
     fill(&mut t, &mut pid);
     t.set_desired(ids[0], 1).expect("valid");
-    t.take_excess();
+    t.take_excess(Instant::now());
     for p in [11, 12] {
         let removed = t.remove_pid(p).expect("known");
         assert!(removed.was_stopping);
@@ -231,7 +231,7 @@ fn random_operations_agree_with_the_model() {
             0 => {
                 let i = rand(2);
                 t.set_desired(ids[i], 1 + rand(12)).expect("valid");
-                t.take_excess();
+                t.take_excess(Instant::now());
             }
             1 => {
                 let missing: Vec<_> = t.missing().collect();

@@ -62,3 +62,15 @@ pub(super) fn warn_if_threaded() {
         );
     }
 }
+
+/// Resident memory of `pid` in bytes (`/proc/PID/statm`), if readable.
+pub(super) fn rss(pid: i32) -> Option<u64> {
+    let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()
+        .and_then(|p| u64::try_from(p).ok())
+        .unwrap_or(4096);
+    Some(pages.saturating_mul(page))
+}

@@ -21,24 +21,83 @@ use crate::service::{ServiceId, WorkerId};
 /// [`Error::TooManyWorkers`](crate::Error::TooManyWorkers).
 pub const MAX_WORKERS: usize = 4096;
 
+/// Why the master asked a worker to stop: its death is then not a crash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum StopWhy {
+    /// A hook asked for a restart of this worker (`restart_worker`).
+    Restart,
+    /// A hook held its id down (`stop_worker`).
+    Held,
+    /// Its id is above the service's count (a scale-down).
+    ScaledDown,
+    /// A step of a rolling restart, or of a reload whose in-place `reload()`
+    /// was not used.
+    Rollout,
+    /// Recycled (lifetime, memory, or its own request).
+    Recycle,
+    /// Its in-place `reload()` did not return within the boot timeout.
+    StuckReload,
+    /// The manager's graceful shutdown.
+    Shutdown,
+    /// The worker began a graceful exit itself (SIGTERM from elsewhere, or
+    /// its own request, as the default `reload()` makes).
+    OwnExit,
+}
+
+/// Where a worker process is in its life, as the master sees it. Every change
+/// goes through [`Table::set_life`]; the deadlines that apply (boot timeout,
+/// heartbeat, reload step, abort grace) follow from the phase and its stamps,
+/// so a phase change drops the timers the old phase had.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Life {
+    /// Forked, not ready yet.
+    Booting,
+    /// Ready: serving.
+    Ready,
+    /// Sent SIGHUP at `since` for an in-place reload; serving meanwhile.
+    Reloading { since: Instant },
+    /// Sent SIGTERM at `since`, for `why`.
+    Stopping { why: StopWhy, since: Instant },
+    /// Sent SIGABRT at `since` for a missed heartbeat (SIGKILL after a grace).
+    Aborting { since: Instant },
+    /// Sent SIGKILL: not ready within the boot timeout (`boot`), or still
+    /// there after an abort.
+    Killed { boot: bool },
+}
+
+impl Life {
+    /// Whether the worker has said it is ready and still serves: ready, or
+    /// reloading in place (its `reload()` runs beside its `run()`).
+    pub(crate) fn serving(self) -> bool {
+        matches!(self, Life::Ready | Life::Reloading { .. })
+    }
+
+    /// Whether the master asked the worker to go: its death is not a crash.
+    pub(crate) fn asked_to_stop(self) -> bool {
+        matches!(self, Life::Stopping { .. })
+    }
+}
+
 /// A running worker process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Running {
     pub(crate) pid: i32,
+    /// When the master forked it.
     pub(crate) started: Instant,
     /// Its slot in the pid registry and the shared region.
     pub(crate) slot: usize,
-    /// It said it is ready (or its `run()` started).
-    pub(crate) ready: bool,
-    /// The master asked it to stop (a restart, a stop, a rolling step): its death
-    /// is not a crash.
-    pub(crate) asked: bool,
-    /// The master killed it for not being ready in time: its death is a crash.
-    pub(crate) boot_killed: bool,
-    /// When the master saw it ready (`CLOCK_MONOTONIC` ns; 0: not yet).
-    pub(crate) ready_ns: u64,
-    /// When the master sent it SIGABRT for a missed heartbeat (0: never).
-    pub(crate) aborted_ns: u64,
+    /// Its phase.
+    pub(crate) life: Life,
+    /// When the master saw it ready (`None`: not yet).
+    pub(crate) ready_at: Option<Instant>,
+    /// When the code it runs started: its fork, or the start of its last
+    /// in-place `reload()` that finished. A rollout replaces what is older than
+    /// its SIGHUP.
+    pub(crate) code_since: Instant,
+    /// Its last heartbeat, as read from its shared slot.
+    pub(crate) beat: Option<Instant>,
+    /// It asked to be recycled.
+    pub(crate) wants_recycle: bool,
 }
 
 /// The slots of one service.
@@ -50,8 +109,6 @@ pub(crate) struct Slots {
     running: BTreeMap<WorkerId, Running>,
     /// Ids below `desired` held down by `stop_worker`: not respawned.
     held: BTreeSet<WorkerId>,
-    /// Running workers above `desired` that were told to stop.
-    stopping: BTreeSet<WorkerId>,
     /// Missing ids below `frontier` (all below `desired`).
     holes: BTreeSet<WorkerId>,
     /// Ids from here to `desired` are missing unless running; `frontier <= desired`,
@@ -83,8 +140,17 @@ impl Slots {
     }
 
     /// Whether `worker` runs above the count and was told to stop.
+    #[cfg(test)]
     pub(crate) fn is_stopping(&self, worker: WorkerId) -> bool {
-        self.stopping.contains(&worker)
+        self.running.get(&worker).is_some_and(|r| {
+            matches!(
+                r.life,
+                Life::Stopping {
+                    why: StopWhy::ScaledDown,
+                    ..
+                }
+            )
+        })
     }
 
     /// Whether id `worker` is wanted: below the count and not held down.
@@ -151,7 +217,6 @@ impl Table {
             desired,
             running: BTreeMap::new(),
             held: BTreeSet::new(),
-            stopping: BTreeSet::new(),
             holes: BTreeSet::new(),
             frontier: 0,
         });
@@ -215,19 +280,19 @@ impl Table {
     }
 
     /// Running workers whose id is no longer desired and that have not been told
-    /// to stop yet; they are marked as stopping. Returns their pids.
-    pub(crate) fn take_excess(&mut self) -> Vec<i32> {
+    /// to stop yet; they are marked as stopping (scaled down) at `now`. Returns
+    /// their pids.
+    pub(crate) fn take_excess(&mut self, now: Instant) -> Vec<i32> {
         let mut pids = Vec::new();
         for s in &mut self.services {
-            let excess: Vec<(WorkerId, i32)> = s
-                .running
-                .range(WorkerId::new(s.desired)..)
-                .filter(|(w, _)| !s.stopping.contains(w))
-                .map(|(w, r)| (*w, r.pid))
-                .collect();
-            for (w, pid) in excess {
-                s.stopping.insert(w);
-                pids.push(pid);
+            for (_, r) in s.running.range_mut(WorkerId::new(s.desired)..) {
+                if !r.life.asked_to_stop() {
+                    r.life = Life::Stopping {
+                        why: StopWhy::ScaledDown,
+                        since: now,
+                    };
+                    pids.push(r.pid);
+                }
             }
         }
         pids
@@ -247,11 +312,11 @@ impl Table {
             pid,
             started: now,
             slot: 0,
-            ready: false,
-            asked: false,
-            boot_killed: false,
-            ready_ns: 0,
-            aborted_ns: 0,
+            life: Life::Booting,
+            ready_at: None,
+            code_since: now,
+            beat: None,
+            wants_recycle: false,
         };
         s.running.insert(worker, entry);
         let w = worker.get();
@@ -274,9 +339,68 @@ impl Table {
             .expect("inserted just above")
     }
 
-    /// The running worker `worker` of service `index`, to change.
-    pub(crate) fn get_mut(&mut self, index: usize, worker: WorkerId) -> Option<&mut Running> {
-        self.services.get_mut(index)?.running.get_mut(&worker)
+    /// The running worker `worker` of service `index`.
+    pub(crate) fn get(&self, index: usize, worker: WorkerId) -> Option<&Running> {
+        self.services.get(index)?.running.get(&worker)
+    }
+
+    /// The one funnel of every phase change: moves worker `worker` of service
+    /// `index` to `life` and returns the phase it leaves (`None`: no such
+    /// worker). Becoming ready stamps `ready_at`.
+    pub(crate) fn set_life(
+        &mut self,
+        index: usize,
+        worker: WorkerId,
+        life: Life,
+        now: Instant,
+    ) -> Option<Life> {
+        let r = self.services.get_mut(index)?.running.get_mut(&worker)?;
+        let old = std::mem::replace(&mut r.life, life);
+        if life == Life::Ready && r.ready_at.is_none() {
+            r.ready_at = Some(now);
+        }
+        Some(old)
+    }
+
+    /// Records what the worker's shared slot said: the start of an in-place
+    /// reload that finished (its code is that recent), and its last heartbeat.
+    pub(crate) fn observe(
+        &mut self,
+        index: usize,
+        worker: WorkerId,
+        reloaded_from: Option<Instant>,
+        beat: Option<Instant>,
+        recycle: bool,
+    ) {
+        let Some(r) = self
+            .services
+            .get_mut(index)
+            .and_then(|s| s.running.get_mut(&worker))
+        else {
+            return;
+        };
+        if let Some(at) = reloaded_from {
+            r.code_since = r.code_since.max(at);
+        }
+        if beat.is_some() {
+            r.beat = r.beat.max(beat);
+        }
+        r.wants_recycle |= recycle;
+    }
+
+    /// Every running worker: (service index, id, pid), services in order, ids
+    /// ascending.
+    pub(crate) fn workers(&self) -> Vec<(usize, WorkerId, i32)> {
+        self.services
+            .iter()
+            .enumerate()
+            .flat_map(|(i, s)| s.running.iter().map(move |(w, r)| (i, *w, r.pid)))
+            .collect()
+    }
+
+    /// Where the worker with this pid is: (service index, worker id).
+    pub(crate) fn locate(&self, pid: i32) -> Option<(usize, WorkerId)> {
+        self.by_pid.get(&pid).copied()
     }
 
     /// Holds id `worker` down (not respawned) or releases it. Returns whether
@@ -307,7 +431,7 @@ impl Table {
             && self
                 .services
                 .iter()
-                .all(|s| s.running.values().all(|r| r.ready))
+                .all(|s| s.running.values().all(|r| r.ready_at.is_some()))
     }
 
     /// Forgets the worker with this pid.
@@ -315,7 +439,13 @@ impl Table {
         let (index, worker) = self.by_pid.remove(&pid)?;
         let s = &mut self.services[index];
         let running = s.running.remove(&worker)?;
-        let was_stopping = s.stopping.remove(&worker);
+        let was_stopping = matches!(
+            running.life,
+            Life::Stopping {
+                why: StopWhy::ScaledDown,
+                ..
+            }
+        );
         // At or above the frontier, an id below `desired` is missing by itself.
         if worker.get() < s.frontier {
             s.holes.insert(worker);

@@ -6,7 +6,7 @@ use nix::errno::Errno;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
-use super::workers::Table;
+use crate::manager::supervisor::Table;
 use crate::hooks::WorkerExit;
 
 const TARGET: &str = "cotyledon::manager";

@@ -56,6 +56,22 @@ impl Protocol {
         vec![format!("RELOADING=1\nMONOTONIC_USEC={monotonic_usec}")]
     }
 
+    /// The reload was given up before any worker was touched (a configuration
+    /// rejected): the status says so, and `READY=1` ends the reload for systemd
+    /// if the service was ready before.
+    pub(super) fn reload_failed(&mut self, status: String) -> Vec<String> {
+        if self.stopping {
+            return Vec::new();
+        }
+        self.reloading = false;
+        let mut out = vec![format!("STATUS={status}")];
+        self.status = status;
+        if self.ready_sent {
+            out.push("READY=1".to_owned());
+        }
+        out
+    }
+
     /// The shutdown starts.
     pub(super) fn stopping(&mut self) -> Vec<String> {
         if std::mem::replace(&mut self.stopping, true) {

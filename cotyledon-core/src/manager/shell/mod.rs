@@ -1,0 +1,210 @@
+//! The master's I/O shell around the [`Supervisor`]: one thread, `poll()` on the
+//! self-pipe with the supervisor's next deadline as timeout (none when idle).
+//!
+//! Each turn: read the pipe (signals become [`Input`]s; SIGCHLD reaps), read the
+//! [`Facts`] (every worker's shared slot, `/proc` when memory is due), give both
+//! to the supervisor with the time, and do what it says ([`Action`]s: fork,
+//! signal, notify, hooks, log, exit). A fork or a hook run answers with an input
+//! of its own, passed at the next step without sleeping, together with the
+//! signals that came meanwhile, so a SIGTERM that arrives while a hook blocks is
+//! served as soon as the hook returns. The clock is read here, once per step.
+
+mod edge;
+mod reap;
+mod spawn;
+
+use std::convert::Infallible;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use log::log;
+use nix::sys::signal::kill;
+use nix::unistd::Pid;
+
+use super::ServiceManager;
+use super::emergency::{self, InHook};
+use super::handle::{ManagerHandle, Request};
+use super::supervisor::{Action, Facts, HookCall, Input, SlotFacts};
+use crate::error::Error;
+use crate::hooks;
+use crate::proctitle;
+use crate::sd_notify::Notifier;
+use crate::signals::Event;
+use crate::sys;
+
+use edge::{exit, poll_readable};
+
+const TARGET: &str = "cotyledon::manager";
+
+/// The shell's state beside the manager itself.
+struct Shell {
+    m: ServiceManager,
+    notifier: Notifier,
+    titler: proctitle::Titler,
+    master_pid: Pid,
+    pid1: bool,
+    checked_threads: bool,
+}
+
+pub(super) fn run(m: ServiceManager) -> Result<Infallible, Error> {
+    if !m.sup.table.has_services() {
+        return Err(Error::NoServices);
+    }
+    let notifier = Notifier::from_env();
+    let titler = proctitle::Titler::new(&m.argv);
+    titler.set_master(&m.argv);
+    let master_pid = nix::unistd::getpid();
+    let mut shell = Shell {
+        m,
+        notifier,
+        titler,
+        master_pid,
+        pid1: master_pid.as_raw() == 1,
+        checked_threads: false,
+    };
+    let watchdog = shell.notifier.watchdog();
+    shell.m.sup.start(Instant::now(), watchdog);
+    let mut answers = Vec::new();
+    loop {
+        if answers.is_empty() {
+            shell.wait()?;
+        }
+        let mut inputs = std::mem::take(&mut answers);
+        inputs.extend(shell.inputs());
+        let now = Instant::now();
+        let facts = shell.facts(now);
+        let actions = shell.m.sup.step(inputs, &facts, now);
+        answers = shell.execute(actions);
+    }
+}
+
+impl Shell {
+    /// Sleeps in poll until the self-pipe is readable or the next deadline.
+    fn wait(&mut self) -> Result<(), Error> {
+        if let Err(e) = self.m.pipe.repair() {
+            log!(target: TARGET, log::Level::Error, "Could not re-create the signal pipe: {e}");
+        }
+        poll_readable(self.m.pipe.poll_fd(), self.m.sup.deadline()).map_err(Error::EventLoop)
+    }
+
+    /// The signals that came, as inputs; SIGCHLD reaps.
+    fn inputs(&mut self) -> Vec<Input> {
+        let events = match self.m.pipe.events() {
+            Ok(events) => events,
+            Err(e) => {
+                log!(target: TARGET, log::Level::Error, "Could not read the signal pipe: {e}");
+                Vec::new()
+            }
+        };
+        let mut inputs = Vec::new();
+        for event in events {
+            match event {
+                Event::Terminate => inputs.push(Input::Terminate),
+                Event::Interrupt => inputs.push(Input::Interrupt),
+                Event::Hangup => inputs.push(Input::Hangup),
+                Event::Child => {
+                    let dead = reap::collect_dead(&self.m.sup.table, self.pid1);
+                    inputs.extend(dead.into_iter().map(|(pid, exit)| Input::Reaped(pid, exit)));
+                }
+                // The kernel timer armed when SIGTERM arrived: the graceful deadline.
+                Event::Alarm if emergency::graceful_armed() => inputs.push(Input::GracefulDeadline),
+                // Slots are read at every step.
+                Event::Notice | Event::Alarm | Event::ParentDied | Event::Wake => {}
+            }
+        }
+        inputs
+    }
+
+    /// What the workers' shared slots say, and their memory when it is due.
+    fn facts(&self, now: Instant) -> Facts {
+        let now_ns = sys::timer::monotonic_ns();
+        // A CLOCK_MONOTONIC stamp as an Instant on the same clock.
+        let at = |ns: u64| (ns != 0 && ns <= now_ns).then(|| now - Duration::from_nanos(now_ns - ns));
+        let mut slots = Vec::new();
+        for (_, slots_of) in self.m.sup.table.services() {
+            for (_, r) in slots_of.running() {
+                let Some(s) = sys::shm::slot(r.slot) else {
+                    continue;
+                };
+                slots.push((
+                    r.pid,
+                    SlotFacts {
+                        ready: s.ready.load(Ordering::SeqCst) != 0,
+                        reloaded_from: at(s.reloaded_from.load(Ordering::SeqCst)),
+                        beat: at(s.beat.load(Ordering::SeqCst)),
+                        recycle: s.recycle.load(Ordering::SeqCst) != 0,
+                        leaving: s.leaving.load(Ordering::SeqCst) != 0,
+                    },
+                ));
+            }
+        }
+        let rss = self.m.sup.rss_due(now).then(|| {
+            self.m
+                .sup
+                .table
+                .workers()
+                .into_iter()
+                .map(|(_, _, pid)| (pid, edge::rss(pid)))
+                .collect()
+        });
+        Facts {
+            slots,
+            rss,
+            room: emergency::has_room(),
+            monotonic_usec: now_ns / 1000,
+        }
+    }
+
+    /// Does what the supervisor said; returns the answers of forks and hooks.
+    fn execute(&mut self, actions: Vec<Action>) -> Vec<Input> {
+        let mut answers = Vec::new();
+        for action in actions {
+            match action {
+                Action::Log(level, msg) => log!(target: TARGET, level, "{msg}"),
+                Action::Notify(msg) => self.notifier.send(&msg),
+                Action::Signal(pid, signal) => {
+                    let _ = kill(Pid::from_raw(pid), signal);
+                }
+                Action::Fork { index, worker } => answers.push(self.spawn(index, worker)),
+                Action::Release(slot) => emergency::release(slot),
+                Action::RunHooks(call) => answers.push(self.run_hooks(call)),
+                Action::ArmGraceful => emergency::arm_graceful(),
+                Action::SetGracefulTimeout(timeout) => emergency::set_graceful(timeout),
+                Action::Exit(code) => exit(code),
+            }
+        }
+        answers
+    }
+
+    /// Runs one kind of hooks with a handle that records their requests.
+    fn run_hooks(&mut self, call: HookCall) -> Input {
+        let mut requests: Vec<Request> = Vec::new();
+        let sup = &self.m.sup;
+        let hooks = &mut self.m.hooks;
+        let mut handle = ManagerHandle::new(sup, &mut requests);
+        let _in_hook = InHook::enter();
+        let ok = match call {
+            HookCall::Config => {
+                hooks::run_list(TARGET, "config", &mut hooks.config, |h| h(&mut handle))
+            }
+            HookCall::Reload => {
+                hooks::run_list(TARGET, "reload", &mut hooks.reload, |h| h(&mut handle))
+            }
+            HookCall::Terminate => {
+                hooks::run_list(TARGET, "terminate", &mut hooks.terminate, |h| h(&mut handle))
+            }
+            HookCall::DeadWorker {
+                index,
+                worker,
+                exit,
+            } => {
+                let service = sup.table.service(index).id;
+                hooks::run_list(TARGET, "dead_worker", &mut hooks.dead_worker, |h| {
+                    h(&mut handle, service, worker, exit)
+                })
+            }
+        };
+        drop(handle);
+        Input::HooksDone { ok, requests }
+    }
+}
