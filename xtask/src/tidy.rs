@@ -21,6 +21,7 @@ use crate::project_root;
 
 /// Source directories checked, relative to the project root.
 const SOURCE_DIRS: &[&str] = &[
+    "chaos/src",
     "cotyledon-core/src",
     "cotyledon-derive/src",
     "cotyledon-testing/src",
