@@ -52,12 +52,14 @@ Tasks:
                          (installs wrk with apt-get when it is missing;
                          --smoke: under 10 s of load; --write: the figures
                          go to the example's section of BENCHMARKS.md)
-  modgraph [--edges] [--src DIR]
+  modgraph [--edges] [--strict] [--literal] [--src DIR]
                          the import cycles of cotyledon-core's modules (or of
                          the crate with DIR/lib.rs) beyond a module and its
                          own ancestors and descendants: each cycle's modules
                          and one chain of file:line steps; non-zero exit if
-                         there is one (--edges: every edge inside each cycle)
+                         there is one (--edges: every edge inside each cycle;
+                         --strict: cycles through a parent/child step too;
+                         --literal: re-exports not followed)
   readme-crate           build the README's example (its [dependencies] lines
                          and program) as a new crate outside the workspace,
                          run it, stop it with SIGTERM then SIGINT, and check
