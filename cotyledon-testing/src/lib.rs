@@ -109,11 +109,6 @@
 #![warn(missing_docs)]
 
 mod builder;
-// The chaos run of cotyledon's own scenario program (`cargo xtask chaos`, and a
-// functional test): public for them, hidden because it is not part of the
-// harness's API (it drives that program's `chaos_app` only).
-#[doc(hidden)]
-pub mod chaos;
 mod exit;
 mod output;
 mod procs;

@@ -9,6 +9,7 @@ mod chaos;
 mod ci;
 mod functional_tests;
 mod load;
+mod modgraph;
 mod readme_crate;
 mod tidy;
 
@@ -51,6 +52,14 @@ Tasks:
                          (installs wrk with apt-get when it is missing;
                          --smoke: under 10 s of load; --write: the figures
                          go to the example's section of BENCHMARKS.md)
+  modgraph [--edges] [--strict] [--literal] [--src DIR]
+                         the import cycles of cotyledon-core's modules (or of
+                         the crate with DIR/lib.rs) beyond a module and its
+                         own ancestors and descendants: each cycle's modules
+                         and one chain of file:line steps; non-zero exit if
+                         there is one (--edges: every edge inside each cycle;
+                         --strict: cycles through a parent/child step too;
+                         --literal: re-exports not followed)
   readme-crate           build the README's example (its [dependencies] lines
                          and program) as a new crate outside the workspace,
                          run it, stop it with SIGTERM then SIGINT, and check
@@ -76,6 +85,7 @@ fn try_main() -> Result<(), String> {
         Some("ci") => ci::run(&args),
         Some("functional-tests") => functional_tests::run(&args),
         Some("load") => load::run(&args),
+        Some("modgraph") => modgraph::run(&args),
         Some("readme-crate") => readme_crate::run(&args),
         Some("tidy") => {
             no_args("tidy", &args)?;

@@ -21,6 +21,7 @@ use crate::project_root;
 
 /// Source directories checked, relative to the project root.
 const SOURCE_DIRS: &[&str] = &[
+    "chaos/src",
     "cotyledon-core/src",
     "cotyledon-derive/src",
     "cotyledon-testing/src",
@@ -206,6 +207,21 @@ mod tests {
             violations.len(),
             listed.join("\n")
         );
+    }
+
+    /// cotyledon-core's modules import each other without cycles, but for a
+    /// module and its own ancestors and descendants (`cargo xtask modgraph`).
+    /// Ignored until the core's restructure (issue 17) removes today's cycle.
+    #[test]
+    #[ignore = "cotyledon-core has an import cycle until issue 17's restructure lands"]
+    fn core_has_no_import_cycles() {
+        let options = crate::modgraph::Options {
+            edges: true,
+            strict: false,
+            literal: false,
+        };
+        let outcome = crate::modgraph::check(&crate::modgraph::core_src(), options).unwrap();
+        assert_eq!(outcome.cycles, 0, "\n{}", outcome.text);
     }
 
     #[test]

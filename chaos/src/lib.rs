@@ -66,6 +66,13 @@
 //! idle machine; the 10 s run of the functional suite shares a loaded 2-core CI
 //! machine with other tests, so it sets `recovery_p99_allowed` to `None` and
 //! checks everything else.
+//!
+//! **Where it lives.** This is repository tooling, not part of the published
+//! harness: an unpublished crate of the workspace (`publish = false`) on top of
+//! `cotyledon-testing`'s public API. xtask runs its binary (`cargo xtask chaos`)
+//! and `cotyledon-testing`'s functional tests call [`run`] (a path-only
+//! dev-dependency, which `cargo publish` drops). It is not in xtask itself because
+//! xtask stays std only and this needs the harness (nix, cotyledon).
 
 mod check;
 mod disturb;

@@ -1,5 +1,5 @@
 //! Id-recovery latency, measured on the log lines as the harness's reader thread
-//! timestamps them ([`crate::Scenario::line_times`]): from the master's line
+//! timestamps them ([`cotyledon_testing::Scenario::line_times`]): from the master's line
 //! "Child PID exited with status N" (or "killed by signal S", or "was reaped by
 //! someone else") for a worker of id `NAME(ID)` to the replacement's own line
 //! "Run service NAME(ID) [PID]". Both are read from the one stdout pipe by a thread

@@ -1,7 +1,7 @@
 //! What the checker reads from /proc: the master's children (state, start time,
 //! process title), the master's open fds and RSS, and the members of its group.
 
-use crate::procs::cmdline;
+use cotyledon_testing::cmdline;
 
 /// The services of `chaos_app`, in registration order.
 pub(crate) const SERVICES: [&str; 3] = ["light", "steady", "heavy"];

@@ -1,12 +1,12 @@
-//! `chaos`: a chaos/soak run of the `chaos_app` scenario (see
-//! `cotyledon_testing::chaos`). Run it with `cargo xtask chaos`, which builds the
-//! scenario program and passes it with `--scenarios`.
+//! `chaos`: a chaos/soak run of the `chaos_app` scenario (the logic is this
+//! package's library). Run it with `cargo xtask chaos`, which builds the scenario
+//! program and passes it with `--scenarios`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use cotyledon_testing::chaos::{self, Config};
+use chaos::Config;
 
 const USAGE: &str = "\
 chaos [--seconds S] [--workers N] [--min M] [--burst B] [--seed X] [--quiet]

@@ -16,7 +16,7 @@ use super::logs::LogTracker;
 use super::procfs::{self, Proc, SERVICES};
 use super::rng::Rng;
 use super::{Config, Latency, Report};
-use crate::Scenario;
+use cotyledon_testing::Scenario;
 
 /// Sampling period while disturbing, and in settle windows.
 const SAMPLE_DISTURBING: Duration = Duration::from_millis(30);
