@@ -45,7 +45,42 @@ pub struct WorkerInfo {
     pub started_at: Instant,
 }
 
+/// What a handle can change, saved before a configuration is applied so that a
+/// rejected configuration changes nothing (`State::rollback`). Added for the
+/// all-or-nothing configuration reload (issue 15 item 8); to port into the
+/// supervisor's request model.
+#[derive(Debug)]
+pub(crate) struct Checkpoint {
+    table: Table,
+    shutdown_requested: bool,
+    reconfigured: bool,
+    requests: usize,
+    graceful_timeout: Option<std::time::Duration>,
+}
+
 impl State {
+    /// Saves what a handle can change (worker counts, held ids, requests, the
+    /// graceful timeout, a shutdown request). Hooks cannot fork or reap, so the
+    /// running workers in the saved table are still true at rollback.
+    pub(crate) fn checkpoint(&self) -> Checkpoint {
+        Checkpoint {
+            table: self.table.clone(),
+            shutdown_requested: self.shutdown_requested,
+            reconfigured: self.reconfigured,
+            requests: self.requests.len(),
+            graceful_timeout: self.graceful_timeout,
+        }
+    }
+
+    /// Undoes everything a handle changed since `checkpoint`.
+    pub(crate) fn rollback(&mut self, checkpoint: Checkpoint) {
+        self.table = checkpoint.table;
+        self.shutdown_requested = checkpoint.shutdown_requested;
+        self.reconfigured = checkpoint.reconfigured;
+        self.requests.truncate(checkpoint.requests);
+        self.graceful_timeout = checkpoint.graceful_timeout;
+    }
+
     pub(crate) fn reconfigure(&mut self, id: ServiceId, workers: usize) -> Result<(), Error> {
         self.table.set_desired(id, workers)?;
         self.reconfigured = true;

@@ -2,9 +2,13 @@
 //! order (see `crate::hooks`).
 
 use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use log::error;
+
+use super::handle::State;
 use super::{ManagerHandle, ServiceManager};
-use crate::hooks::{HookOutput, WorkerExit};
+use crate::hooks::{self, HookOutput, ManagerHook, WorkerExit};
 use crate::service::{ServiceId, WorkerId};
 
 impl ServiceManager {
@@ -137,10 +141,18 @@ impl ServiceManager {
     }
 
     /// Runs `f` with a handle on the manager's state, as a hook would, then
-    /// applies what it changed that the manager holds itself.
+    /// applies what it changed that the manager holds itself. If `f` fails,
+    /// nothing it changed through the handle stays.
     #[cfg_attr(not(feature = "config"), allow(dead_code))]
-    pub(crate) fn with_handle<R>(&mut self, f: impl FnOnce(&mut ManagerHandle<'_>) -> R) -> R {
+    pub(crate) fn with_handle<T, E>(
+        &mut self,
+        f: impl FnOnce(&mut ManagerHandle<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let checkpoint = self.state.checkpoint();
         let out = f(&mut ManagerHandle::new(&mut self.state));
+        if out.is_err() {
+            self.state.rollback(checkpoint);
+        }
         if let Some(timeout) = self.state.graceful_timeout.take() {
             self.settings.graceful_shutdown_timeout = timeout;
             super::emergency::set_graceful(timeout);
@@ -150,7 +162,42 @@ impl ServiceManager {
 
     /// Adds a configuration re-read, run on SIGHUP before the reload hooks.
     #[cfg_attr(not(feature = "config"), allow(dead_code))]
-    pub(crate) fn on_config(&mut self, hook: crate::hooks::ManagerHook) {
+    pub(crate) fn on_config(&mut self, hook: ManagerHook) {
         self.hooks.config.push(hook);
     }
+}
+
+/// Runs the configuration hooks of a SIGHUP, all or nothing (issue 15 item 8;
+/// to port into the supervisor's request model): the first one that fails or
+/// panics ends the list, everything the hooks changed through the handle is
+/// undone, and its reason is returned, for the caller to abort the reload (no
+/// reload hooks, no worker signalled). A configuration hook logs its own failure
+/// ("Could not reload the configuration from …"); a panic is logged here.
+pub(crate) fn run_config_hooks(
+    target: &str,
+    list: &mut [ManagerHook],
+    state: &mut State,
+) -> Result<(), String> {
+    let checkpoint = state.checkpoint();
+    let mut handle = ManagerHandle::new(state);
+    let mut outcome = Ok(());
+    for hook in list.iter_mut() {
+        match catch_unwind(AssertUnwindSafe(|| hook(&mut handle))) {
+            Ok(Ok(())) => {}
+            Ok(Err(reason)) => {
+                outcome = Err(reason);
+                break;
+            }
+            Err(payload) => {
+                let msg = format!("panicked: {}", hooks::panic_message(&*payload));
+                error!(target: target, "Exception raised during config hooks: {msg}");
+                outcome = Err(msg);
+                break;
+            }
+        }
+    }
+    if outcome.is_err() {
+        state.rollback(checkpoint);
+    }
+    outcome
 }

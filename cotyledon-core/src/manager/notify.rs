@@ -7,6 +7,9 @@
 //! - on SIGHUP `RELOADING=1` with `MONOTONIC_USEC=` (what `Type=notify-reload`
 //!   needs), then `READY=1` once the reload is done: no rollout under way and every
 //!   worker ready again;
+//! - a configuration reload that is refused (issue 15 item 8): `STATUS=Reload
+//!   failed: REASON; …` (kept until the next SIGHUP) and `READY=1` at once, so that
+//!   systemd's reload job ends;
 //! - `STOPPING=1` when the shutdown starts;
 //! - `WATCHDOG=1` every half `WATCHDOG_USEC`, from the event loop itself, so that a
 //!   master stuck in a hook stops pinging and systemd acts.
@@ -21,6 +24,9 @@ pub(super) struct Protocol {
     stopping: bool,
     status: String,
     next_ping: Option<Instant>,
+    /// The first line of why the last reload was refused, shown in `STATUS=`
+    /// until the next SIGHUP.
+    failed: Option<String>,
 }
 
 impl Protocol {
@@ -35,6 +41,10 @@ impl Protocol {
         if self.stopping {
             return out;
         }
+        let status = match &self.failed {
+            Some(reason) => format!("Reload failed: {reason}; {status}"),
+            None => status,
+        };
         if status != self.status {
             out.push(format!("STATUS={status}"));
             self.status = status;
@@ -53,7 +63,29 @@ impl Protocol {
             return Vec::new();
         }
         self.reloading = true;
+        self.failed = None;
         vec![format!("RELOADING=1\nMONOTONIC_USEC={monotonic_usec}")]
+    }
+
+    /// The reload that `reloading` announced was refused (its configuration
+    /// rejected) and changed nothing: the reason goes into `STATUS=` (its first
+    /// line: a notify message is one line per field) and, once the service has
+    /// been ready, `READY=1` ends the reload at once. Before the first `READY=1`,
+    /// that one ends it.
+    pub(super) fn reload_failed(&mut self, reason: &str, status: String) -> Vec<String> {
+        if self.stopping {
+            return Vec::new();
+        }
+        let first = reason.lines().next().unwrap_or_default().trim();
+        self.failed = Some(first.to_owned());
+        // The status goes out now, before READY=1, whatever changed.
+        self.status.clear();
+        let mut out = self.serving(false, false, status);
+        if self.ready_sent {
+            out.push("READY=1".to_owned());
+            self.reloading = false;
+        }
+        out
     }
 
     /// The shutdown starts.
@@ -118,6 +150,38 @@ mod tests {
         );
         assert_eq!(p.serving(true, false, "s".into()), ["READY=1"]);
         assert!(p.serving(true, false, "s".into()).is_empty());
+    }
+
+    #[test]
+    fn a_refused_reload_says_why_and_is_ready_at_once_until_the_next_sighup() {
+        let mut p = Protocol::default();
+        p.serving(true, false, "s".into());
+        p.reloading(1);
+        assert_eq!(
+            p.reload_failed("TOML parse error at line 1\n  |\n", "s".into()),
+            [
+                "STATUS=Reload failed: TOML parse error at line 1; s",
+                "READY=1"
+            ]
+        );
+        assert!(p.serving(true, false, "s".into()).is_empty(), "said once");
+        assert_eq!(
+            p.serving(true, false, "t".into()),
+            ["STATUS=Reload failed: TOML parse error at line 1; t"]
+        );
+        p.reloading(2);
+        assert_eq!(p.serving(true, false, "t".into()), ["STATUS=t", "READY=1"]);
+    }
+
+    #[test]
+    fn a_refused_reload_before_the_first_ready_leaves_ready_to_the_workers() {
+        let mut p = Protocol::default();
+        p.reloading(1);
+        assert_eq!(
+            p.reload_failed("bad", "s".into()),
+            ["STATUS=Reload failed: bad; s"]
+        );
+        assert_eq!(p.serving(true, false, "s".into()), ["READY=1"]);
     }
 
     #[test]

@@ -147,7 +147,7 @@ impl Loop {
     }
 
     /// What `systemctl status` shows: workers ready per service.
-    fn status(&self) -> String {
+    pub(super) fn status(&self) -> String {
         let parts: Vec<String> = self
             .m
             .state
