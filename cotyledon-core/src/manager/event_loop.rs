@@ -205,16 +205,12 @@ impl Loop {
         self.tell_systemd(msgs);
         let in_hook = InHook::enter();
         // The configuration first, so that the reload hooks see the new one. A
-        // refused configuration aborts the whole reload (issue 15 item 8): what
-        // the hooks changed is undone, no reload hook runs, no worker is
-        // signalled; systemd gets the reason in STATUS= and READY=1 at once.
-        let config =
-            super::hook_api::run_config_hooks(TARGET, &mut self.m.hooks.config, &mut self.m.state);
-        if let Err(reason) = config {
+        // refused one aborts the reload, undone (issue 15 item 8; hook_api.rs).
+        let config = &mut self.m.hooks.config;
+        if let Err(why) = super::hook_api::run_config_hooks(TARGET, config, &mut self.m.state) {
             drop(in_hook);
-            let msgs = self.protocol.reload_failed(&reason, self.status());
-            self.tell_systemd(msgs);
-            return;
+            let msgs = self.protocol.reload_failed(&why, self.status());
+            return self.tell_systemd(msgs);
         }
         let mut handle = ManagerHandle::new(&mut self.m.state);
         hooks::run_list(TARGET, "reload", &mut self.m.hooks.reload, |h| {
