@@ -201,3 +201,75 @@ pub(crate) fn run_config_hooks(
     }
     outcome
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::service::ServiceId;
+
+    /// A state with one service of 2 workers, both running.
+    fn state() -> (State, ServiceId) {
+        let mut state = State::default();
+        let id = ServiceId::new_random();
+        let index = state.table.add(id, 2).expect("add");
+        for (w, pid) in [(0, 100), (1, 101)] {
+            state
+                .table
+                .insert(index, WorkerId::new(w), pid, Instant::now());
+        }
+        (state, id)
+    }
+
+    #[test]
+    fn a_refused_configuration_undoes_what_its_hooks_changed() {
+        let (mut state, id) = state();
+        let mut list: Vec<ManagerHook> = vec![
+            Box::new(move |h| {
+                h.set_graceful_shutdown_timeout(Duration::from_secs(600));
+                h.reconfigure(id, 5).map_err(|e| e.to_string())?;
+                h.restart_worker(id, WorkerId::new(0))
+                    .map_err(|e| e.to_string())?;
+                h.shutdown();
+                Ok(())
+            }),
+            Box::new(move |h| h.reconfigure(id, 0).map_err(|e| e.to_string())),
+        ];
+        let outcome = run_config_hooks("t", &mut list, &mut state);
+        assert_eq!(
+            outcome,
+            Err("number of workers must be at least 1, got 0".to_owned())
+        );
+        assert_eq!(state.table.service(0).desired, 2);
+        assert_eq!(state.table.missing().count(), 0);
+        assert!(state.requests.is_empty());
+        assert_eq!(state.graceful_timeout, None);
+        assert!(!state.shutdown_requested && !state.reconfigured);
+    }
+
+    #[test]
+    fn a_panicking_configuration_hook_is_refused_too() {
+        let (mut state, id) = state();
+        let mut list: Vec<ManagerHook> = vec![Box::new(move |h| {
+            h.reconfigure(id, 3).map_err(|e| e.to_string())?;
+            panic!("bad value");
+        })];
+        let outcome = run_config_hooks("t", &mut list, &mut state);
+        assert_eq!(outcome, Err("panicked: bad value".to_owned()));
+        assert_eq!(state.table.service(0).desired, 2);
+    }
+
+    #[test]
+    fn an_accepted_configuration_keeps_its_changes() {
+        let (mut state, id) = state();
+        let mut list: Vec<ManagerHook> = vec![Box::new(move |h| {
+            h.set_graceful_shutdown_timeout(Duration::from_secs(5));
+            h.reconfigure(id, 3).map_err(|e| e.to_string())
+        })];
+        assert_eq!(run_config_hooks("t", &mut list, &mut state), Ok(()));
+        assert_eq!(state.table.service(0).desired, 3);
+        assert_eq!(state.graceful_timeout, Some(Duration::from_secs(5)));
+        assert!(state.reconfigured);
+    }
+}
