@@ -209,8 +209,7 @@ impl Loop {
         let config = &mut self.m.hooks.config;
         if let Err(why) = super::hook_api::run_config_hooks(TARGET, config, &mut self.m.state) {
             drop(in_hook);
-            let msgs = self.protocol.reload_failed(&why, self.status());
-            return self.tell_systemd(msgs);
+            return self.reload_refused(&why);
         }
         let mut handle = ManagerHandle::new(&mut self.m.state);
         hooks::run_list(TARGET, "reload", &mut self.m.hooks.reload, |h| {

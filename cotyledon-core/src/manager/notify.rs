@@ -69,10 +69,17 @@ impl Protocol {
 
     /// The reload that `reloading` announced was refused (its configuration
     /// rejected) and changed nothing: the reason goes into `STATUS=` (its first
-    /// line: a notify message is one line per field) and, once the service has
-    /// been ready, `READY=1` ends the reload at once. Before the first `READY=1`,
-    /// that one ends it.
-    pub(super) fn reload_failed(&mut self, reason: &str, status: String) -> Vec<String> {
+    /// line: a notify message is one line per field) and the reload ends as if
+    /// it had nothing to do: `READY=1` at once if the service was ready and no
+    /// earlier reload is still rolling out (`all_ready`, `rolling`); otherwise
+    /// when that one ends (or, before the first `READY=1`, when start-up does).
+    pub(super) fn reload_failed(
+        &mut self,
+        reason: &str,
+        status: String,
+        all_ready: bool,
+        rolling: bool,
+    ) -> Vec<String> {
         if self.stopping {
             return Vec::new();
         }
@@ -80,12 +87,8 @@ impl Protocol {
         self.failed = Some(first.to_owned());
         // The status goes out now, before READY=1, whatever changed.
         self.status.clear();
-        let mut out = self.serving(false, false, status);
-        if self.ready_sent {
-            out.push("READY=1".to_owned());
-            self.reloading = false;
-        }
-        out
+        let ready = self.ready_sent;
+        self.serving(all_ready && ready, rolling, status)
     }
 
     /// The shutdown starts.
@@ -158,7 +161,7 @@ mod tests {
         p.serving(true, false, "s".into());
         p.reloading(1);
         assert_eq!(
-            p.reload_failed("TOML parse error at line 1\n  |\n", "s".into()),
+            p.reload_failed("TOML parse error at line 1\n  |\n", "s".into(), true, false),
             [
                 "STATUS=Reload failed: TOML parse error at line 1; s",
                 "READY=1"
@@ -178,8 +181,27 @@ mod tests {
         let mut p = Protocol::default();
         p.reloading(1);
         assert_eq!(
-            p.reload_failed("bad", "s".into()),
+            p.reload_failed("bad", "s".into(), true, false),
             ["STATUS=Reload failed: bad; s"]
+        );
+        assert_eq!(p.serving(true, false, "s".into()), ["READY=1"]);
+    }
+
+    #[test]
+    fn a_refused_reload_during_a_rollout_leaves_ready_to_the_rollout() {
+        let mut p = Protocol::default();
+        p.serving(true, false, "s".into());
+        p.reloading(1);
+        assert!(p.serving(true, true, "s".into()).is_empty(), "rolling");
+        // A second SIGHUP, refused, while the first one's rollout goes on.
+        p.reloading(2);
+        assert_eq!(
+            p.reload_failed("bad", "s".into(), false, true),
+            ["STATUS=Reload failed: bad; s"]
+        );
+        assert!(
+            p.serving(true, true, "s".into()).is_empty(),
+            "still rolling"
         );
         assert_eq!(p.serving(true, false, "s".into()), ["READY=1"]);
     }

@@ -147,7 +147,7 @@ impl Loop {
     }
 
     /// What `systemctl status` shows: workers ready per service.
-    pub(super) fn status(&self) -> String {
+    fn status(&self) -> String {
         let parts: Vec<String> = self
             .m
             .state
@@ -162,6 +162,17 @@ impl Loop {
             })
             .collect();
         format!("Workers: {}", parts.join(", "))
+    }
+
+    /// A SIGHUP whose configuration was refused (issue 15 item 8): nothing
+    /// changed; systemd gets the reason, and `READY=1` unless an earlier reload
+    /// is still under way.
+    pub(super) fn reload_refused(&mut self, why: &str) {
+        let (ready, rolling) = (self.m.state.table.all_ready(), !self.rollings.is_empty());
+        let msgs = self
+            .protocol
+            .reload_failed(why, self.status(), ready, rolling);
+        self.tell_systemd(msgs);
     }
 
     /// Sends notifications to systemd (nothing without `NOTIFY_SOCKET`).
