@@ -8,6 +8,17 @@ use crate::service::{ServiceId, WorkerId};
 /// cotyledon's own for [`Error::AlreadyExists`]; the system's error, when there is
 /// one, is the [`source`](std::error::Error::source).
 ///
+/// `Debug` shows what a person reads, as `anyhow` does: the message, then its
+/// causes. So a `main` returning `Result<(), BoxError>` (or this error) that
+/// fails prints, for a port already taken:
+///
+/// ```text
+/// Error: could not open listener http on tcp 127.0.0.1:8080
+///
+/// Caused by:
+///     Address already in use (os error 98)
+/// ```
+///
 /// ```
 /// use cotyledon::Error;
 /// # #[derive(cotyledon::Service)] struct Light;
@@ -23,7 +34,6 @@ use crate::service::{ServiceId, WorkerId};
 /// assert_eq!(err.to_string(), "at most 4096 workers per service and in total, got 100000");
 /// # Ok::<(), cotyledon::Error>(())
 /// ```
-#[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
     /// A service was added or reconfigured with fewer than one worker.
@@ -65,12 +75,33 @@ pub enum Error {
         /// Why: the system's or the parser's message.
         reason: String,
     },
+    /// A configuration file is larger than
+    /// [`MAX_CONFIG_BYTES`](crate::MAX_CONFIG_BYTES) (feature `config`).
+    ConfigTooLarge {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The limit, in bytes.
+        limit: u64,
+    },
+    /// A configuration file is not a regular file (feature `config`): a FIFO, a
+    /// device such as `/dev/zero`, a socket or a directory, which could block
+    /// the master or never end.
+    ConfigNotRegular {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What it is instead: `"FIFO"`, `"character device"`, `"block device"`,
+        /// `"socket"`, `"directory"` or `"special file"`.
+        kind: &'static str,
+    },
     /// A listener could not be bound (or, in a worker, its fd could not be
     /// duplicated). `source` is the system's error, with its kind and errno:
     /// `AddrInUse`, `PermissionDenied`, `AddrNotAvailable`, `NotFound`…
     Listen {
         /// The listener's name.
         name: String,
+        /// Its address as the spec gives it (`tcp 127.0.0.1:8080`, `unix PATH`), or
+        /// the bound address for a duplication in a worker.
+        address: String,
         /// What the system said.
         source: io::Error,
     },
@@ -119,7 +150,23 @@ impl fmt::Display for Error {
             Error::Config { path, reason } => {
                 write!(f, "configuration {}: {reason}", path.display())
             }
-            Error::Listen { name, .. } => write!(f, "could not open listener {name}"),
+            Error::ConfigTooLarge { path, limit } => {
+                write!(
+                    f,
+                    "configuration {}: larger than {limit} bytes",
+                    path.display()
+                )
+            }
+            Error::ConfigNotRegular { path, kind } => {
+                write!(
+                    f,
+                    "configuration {}: not a regular file but a {kind}",
+                    path.display()
+                )
+            }
+            Error::Listen { name, address, .. } => {
+                write!(f, "could not open listener {name} on {address}")
+            }
             Error::DuplicateListener(name) => write!(f, "duplicate listener name {name}"),
             Error::UnknownListener(name) => write!(f, "unknown listener {name}"),
             Error::ListenerKind { name, expected } => {
@@ -127,6 +174,34 @@ impl fmt::Display for Error {
             }
             Error::SetLogger(_) => f.write_str("could not install the logger"),
         }
+    }
+}
+
+/// The message and its chain of causes, as `anyhow` prints them: what
+/// `fn main() -> Result<…>` shows after `Error: `.
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self}")?;
+        let mut causes = Vec::new();
+        let mut next = std::error::Error::source(self);
+        while let Some(cause) = next {
+            causes.push(cause.to_string());
+            next = cause.source();
+        }
+        if causes.is_empty() {
+            return Ok(());
+        }
+        f.write_str("\n\nCaused by:")?;
+        let numbered = causes.len() > 1;
+        for (i, cause) in causes.iter().enumerate() {
+            f.write_str("\n    ")?;
+            if numbered {
+                write!(f, "{i}: ")?;
+            }
+            // A cause of several lines stays indented under its number.
+            f.write_str(&cause.replace('\n', "\n       "))?;
+        }
+        Ok(())
     }
 }
 
@@ -162,9 +237,13 @@ mod tests {
         assert!(std::error::Error::source(&e).is_some());
         let e = Error::Listen {
             name: "http".to_owned(),
+            address: "127.0.0.1:8080".to_owned(),
             source: io::Error::from_raw_os_error(libc::EADDRINUSE),
         };
-        assert_eq!(e.to_string(), "could not open listener http");
+        assert_eq!(
+            e.to_string(),
+            "could not open listener http on 127.0.0.1:8080"
+        );
         let source = std::error::Error::source(&e).expect("the io error");
         assert_eq!(
             source.to_string(),
@@ -181,6 +260,66 @@ mod tests {
         assert_eq!(
             Error::AlreadyExists.to_string(),
             "Only one instance of ServiceManager per application is allowed"
+        );
+    }
+
+    #[test]
+    fn debug_without_a_cause_is_the_message() {
+        let e = Error::InvalidWorkerCount { workers: 0 };
+        assert_eq!(
+            format!("{e:?}"),
+            "number of workers must be at least 1, got 0"
+        );
+    }
+
+    #[test]
+    fn debug_of_a_listener_error_names_the_address_and_its_cause() {
+        let e = Error::Listen {
+            name: "http".to_owned(),
+            address: "127.0.0.1:8080".to_owned(),
+            source: io::Error::from_raw_os_error(libc::EADDRINUSE),
+        };
+        let os = io::Error::from_raw_os_error(libc::EADDRINUSE).to_string();
+        assert_eq!(
+            format!("{e:?}"),
+            format!("could not open listener http on 127.0.0.1:8080\n\nCaused by:\n    {os}")
+        );
+    }
+
+    #[test]
+    fn debug_of_a_toml_error_keeps_its_newlines() {
+        let e = Error::Config {
+            path: "/etc/app.toml".into(),
+            reason: "TOML parse error at line 1, column 11\n  |\n1 | workers = [\n  |           ^\ninvalid array".to_owned(),
+        };
+        let shown = format!("{e:?}");
+        assert!(!shown.contains("\\n"), "{shown}");
+        assert_eq!(shown.lines().count(), 5, "{shown}");
+        assert!(
+            shown.starts_with("configuration /etc/app.toml: TOML parse error at line 1"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn debug_numbers_a_chain_of_causes() {
+        #[derive(Debug)]
+        struct Outer(io::Error);
+        impl fmt::Display for Outer {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("outer")
+            }
+        }
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let inner = io::Error::other("inner");
+        let e = Error::SignalSetup(io::Error::other(Outer(inner)));
+        assert_eq!(
+            format!("{e:?}"),
+            "could not set up signal handling\n\nCaused by:\n    0: outer\n    1: inner"
         );
     }
 }

@@ -227,7 +227,7 @@ mod worker;
 #[cfg(feature = "tokio")]
 pub use asynchronous::{AsyncService, Tokio};
 #[cfg(feature = "config")]
-pub use config::Config;
+pub use config::{Config, MAX_CONFIG_BYTES};
 pub use context::Context;
 pub use cotyledon_derive::Service;
 pub use error::Error;

@@ -1,12 +1,21 @@
-//! Functional tests for programs built on [cotyledon](https://docs.rs/cotyledon-core):
-//! start your real program, the one cargo built, in a process group of its own;
-//! wait for its log lines with deadlines; find its workers; send real signals;
-//! assert its exit code and that no process of it is left.
+//! Functional tests for programs built on cotyledon-rs (the `cotyledon` library of
+//! the `cotyledon-core` package): start your real program, the one cargo built, in
+//! a process group of its own; wait for its log lines with deadlines; find its
+//! workers; send real signals; assert its exit code and that no process of it is
+//! left.
+//!
+//! Like `cotyledon-core`, this crate is not on crates.io: depend on it from the
+//! same clone of the cotyledon-rs repository, next to the `cotyledon` line of your
+//! `[dependencies]` (see the README, "Getting started"):
 //!
 //! ```toml
 //! [dev-dependencies]
-//! cotyledon-testing = "0.1"
+//! cotyledon-testing = { path = "../cotyledon-rs/cotyledon-testing" } # your clone
 //! ```
+//!
+//! `path` is the `cotyledon-testing` directory of your clone, relative to your
+//! crate; with `git = "…"` (the URL you clone it from) in place of `path`, Cargo
+//! finds the package in the repository by its name.
 //!
 //! # Example
 //!

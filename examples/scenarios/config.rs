@@ -43,7 +43,8 @@ impl cotyledon::Service for Conf {
 }
 
 /// conf × `workers` from the file `SCENARIO_CONFIG`; the manager's graceful
-/// timeout is `graceful_ms`; both follow the file at every SIGHUP.
+/// timeout is `graceful_ms`; both follow the file at every SIGHUP. A file whose
+/// `workers` is refused (0) changes nothing, the timeout included.
 pub(super) fn config_app() -> Result<ServiceManager, Error> {
     let path = std::env::var_os("SCENARIO_CONFIG").unwrap_or_default();
     let config = Config::<Settings>::load(path)?;
@@ -56,9 +57,10 @@ pub(super) fn config_app() -> Result<ServiceManager, Error> {
         },
         1,
     )?;
+    // The timeout first: a count refused after it must undo it too.
     m.watch_config(&config, move |s: &Settings, handle| -> Result<(), Error> {
-        handle.reconfigure(conf, s.workers)?;
         handle.set_graceful_shutdown_timeout(Duration::from_millis(s.graceful_ms));
+        handle.reconfigure(conf, s.workers)?;
         error!(
             "config applied workers={} graceful_ms={}",
             s.workers, s.graceful_ms

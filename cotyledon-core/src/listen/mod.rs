@@ -221,6 +221,7 @@ fn listen(name: &str, spec: Listen) -> Result<(), Error> {
     }
     let fd = bind::bind(&spec).map_err(|source| Error::Listen {
         name: name.to_owned(),
+        address: spec.to_string(),
         source,
     })?;
     info!(target: TARGET, "Listener {name} bound to {}", local_addr(&fd));
@@ -249,6 +250,7 @@ fn dup(name: &str, kind: Kind) -> Result<OwnedFd, Error> {
     // try_clone is fcntl(F_DUPFD_CLOEXEC): a new fd on the same socket.
     entry.fd.try_clone().map_err(|source| Error::Listen {
         name: name.to_owned(),
+        address: local_addr(&entry.fd),
         source,
     })
 }

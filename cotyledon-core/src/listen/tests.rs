@@ -277,7 +277,7 @@ fn workers_get_a_new_cloexec_fd_of_the_named_listener_each_call() {
     // A failed bind names the listener and registers nothing.
     let dir = TempDir::new("registry");
     match listen("unit-bad", Listen::unix(dir.0.join("no/such/dir"))) {
-        Err(Error::Listen { name, source }) => {
+        Err(Error::Listen { name, source, .. }) => {
             assert_eq!(name, "unit-bad");
             assert_eq!(source.kind(), ErrorKind::NotFound);
         }

@@ -2,9 +2,12 @@
 //! order (see `crate::hooks`).
 
 use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use log::error;
 
 use super::{ManagerHandle, ServiceManager};
-use crate::hooks::{HookOutput, WorkerExit};
+use crate::hooks::{HookOutput, ManagerHook, WorkerExit};
 use crate::service::{ServiceId, WorkerId};
 
 impl ServiceManager {
@@ -136,12 +139,18 @@ impl ServiceManager {
         self
     }
 
-    /// Runs `f` with a handle on the manager's state, as a hook would, then
-    /// applies what it changed that the manager holds itself.
+    /// Runs `f` with a handle on the manager, as a hook would, then applies
+    /// what it asked. If `f` fails, nothing it asked is applied.
     #[cfg_attr(not(feature = "config"), allow(dead_code))]
-    pub(crate) fn with_handle<R>(&mut self, f: impl FnOnce(&mut ManagerHandle<'_>) -> R) -> R {
+    pub(crate) fn with_handle<T, E>(
+        &mut self,
+        f: impl FnOnce(&mut ManagerHandle<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
         let mut requests = Vec::new();
         let out = f(&mut ManagerHandle::new(&self.sup, &mut requests));
+        if out.is_err() {
+            return out;
+        }
         let now = std::time::Instant::now();
         for action in self.sup.apply_now(requests, now) {
             if let super::supervisor::Action::SetGracefulTimeout(timeout) = action {
@@ -154,7 +163,31 @@ impl ServiceManager {
 
     /// Adds a configuration re-read, run on SIGHUP before the reload hooks.
     #[cfg_attr(not(feature = "config"), allow(dead_code))]
-    pub(crate) fn on_config(&mut self, hook: crate::hooks::ManagerHook) {
+    pub(crate) fn on_config(&mut self, hook: ManagerHook) {
         self.hooks.config.push(hook);
     }
+}
+
+/// Runs the configuration hooks of a SIGHUP, all or nothing: the first one that
+/// fails or panics ends the list and its reason is returned, for the supervisor
+/// to drop what the hooks asked and abort the reload (no reload hooks, no
+/// worker signalled). A configuration hook logs its own failure ("Could not
+/// reload the configuration from …"); a panic is logged here.
+pub(crate) fn run_config_hooks(
+    target: &str,
+    list: &mut [ManagerHook],
+    handle: &mut ManagerHandle<'_>,
+) -> Result<(), String> {
+    for hook in list.iter_mut() {
+        match catch_unwind(AssertUnwindSafe(|| hook(handle))) {
+            Ok(Ok(())) => {}
+            Ok(Err(reason)) => return Err(reason),
+            Err(payload) => {
+                let msg = format!("panicked: {}", crate::hooks::panic_message(&*payload));
+                error!(target: target, "Exception raised during config hooks: {msg}");
+                return Err(msg);
+            }
+        }
+    }
+    Ok(())
 }

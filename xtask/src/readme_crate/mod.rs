@@ -16,11 +16,17 @@
 //!   (in any order, pids aside) while the program runs, after SIGTERM, and after
 //!   SIGINT. Lines starting with `$` are commands, not output.
 //!
+//! - `<!-- readme-crate: config Cargo.toml -->`, `config src/main.rs`,
+//!   `config consumer.toml` and `config failure`: the configuration example, a
+//!   second crate built with its own dependency lines, run once with that broken
+//!   `consumer.toml`; it must exit 1 printing the failure block (see `config`).
+//!
 //! The crate is built with the workspace's `Cargo.lock` (copied), so it uses the
 //! versions the workspace is tested with and needs no registry access once those
 //! crates are downloaded, and with `-D warnings`: a pasted example must compile
 //! cleanly. Its target directory is `target/readme-crate`, kept between runs.
 
+mod config;
 mod run;
 
 use std::fs;
@@ -50,25 +56,36 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let text = fs::read_to_string(root.join("README.md"))
         .map_err(|err| format!("could not read README.md: {err}"))?;
     let readme = extract(&text)?;
-    let dir = TempDir::new()?;
-    write_crate(&dir.0, &root, &readme)?;
+    let example = config::extract(&text)?;
+    let dir = TempDir::new("main")?;
+    write_crate(&dir.0, &root, &readme.dependencies, &readme.main)?;
+    let binary = build(&dir.0, &root)?;
+    run::check(&binary, "SIGTERM", &readme.running, &readme.sigterm, 0)?;
+    run::check(&binary, "SIGINT", &readme.running, &readme.sigint, 1)?;
+    let dir = TempDir::new("config")?;
+    write_crate(&dir.0, &root, &example.dependencies, &example.main)?;
+    let binary = build(&dir.0, &root)?;
+    config::check(&binary, &dir.0, &example)?;
+    println!(
+        "readme-crate: the README's examples build as outside crates, print their lines and exit as documented"
+    );
+    Ok(())
+}
+
+/// Builds the crate in `dir` (target `target/readme-crate`, `-D warnings`);
+/// returns its binary.
+fn build(dir: &Path, root: &Path) -> Result<PathBuf, String> {
     let target = root.join("target").join("readme-crate");
     let mut build =
         std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     build
         .args(["build", "--manifest-path"])
-        .arg(dir.0.join("Cargo.toml"))
-        .current_dir(&dir.0)
+        .arg(dir.join("Cargo.toml"))
+        .current_dir(dir)
         .env("CARGO_TARGET_DIR", &target)
         .env("RUSTFLAGS", "-D warnings");
     run_cmd(&mut build)?;
-    let binary = target.join("debug").join(PACKAGE);
-    run::check(&binary, "SIGTERM", &readme.running, &readme.sigterm, 0)?;
-    run::check(&binary, "SIGINT", &readme.running, &readme.sigint, 1)?;
-    println!(
-        "readme-crate: the README's example builds as an outside crate, prints its lines and exits as documented"
-    );
-    Ok(())
+    Ok(target.join("debug").join(PACKAGE))
 }
 
 /// Finds the marked blocks of `readme`.
@@ -78,9 +95,7 @@ fn extract(readme: &str) -> Result<Readme, String> {
             .ok_or_else(|| format!("README.md has no fenced block after `{MARK}{name} -->`"))
     };
     let dependencies = block("Cargo.toml")?;
-    if dependencies.lines().next().map(str::trim) != Some("[dependencies]") {
-        return Err("the README's Cargo.toml block must start with `[dependencies]`".to_owned());
-    }
+    check_dependencies(&dependencies)?;
     let output = |name: &str| -> Result<Vec<String>, String> {
         let lines: Vec<String> = block(name)?
             .lines()
@@ -99,6 +114,14 @@ fn extract(readme: &str) -> Result<Readme, String> {
         sigterm: output("sigterm")?,
         sigint: output("sigint")?,
     })
+}
+
+/// A dependencies block starts with `[dependencies]`.
+fn check_dependencies(dependencies: &str) -> Result<(), String> {
+    if dependencies.lines().next().map(str::trim) != Some("[dependencies]") {
+        return Err("the README's Cargo.toml blocks must start with `[dependencies]`".to_owned());
+    }
+    Ok(())
 }
 
 /// The body of the first fenced block after the marker `name`.
@@ -151,9 +174,9 @@ fn dependencies_for(dependencies: &str, core: &Path) -> Result<String, String> {
     }
 }
 
-/// Writes `Cargo.toml`, `Cargo.lock` and `src/main.rs` of the new crate in `dir`.
-fn write_crate(dir: &Path, root: &Path, readme: &Readme) -> Result<(), String> {
-    let dependencies = dependencies_for(&readme.dependencies, &root.join("cotyledon-core"))?;
+/// Writes `Cargo.toml`, `Cargo.lock` and `src/main.rs` of a new crate in `dir`.
+fn write_crate(dir: &Path, root: &Path, dependencies: &str, main: &str) -> Result<(), String> {
+    let dependencies = dependencies_for(dependencies, &root.join("cotyledon-core"))?;
     let manifest = format!(
         "[package]\nname = \"{PACKAGE}\"\nversion = \"0.1.0\"\nedition = \"2024\"\npublish = false\n\n{dependencies}"
     );
@@ -163,7 +186,7 @@ fn write_crate(dir: &Path, root: &Path, readme: &Readme) -> Result<(), String> {
     fs::create_dir_all(dir.join("src"))
         .map_err(|err| format!("could not create the crate: {err}"))?;
     write(dir.join("Cargo.toml"), &manifest)?;
-    write(dir.join("src").join("main.rs"), &readme.main)?;
+    write(dir.join("src").join("main.rs"), main)?;
     fs::copy(root.join("Cargo.lock"), dir.join("Cargo.lock"))
         .map_err(|err| format!("could not copy Cargo.lock: {err}"))?;
     eprintln!(
@@ -177,9 +200,11 @@ fn write_crate(dir: &Path, root: &Path, readme: &Readme) -> Result<(), String> {
 struct TempDir(PathBuf);
 
 impl TempDir {
-    fn new() -> Result<Self, String> {
-        let path =
-            std::env::temp_dir().join(format!("cotyledon-readme-crate-{}", std::process::id()));
+    fn new(tag: &str) -> Result<Self, String> {
+        let path = std::env::temp_dir().join(format!(
+            "cotyledon-readme-crate-{tag}-{}",
+            std::process::id()
+        ));
         // A leftover of a killed run with the same pid.
         let _ = fs::remove_dir_all(&path);
         fs::create_dir_all(&path)
@@ -273,5 +298,7 @@ INFO:cotyledon::manager:Caught SIGINT signal, instantaneous exiting
         let text = fs::read_to_string(project_root().join("README.md")).expect("README.md");
         let readme = extract(&text).expect("the README's marked blocks");
         dependencies_for(&readme.dependencies, Path::new("/w")).expect("a path line");
+        let example = config::extract(&text).expect("the configuration example's blocks");
+        dependencies_for(&example.dependencies, Path::new("/w")).expect("a path line");
     }
 }

@@ -23,6 +23,7 @@ use nix::unistd::Pid;
 
 use super::ServiceManager;
 use super::emergency::{self, InHook};
+use super::hook_api;
 use super::handle::{ManagerHandle, Request};
 use super::supervisor::{Action, Facts, HookCall, Input, SlotFacts};
 use crate::error::Error;
@@ -183,28 +184,41 @@ impl Shell {
         let hooks = &mut self.m.hooks;
         let mut handle = ManagerHandle::new(sup, &mut requests);
         let _in_hook = InHook::enter();
-        let ok = match call {
-            HookCall::Config => {
-                hooks::run_list(TARGET, "config", &mut hooks.config, |h| h(&mut handle))
-            }
-            HookCall::Reload => {
-                hooks::run_list(TARGET, "reload", &mut hooks.reload, |h| h(&mut handle))
-            }
-            HookCall::Terminate => {
-                hooks::run_list(TARGET, "terminate", &mut hooks.terminate, |h| h(&mut handle))
-            }
+        let outcome = match call {
+            HookCall::Config => hook_api::run_config_hooks(TARGET, &mut hooks.config, &mut handle),
+            HookCall::Reload => ok(hooks::run_list(TARGET, "reload", &mut hooks.reload, |h| {
+                h(&mut handle)
+            })),
+            HookCall::Terminate => ok(hooks::run_list(
+                TARGET,
+                "terminate",
+                &mut hooks.terminate,
+                |h| h(&mut handle),
+            )),
             HookCall::DeadWorker {
                 index,
                 worker,
                 exit,
             } => {
                 let service = sup.table.service(index).id;
-                hooks::run_list(TARGET, "dead_worker", &mut hooks.dead_worker, |h| {
-                    h(&mut handle, service, worker, exit)
-                })
+                ok(hooks::run_list(
+                    TARGET,
+                    "dead_worker",
+                    &mut hooks.dead_worker,
+                    |h| h(&mut handle, service, worker, exit),
+                ))
             }
         };
         drop(handle);
-        Input::HooksDone { ok, requests }
+        Input::HooksDone { outcome, requests }
+    }
+}
+
+/// A hook list's outcome: its failure was logged by `run_list`.
+fn ok(all_ran: bool) -> Result<(), String> {
+    if all_ran {
+        Ok(())
+    } else {
+        Err("a hook failed".to_owned())
     }
 }

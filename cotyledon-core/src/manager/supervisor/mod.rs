@@ -87,9 +87,12 @@ pub(crate) enum Input {
         worker: WorkerId,
         error: String,
     },
-    /// The hooks asked for ran: whether every one succeeded, and what they
-    /// asked of the manager through their handle.
-    HooksDone { ok: bool, requests: Vec<Request> },
+    /// The hooks asked for ran: whether every one succeeded (else why the
+    /// first failed), and what they asked of the manager through their handle.
+    HooksDone {
+        outcome: Result<(), String>,
+        requests: Vec<Request>,
+    },
 }
 
 impl Input {
@@ -361,10 +364,10 @@ impl Supervisor {
             .queued
             .iter()
             .position(|i| matches!(i, Input::HooksDone { .. }))
-            && let Input::HooksDone { ok, requests } = self.queued.remove(pos)
+            && let Input::HooksDone { outcome, requests } = self.queued.remove(pos)
         {
             let then = self.then.take();
-            resume = self.hooks_done(then, ok, requests, now, &mut out);
+            resume = self.hooks_done(then, outcome, requests, now, &mut out);
         }
         if self.then.is_some() {
             // Still waiting for hooks (the shell always answers).
@@ -448,19 +451,18 @@ impl Supervisor {
     fn hooks_done(
         &mut self,
         then: Option<Then>,
-        ok: bool,
+        outcome: Result<(), String>,
         requests: Vec<Request>,
         now: Instant,
         out: &mut Out,
     ) -> Option<Then> {
-        if let (Some(Then::ReloadHooks { .. }), false) = (then, ok) {
-            self.trouble = Some("last reload failed: configuration rejected".to_owned());
-            out.log(
-                Level::Error,
-                "Reload aborted: the configuration was rejected, nothing changed",
-            );
+        if let (Some(Then::ReloadHooks { .. }), Err(reason)) = (then, &outcome) {
+            let busy = self.plans.iter().any(|p| p.rollout.is_some());
             let status = self.status();
-            out.notify(self.protocol.reload_failed(status));
+            out.notify(
+                self.protocol
+                    .reload_failed(reason, status, self.table.all_ready(), busy),
+            );
             return None;
         }
         self.apply(requests, now, out);
@@ -491,6 +493,7 @@ impl Supervisor {
             return;
         }
         out.log(Level::Debug, "Caught SIGHUP signal, reloading services");
+        self.trouble = None;
         out.notify(self.protocol.reloading(self.mono_us));
         self.then = Some(Then::ReloadHooks { at: now });
         out.actions.push(Action::RunHooks(HookCall::Config));
@@ -502,7 +505,6 @@ impl Supervisor {
     fn reload_services(&mut self, at: Instant, now: Instant, out: &mut Out) {
         self.pacing.reset();
         self.backoff.reset();
-        self.trouble = None;
         self.stop_excess(now, out);
         for index in 0..self.services.len() {
             let batch = match self.services[index].policy.reload {
@@ -841,12 +843,11 @@ impl Supervisor {
                 )
             })
             .collect();
-        let mut status = format!("Workers: {}", parts.join(", "));
-        if let Some(trouble) = &self.trouble {
-            status.push_str("; ");
-            status.push_str(trouble);
+        let workers = format!("Workers: {}", parts.join(", "));
+        match &self.trouble {
+            Some(trouble) => format!("{trouble}; {workers}"),
+            None => workers,
         }
-        status
     }
 }
 

@@ -7,6 +7,9 @@
 //! - on SIGHUP `RELOADING=1` with `MONOTONIC_USEC=` (what `Type=notify-reload`
 //!   needs), then `READY=1` once the reload is done: no rollout under way and every
 //!   worker ready again;
+//! - a configuration reload that is refused (issue 15 item 8): `STATUS=Reload
+//!   failed: REASON; …` (kept until the next SIGHUP) and `READY=1` at once, so that
+//!   systemd's reload job ends;
 //! - `STOPPING=1` when the shutdown starts;
 //! - `WATCHDOG=1` every half `WATCHDOG_USEC`, from the event loop itself, so that a
 //!   master stuck in a hook stops pinging and systemd acts.
@@ -21,6 +24,9 @@ pub(super) struct Protocol {
     stopping: bool,
     status: String,
     next_ping: Option<Instant>,
+    /// The first line of why the last reload was refused, shown in `STATUS=`
+    /// until the next SIGHUP.
+    failed: Option<String>,
 }
 
 impl Protocol {
@@ -35,6 +41,10 @@ impl Protocol {
         if self.stopping {
             return out;
         }
+        let status = match &self.failed {
+            Some(reason) => format!("Reload failed: {reason}; {status}"),
+            None => status,
+        };
         if status != self.status {
             out.push(format!("STATUS={status}"));
             self.status = status;
@@ -53,23 +63,32 @@ impl Protocol {
             return Vec::new();
         }
         self.reloading = true;
+        self.failed = None;
         vec![format!("RELOADING=1\nMONOTONIC_USEC={monotonic_usec}")]
     }
 
-    /// The reload was given up before any worker was touched (a configuration
-    /// rejected): the status says so, and `READY=1` ends the reload for systemd
-    /// if the service was ready before.
-    pub(super) fn reload_failed(&mut self, status: String) -> Vec<String> {
+    /// The reload that `reloading` announced was refused (its configuration
+    /// rejected) and changed nothing: the reason goes into `STATUS=` (its first
+    /// line: a notify message is one line per field) and the reload ends as if
+    /// it had nothing to do: `READY=1` at once if the service was ready and no
+    /// earlier reload is still rolling out (`all_ready`, `rolling`); otherwise
+    /// when that one ends (or, before the first `READY=1`, when start-up does).
+    pub(super) fn reload_failed(
+        &mut self,
+        reason: &str,
+        status: String,
+        all_ready: bool,
+        rolling: bool,
+    ) -> Vec<String> {
         if self.stopping {
             return Vec::new();
         }
-        self.reloading = false;
-        let mut out = vec![format!("STATUS={status}")];
-        self.status = status;
-        if self.ready_sent {
-            out.push("READY=1".to_owned());
-        }
-        out
+        let first = reason.lines().next().unwrap_or_default().trim();
+        self.failed = Some(first.to_owned());
+        // The status goes out now, before READY=1, whatever changed.
+        self.status.clear();
+        let ready = self.ready_sent;
+        self.serving(all_ready && ready, rolling, status)
     }
 
     /// The shutdown starts.
@@ -134,6 +153,57 @@ mod tests {
         );
         assert_eq!(p.serving(true, false, "s".into()), ["READY=1"]);
         assert!(p.serving(true, false, "s".into()).is_empty());
+    }
+
+    #[test]
+    fn a_refused_reload_says_why_and_is_ready_at_once_until_the_next_sighup() {
+        let mut p = Protocol::default();
+        p.serving(true, false, "s".into());
+        p.reloading(1);
+        assert_eq!(
+            p.reload_failed("TOML parse error at line 1\n  |\n", "s".into(), true, false),
+            [
+                "STATUS=Reload failed: TOML parse error at line 1; s",
+                "READY=1"
+            ]
+        );
+        assert!(p.serving(true, false, "s".into()).is_empty(), "said once");
+        assert_eq!(
+            p.serving(true, false, "t".into()),
+            ["STATUS=Reload failed: TOML parse error at line 1; t"]
+        );
+        p.reloading(2);
+        assert_eq!(p.serving(true, false, "t".into()), ["STATUS=t", "READY=1"]);
+    }
+
+    #[test]
+    fn a_refused_reload_before_the_first_ready_leaves_ready_to_the_workers() {
+        let mut p = Protocol::default();
+        p.reloading(1);
+        assert_eq!(
+            p.reload_failed("bad", "s".into(), true, false),
+            ["STATUS=Reload failed: bad; s"]
+        );
+        assert_eq!(p.serving(true, false, "s".into()), ["READY=1"]);
+    }
+
+    #[test]
+    fn a_refused_reload_during_a_rollout_leaves_ready_to_the_rollout() {
+        let mut p = Protocol::default();
+        p.serving(true, false, "s".into());
+        p.reloading(1);
+        assert!(p.serving(true, true, "s".into()).is_empty(), "rolling");
+        // A second SIGHUP, refused, while the first one's rollout goes on.
+        p.reloading(2);
+        assert_eq!(
+            p.reload_failed("bad", "s".into(), false, true),
+            ["STATUS=Reload failed: bad; s"]
+        );
+        assert!(
+            p.serving(true, true, "s".into()).is_empty(),
+            "still rolling"
+        );
+        assert_eq!(p.serving(true, false, "s".into()), ["READY=1"]);
     }
 
     #[test]

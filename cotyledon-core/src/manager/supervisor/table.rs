@@ -101,7 +101,8 @@ pub(crate) struct Running {
 }
 
 /// The slots of one service.
-#[derive(Debug)]
+// Clone: a configuration reload's checkpoint (see `handle::Checkpoint`).
+#[derive(Clone, Debug)]
 pub(crate) struct Slots {
     pub(crate) id: ServiceId,
     pub(crate) desired: usize,
@@ -182,7 +183,8 @@ pub(crate) struct Removed {
 }
 
 /// Every service's slots, in registration order, with a pid index.
-#[derive(Debug, Default)]
+// Clone: a configuration reload's checkpoint (see `handle::Checkpoint`).
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Table {
     services: Vec<Slots>,
     by_pid: HashMap<i32, (usize, WorkerId)>,

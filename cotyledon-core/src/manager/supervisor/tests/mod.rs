@@ -58,9 +58,9 @@ fn a_reconfigure_during_a_rollout_keeps_capacity_and_ends_fresh() {
     sim.on_hooks = Box::new(move |call, sup| match call {
         HookCall::Reload => {
             let index = sup.table.index_of(id).expect("known");
-            (true, vec![Request::Reconfigure(index, 3)])
+            (Ok(()), vec![Request::Reconfigure(index, 3)])
         }
-        _ => (true, Vec::new()),
+        _ => (Ok(()), Vec::new()),
     });
     let second = sim.now;
     sim.step(vec![Input::Hangup]);
@@ -217,7 +217,7 @@ fn sigterm_outranks_a_pending_sighup_and_a_reload_under_way() {
             reload_hooks += 1;
             assert_eq!(reload_hooks, 1, "the reload hooks ran again");
         }
-        (true, Vec::new())
+        (Ok(()), Vec::new())
     });
     // SIGHUP; its config hooks return with SIGTERM and SIGHUP pending.
     let facts = super::Facts {
@@ -228,7 +228,7 @@ fn sigterm_outranks_a_pending_sighup_and_a_reload_under_way() {
     assert_eq!(actions.last(), Some(&super::Action::RunHooks(HookCall::Config)));
     sim.step(vec![
         Input::HooksDone {
-            ok: true,
+            outcome: Ok(()),
             requests: Vec::new(),
         },
         Input::Hangup,
@@ -246,8 +246,8 @@ fn a_rejected_configuration_touches_no_worker_and_says_so() {
     sim.run(ms(200));
     let id = sim.ids[0];
     sim.on_hooks = Box::new(move |call, sup| match call {
-        HookCall::Config => (false, vec![Request::Reconfigure(sup.table.index_of(id).expect("known"), 5)]),
-        _ => (true, Vec::new()),
+        HookCall::Config => (Err("bad file".to_owned()), vec![Request::Reconfigure(sup.table.index_of(id).expect("known"), 5)]),
+        _ => (Ok(()), Vec::new()),
     });
     sim.step(vec![Input::Hangup]);
     sim.run(ms(500));
@@ -255,7 +255,7 @@ fn a_rejected_configuration_touches_no_worker_and_says_so() {
     assert_eq!(sim.procs.len(), 2, "the count of the rejected file was not applied");
     let notes = sim.notes();
     let relo = notes.iter().position(|m| m.starts_with("RELOADING=1")).expect("reloading");
-    assert!(notes[relo..].iter().any(|m| m.starts_with("STATUS=") && m.contains("configuration rejected")));
+    assert!(notes[relo..].iter().any(|m| m.starts_with("STATUS=Reload failed: bad file")));
     assert!(notes[relo..].contains(&"READY=1"));
 }
 
@@ -307,12 +307,12 @@ fn random_interleavings_keep_capacity_lose_no_reload_and_end() {
                 2 => {
                     let count = 1 + rng.below(4) as usize;
                     sim.on_hooks = Box::new(move |call, sup| match call {
-                        HookCall::Reload => (true, vec![Request::Reconfigure(sup.table.index_of(id).expect("known"), count)]),
-                        _ => (true, Vec::new()),
+                        HookCall::Reload => (Ok(()), vec![Request::Reconfigure(sup.table.index_of(id).expect("known"), count)]),
+                        _ => (Ok(()), Vec::new()),
                     });
                     last_hup = Some(sim.now);
                     sim.step(vec![Input::Hangup]);
-                    sim.on_hooks = Box::new(|_, _| (true, Vec::new()));
+                    sim.on_hooks = Box::new(|_, _| (Ok(()), Vec::new()));
                 }
                 3 => {
                     // A crash of any worker.

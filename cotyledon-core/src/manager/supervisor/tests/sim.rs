@@ -82,7 +82,7 @@ pub(super) struct Sim {
     pub(super) signals: Vec<(Duration, i32, Signal)>,
     pub(super) exited: Option<i32>,
     /// What the next run of each kind of hooks asks, and whether it fails.
-    pub(super) on_hooks: Box<dyn FnMut(HookCall, &Supervisor) -> (bool, Vec<Request>)>,
+    pub(super) on_hooks: Box<dyn FnMut(HookCall, &Supervisor) -> (Result<(), String>, Vec<Request>)>,
     pub(super) ids: Vec<ServiceId>,
     /// Readings of memory that fail.
     pub(super) rss_unreadable: bool,
@@ -121,7 +121,7 @@ impl Sim {
             notes: Vec::new(),
             signals: Vec::new(),
             exited: None,
-            on_hooks: Box::new(|_, _| (true, Vec::new())),
+            on_hooks: Box::new(|_, _| (Ok(()), Vec::new())),
             ids,
             rss_unreadable: false,
         }
@@ -219,8 +219,8 @@ impl Sim {
                     });
                 }
                 Action::RunHooks(call) => {
-                    let (ok, requests) = (self.on_hooks)(call, &self.sup);
-                    answers.push(Input::HooksDone { ok, requests });
+                    let (outcome, requests) = (self.on_hooks)(call, &self.sup);
+                    answers.push(Input::HooksDone { outcome, requests });
                 }
                 Action::Exit(code) => self.exited = Some(code),
                 Action::Release(_) | Action::ArmGraceful | Action::SetGracefulTimeout(_) => {}
