@@ -149,7 +149,8 @@ impl ServiceManager {
         let mut requests = Vec::new();
         let out = f(&mut ManagerHandle::new(&self.sup, &mut requests));
         if out.is_err() {
-            return out;
+            // What a failed `f` asked is dropped.
+            requests.clear();
         }
         let now = std::time::Instant::now();
         for action in self.sup.apply_now(requests, now) {

@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 pub use builder::{Builder, DEFAULT_CRASH_BACKOFF, DEFAULT_CRASH_BACKOFF_MAX};
 pub use handle::{ManagerHandle, WorkerInfo};
 pub use policy::{Readiness, Reload, ServiceSettings};
-use supervisor::{Settings, Supervisor};
 pub use supervisor::table::MAX_WORKERS;
+use supervisor::{Settings, Supervisor};
 
 use crate::error::Error;
 use crate::hooks::Hooks;

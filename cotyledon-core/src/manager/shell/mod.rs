@@ -23,8 +23,8 @@ use nix::unistd::Pid;
 
 use super::ServiceManager;
 use super::emergency::{self, InHook};
-use super::hook_api;
 use super::handle::{ManagerHandle, Request};
+use super::hook_api;
 use super::supervisor::{Action, Facts, HookCall, Input, SlotFacts};
 use crate::error::Error;
 use crate::hooks;
@@ -72,8 +72,7 @@ pub(super) fn run(m: ServiceManager) -> Result<Infallible, Error> {
         }
         let mut inputs = std::mem::take(&mut answers);
         inputs.extend(shell.inputs());
-        let now = Instant::now();
-        let facts = shell.facts(now);
+        let (facts, now) = shell.facts();
         let actions = shell.m.sup.step(inputs, &facts, now);
         answers = shell.execute(actions);
     }
@@ -116,11 +115,16 @@ impl Shell {
         inputs
     }
 
-    /// What the workers' shared slots say, and their memory when it is due.
-    fn facts(&self, now: Instant) -> Facts {
+    /// What the workers' shared slots say, and their memory when it is due;
+    /// and the time. `CLOCK_MONOTONIC` is read just before `Instant::now()`, so
+    /// a worker's stamp converted to an `Instant` is never earlier than it was
+    /// (a reload begun after a step's signal never seems to have begun before).
+    fn facts(&self) -> (Facts, Instant) {
         let now_ns = sys::timer::monotonic_ns();
+        let now = Instant::now();
         // A CLOCK_MONOTONIC stamp as an Instant on the same clock.
-        let at = |ns: u64| (ns != 0 && ns <= now_ns).then(|| now - Duration::from_nanos(now_ns - ns));
+        let at =
+            |ns: u64| (ns != 0 && ns <= now_ns).then(|| now - Duration::from_nanos(now_ns - ns));
         let mut slots = Vec::new();
         for (_, slots_of) in self.m.sup.table.services() {
             for (_, r) in slots_of.running() {
@@ -148,12 +152,13 @@ impl Shell {
                 .map(|(_, _, pid)| (pid, edge::rss(pid)))
                 .collect()
         });
-        Facts {
+        let facts = Facts {
             slots,
             rss,
             room: emergency::has_room(),
             monotonic_usec: now_ns / 1000,
-        }
+        };
+        (facts, now)
     }
 
     /// Does what the supervisor said; returns the answers of forks and hooks.
@@ -209,7 +214,6 @@ impl Shell {
                 ))
             }
         };
-        drop(handle);
         Input::HooksDone { outcome, requests }
     }
 }

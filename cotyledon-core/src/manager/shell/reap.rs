@@ -6,8 +6,8 @@ use nix::errno::Errno;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
-use crate::manager::supervisor::Table;
 use crate::hooks::WorkerExit;
+use crate::manager::supervisor::Table;
 
 const TARGET: &str = "cotyledon::manager";
 

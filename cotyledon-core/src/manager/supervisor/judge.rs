@@ -44,7 +44,9 @@ impl Supervisor {
                 Life::Booting if f.ready => Some(Life::Ready),
                 // Its reload() returned, or it is leaving (the default reload
                 // is a restart).
-                Life::Reloading { since } if r.code_since >= since && !f.leaving => Some(Life::Ready),
+                Life::Reloading { since } if r.code_since >= since && !f.leaving => {
+                    Some(Life::Ready)
+                }
                 Life::Booting | Life::Ready | Life::Reloading { .. } if f.leaving => {
                     Some(Life::Stopping {
                         why: super::StopWhy::OwnExit,
@@ -95,7 +97,9 @@ impl Supervisor {
                         Some(at) if now >= at => {
                             out.log(
                                 Level::Error,
-                                format!("Worker {name}({worker}) not ready after {limit:?}, killing it"),
+                                format!(
+                                    "Worker {name}({worker}) not ready after {limit:?}, killing it"
+                                ),
                             );
                             self.table
                                 .set_life(index, worker, Life::Killed { boot: true }, now);

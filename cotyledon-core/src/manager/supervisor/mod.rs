@@ -426,6 +426,10 @@ impl Supervisor {
                 self.table.insert(index, worker, pid, now).slot = slot;
                 let planned = self.plans[index].replacing(worker);
                 self.pacing.forked(now, planned);
+                // The facts of this step were read before the worker was in
+                // the table: its slot is read at once at the next step (a notice
+                // it sent meanwhile may already be consumed).
+                out.wake_at(Some(now));
             }
             Input::ForkFailed {
                 index,
@@ -476,7 +480,9 @@ impl Supervisor {
                 self.then = Some(Then::Rollouts { at });
                 out.actions.push(Action::RunHooks(HookCall::Reload));
             }
-            Then::Rollouts { at } if self.phase == Phase::Running => self.reload_services(at, now, out),
+            Then::Rollouts { at } if self.phase == Phase::Running => {
+                self.reload_services(at, now, out)
+            }
             Then::KillServices if matches!(self.phase, Phase::Graceful { .. }) => {
                 out.log(Level::Debug, "Killing services with signal SIGTERM");
                 self.stop_all(now, out);
@@ -516,7 +522,15 @@ impl Supervisor {
     }
 
     /// Starts a rollout of service `index`, or folds into its rollout under way.
-    fn start_rollout(&mut self, index: usize, restart: bool, batch: usize, at: Instant, out: &mut Out) {
+    fn start_rollout(
+        &mut self,
+        index: usize,
+        restart: bool,
+        batch: usize,
+        at: Instant,
+        out: &mut Out,
+    ) {
+        let was_quiet = self.plans[index].rollout.is_none_or(|r| r.quiet());
         let fresh = self.plans[index].target(restart, batch, at);
         let name = self.services[index].name;
         let Some(rollout) = self.plans[index].rollout else {
@@ -527,7 +541,7 @@ impl Supervisor {
         }
         let workers = self.table.service(index).running().count();
         let what = rollout.what();
-        if fresh {
+        if fresh || was_quiet {
             out.log(
                 Level::Info,
                 format!(
@@ -554,9 +568,10 @@ impl Supervisor {
         };
         out.actions.push(Action::Release(removed.running.slot));
         match exit {
-            WorkerExit::Exited(code) => {
-                out.log(Level::Info, format!("Child {pid} exited with status {code}"))
-            }
+            WorkerExit::Exited(code) => out.log(
+                Level::Info,
+                format!("Child {pid} exited with status {code}"),
+            ),
             WorkerExit::Signaled(sig) => out.log(
                 Level::Info,
                 format!("Child {pid} killed by signal {}", signal_name(sig)),
@@ -667,7 +682,14 @@ impl Supervisor {
     }
 
     /// Asks one worker to stop (SIGTERM), for `why`: its death is no crash.
-    fn ask_to_stop(&mut self, index: usize, worker: WorkerId, why: StopWhy, now: Instant, out: &mut Out) {
+    fn ask_to_stop(
+        &mut self,
+        index: usize,
+        worker: WorkerId,
+        why: StopWhy,
+        now: Instant,
+        out: &mut Out,
+    ) {
         let Some(r) = self.table.get(index, worker) else {
             return;
         };

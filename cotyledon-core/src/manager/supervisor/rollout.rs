@@ -205,7 +205,8 @@ impl Plan {
             if !slots.is_wanted(worker) {
                 return false;
             }
-            let bound = |from: Instant| boot_timeout.map(|t| super::pacing::deadline_after(from, t));
+            let bound =
+                |from: Instant| boot_timeout.map(|t| super::pacing::deadline_after(from, t));
             match slots.get(worker) {
                 Some(r) if r.pid == step.old_pid => {
                     if r.life.serving() && r.code_since >= step.at {
@@ -249,6 +250,8 @@ impl Plan {
         let Some(rollout) = self.rollout else {
             return out;
         };
+        // Ids ascending: a stale worker not ready yet is waited for (it is
+        // taken once ready), and so are the ids after it.
         let mut pending = false;
         for (worker, r) in slots.running() {
             if !slots.is_wanted(worker) || self.steps.contains_key(&worker) {
@@ -271,15 +274,15 @@ impl Plan {
                     out.start.push((worker, r.pid, why));
                 }
                 // Waits for a free place in the batch, or to be ready.
-                Life::Ready | Life::Booting | Life::Reloading { .. } => pending = true,
+                Life::Ready | Life::Booting | Life::Reloading { .. } => {
+                    pending = true;
+                    break;
+                }
                 // On its way out: its replacement will be fresh.
                 Life::Stopping { .. } | Life::Aborting { .. } | Life::Killed { .. } => {}
             }
         }
-        let rollout_steps = self
-            .steps
-            .values()
-            .any(|s| s.why != StepWhy::Recycle);
+        let rollout_steps = self.steps.values().any(|s| s.why != StepWhy::Recycle);
         if !pending && !rollout_steps {
             out.done = self.rollout.take();
         }

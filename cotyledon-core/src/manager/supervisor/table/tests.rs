@@ -59,7 +59,10 @@ fn scaling_down_stops_the_highest_ids_once() {
     let mut excess = t.take_excess(Instant::now());
     excess.sort_unstable();
     assert_eq!(excess, vec![12, 13, 14]);
-    assert!(t.take_excess(Instant::now()).is_empty(), "stopped once only");
+    assert!(
+        t.take_excess(Instant::now()).is_empty(),
+        "stopped once only"
+    );
     let s = t.service(0);
     let live: Vec<i32> = s
         .running()
@@ -113,7 +116,10 @@ fn scale_down_then_up_while_the_excess_still_runs() {
     // Back up to 4 while ids 1..6 still stop: nothing is missing.
     t.set_desired(ids[0], 4).expect("valid");
     assert_eq!(t.next_missing(), None);
-    assert!(t.take_excess(Instant::now()).is_empty(), "4 and 5 were told once already");
+    assert!(
+        t.take_excess(Instant::now()).is_empty(),
+        "4 and 5 were told once already"
+    );
     // Id 2 dies (it was stopping): it is missing again, once.
     assert!(t.remove_pid(12).expect("known").was_stopping);
     assert_eq!(t.missing().collect::<Vec<_>>(), vec![(0, WorkerId::new(2))]);

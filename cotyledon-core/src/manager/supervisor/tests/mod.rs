@@ -32,15 +32,26 @@ fn a_sighup_during_a_rollout_folds_into_it_and_capacity_holds() {
     let mut sim = rolling(3, 1, b);
     sim.step(vec![Input::Hangup]);
     // Worker 0 replaced; while worker 1's replacement boots, SIGHUP again.
-    sim.run_for(ms(1200), ms(10), |s| assert!(s.serving(0) >= 2, "at {:?}", s.at()));
+    sim.run_for(ms(1200), ms(10), |s| {
+        assert!(s.serving(0) >= 2, "at {:?}", s.at())
+    });
     let second = sim.now;
     sim.step(vec![Input::Hangup]);
     sim.run_for(Duration::from_secs(8), ms(10), |s| {
-        assert!(s.serving(0) >= 2, "capacity at {:?}: {}", s.at(), s.serving(0));
+        assert!(
+            s.serving(0) >= 2,
+            "capacity at {:?}: {}",
+            s.at(),
+            s.serving(0)
+        );
     });
     // Every worker now runs code forked after the second SIGHUP.
     assert_eq!(sim.procs.len(), 3);
-    assert!(sim.procs.values().all(|p| p.forked >= second), "{:?}", sim.procs);
+    assert!(
+        sim.procs.values().all(|p| p.forked >= second),
+        "{:?}",
+        sim.procs
+    );
     assert!(sim.logged(Level::Info, "folded into the rollout under way"));
     assert!(sim.logged(Level::Info, "Rolling reload of web done"));
 }
@@ -83,20 +94,30 @@ fn a_sighup_during_an_in_place_reload_leads_to_one_more_and_ready_waits_for_it()
     sim.run(ms(300));
     let second = sim.now;
     sim.step(vec![Input::Hangup]);
-    let relo = sim.notes.iter().rposition(|(_, m)| m.starts_with("RELOADING=1")).expect("reloading");
+    let relo = sim
+        .notes
+        .iter()
+        .rposition(|(_, m)| m.starts_with("RELOADING=1"))
+        .expect("reloading");
     sim.run_for(Duration::from_secs(4), ms(10), |s| {
         // READY=1 after the last RELOADING=1 only once every worker reloaded
         // with a reload() begun after it.
         if s.notes[relo..].iter().any(|(_, m)| m == "READY=1") {
             assert!(
-                s.procs.values().all(|p| p.reloaded_from.is_some_and(|t| t >= second)),
+                s.procs
+                    .values()
+                    .all(|p| p.reloaded_from.is_some_and(|t| t >= second)),
                 "READY=1 early at {:?}",
                 s.at()
             );
         }
     });
     assert!(sim.notes[relo..].iter().any(|(_, m)| m == "READY=1"));
-    assert!(sim.procs.values().all(|p| p.reloaded_from.is_some_and(|t| t >= second)));
+    assert!(
+        sim.procs
+            .values()
+            .all(|p| p.reloaded_from.is_some_and(|t| t >= second))
+    );
     assert_eq!(sim.procs.len(), 2, "reloaded in place, never restarted");
 }
 
@@ -114,8 +135,16 @@ fn after_an_in_place_reload_the_watchdog_and_recycling_still_act() {
     let (&pid, p) = sim.procs.iter_mut().next().expect("a worker");
     p.hung = true;
     sim.run(Duration::from_secs(1));
-    assert!(sim.logged(Level::Error, &format!("[{pid}] sent no heartbeat")), "{:?}", sim.logs);
-    assert!(sim.signals.iter().any(|s| s.1 == pid && s.2 == Signal::SIGABRT));
+    assert!(
+        sim.logged(Level::Error, &format!("[{pid}] sent no heartbeat")),
+        "{:?}",
+        sim.logs
+    );
+    assert!(
+        sim.signals
+            .iter()
+            .any(|s| s.1 == pid && s.2 == Signal::SIGABRT)
+    );
     // Recycling by lifetime goes on as well.
     sim.sup.services[0].policy.max_lifetime = Some(Duration::from_secs(2));
     sim.run(Duration::from_secs(5));
@@ -137,7 +166,11 @@ fn a_reload_that_never_returns_stops_the_rollout_and_restarts_that_worker() {
         Level::Error,
         "Rolling reload of web stopped: worker web(0) reload() did not return within 500ms"
     ));
-    assert!(sim.notes().iter().any(|m| m.starts_with("STATUS=") && m.contains("stopped")));
+    assert!(
+        sim.notes()
+            .iter()
+            .any(|m| m.starts_with("STATUS=") && m.contains("stopped"))
+    );
     // The stuck worker was restarted, the others kept serving.
     sim.run(ms(200));
     assert_eq!(sim.serving(0), 3);
@@ -146,7 +179,11 @@ fn a_reload_that_never_returns_stops_the_rollout_and_restarts_that_worker() {
     assert!(sim.logged(Level::Info, "Recycling worker web("));
     let before = sim.logs.len();
     sim.step(vec![Input::Hangup]);
-    assert!(sim.logs[before..].iter().any(|(_, _, m)| m.starts_with("Rolling reload of web: 3 workers")));
+    assert!(
+        sim.logs[before..]
+            .iter()
+            .any(|(_, _, m)| m.starts_with("Rolling reload of web: 3 workers"))
+    );
 }
 
 #[test]
@@ -158,13 +195,19 @@ fn a_replacement_that_never_boots_stops_the_rollout_and_recycling_goes_on() {
     sim.step(vec![Input::Hangup]);
     sim.run(ms(900));
     assert!(
-        sim.logged(Level::Error, "Rolling reload of web stopped: worker web(0) not ready after 500ms"),
+        sim.logged(
+            Level::Error,
+            "Rolling reload of web stopped: worker web(0) not ready after 500ms"
+        ),
         "{:?}",
         sim.logs
     );
     assert_eq!(sim.serving(0), 2, "the others keep serving");
     sim.run(Duration::from_secs(3));
-    assert!(sim.logged(Level::Info, "Recycling worker web(1)") || sim.logged(Level::Info, "Recycling worker web(2)"));
+    assert!(
+        sim.logged(Level::Info, "Recycling worker web(1)")
+            || sim.logged(Level::Info, "Recycling worker web(2)")
+    );
 }
 
 #[test]
@@ -176,7 +219,11 @@ fn a_worker_above_max_rss_is_recycled_at_its_first_check() {
     let mut sim = Sim::new(&[(1, b)]);
     sim.sup.services[0].policy.max_rss = Some(64 << 20);
     sim.run(Duration::from_secs(2));
-    assert!(sim.logged(Level::Info, "Recycling worker web(0)"), "{:?}", sim.logs);
+    assert!(
+        sim.logged(Level::Info, "Recycling worker web(0)"),
+        "{:?}",
+        sim.logs
+    );
     assert!(!sim.logs.iter().any(|(_, _, m)| m.contains("turned off")));
 }
 
@@ -186,7 +233,11 @@ fn unreadable_memory_is_said_once() {
     sim.sup.services[0].policy.max_rss = Some(64 << 20);
     sim.rss_unreadable = true;
     sim.run(Duration::from_secs(5));
-    let warns = sim.logs.iter().filter(|(_, l, m)| *l == Level::Warn && m.contains("memory")).count();
+    let warns = sim
+        .logs
+        .iter()
+        .filter(|(_, l, m)| *l == Level::Warn && m.contains("memory"))
+        .count();
     assert_eq!(warns, 1);
 }
 
@@ -199,7 +250,11 @@ fn a_master_that_did_not_run_gives_workers_a_fresh_period() {
     sim.now += Duration::from_secs(4);
     sim.step(Vec::new());
     sim.run(ms(300));
-    assert!(!sim.logged(Level::Error, "sent no heartbeat"), "{:?}", sim.logs);
+    assert!(
+        !sim.logged(Level::Error, "sent no heartbeat"),
+        "{:?}",
+        sim.logs
+    );
     assert!(sim.logged(Level::Warn, "did not run for"));
     // A worker that really hangs is still judged.
     sim.procs.values_mut().next().expect("worker").hung = true;
@@ -225,7 +280,10 @@ fn sigterm_outranks_a_pending_sighup_and_a_reload_under_way() {
         ..Default::default()
     };
     let actions = sim.sup.step(vec![Input::Hangup], &facts, sim.now);
-    assert_eq!(actions.last(), Some(&super::Action::RunHooks(HookCall::Config)));
+    assert_eq!(
+        actions.last(),
+        Some(&super::Action::RunHooks(HookCall::Config))
+    );
     sim.step(vec![
         Input::HooksDone {
             outcome: Ok(()),
@@ -246,16 +304,33 @@ fn a_rejected_configuration_touches_no_worker_and_says_so() {
     sim.run(ms(200));
     let id = sim.ids[0];
     sim.on_hooks = Box::new(move |call, sup| match call {
-        HookCall::Config => (Err("bad file".to_owned()), vec![Request::Reconfigure(sup.table.index_of(id).expect("known"), 5)]),
+        HookCall::Config => (
+            Err("bad file".to_owned()),
+            vec![Request::Reconfigure(
+                sup.table.index_of(id).expect("known"),
+                5,
+            )],
+        ),
         _ => (Ok(()), Vec::new()),
     });
     sim.step(vec![Input::Hangup]);
     sim.run(ms(500));
     assert!(sim.signals.is_empty(), "{:?}", sim.signals);
-    assert_eq!(sim.procs.len(), 2, "the count of the rejected file was not applied");
+    assert_eq!(
+        sim.procs.len(),
+        2,
+        "the count of the rejected file was not applied"
+    );
     let notes = sim.notes();
-    let relo = notes.iter().position(|m| m.starts_with("RELOADING=1")).expect("reloading");
-    assert!(notes[relo..].iter().any(|m| m.starts_with("STATUS=Reload failed: bad file")));
+    let relo = notes
+        .iter()
+        .position(|m| m.starts_with("RELOADING=1"))
+        .expect("reloading");
+    assert!(
+        notes[relo..]
+            .iter()
+            .any(|m| m.starts_with("STATUS=Reload failed: bad file"))
+    );
     assert!(notes[relo..].contains(&"READY=1"));
 }
 
@@ -307,7 +382,13 @@ fn random_interleavings_keep_capacity_lose_no_reload_and_end() {
                 2 => {
                     let count = 1 + rng.below(4) as usize;
                     sim.on_hooks = Box::new(move |call, sup| match call {
-                        HookCall::Reload => (Ok(()), vec![Request::Reconfigure(sup.table.index_of(id).expect("known"), count)]),
+                        HookCall::Reload => (
+                            Ok(()),
+                            vec![Request::Reconfigure(
+                                sup.table.index_of(id).expect("known"),
+                                count,
+                            )],
+                        ),
                         _ => (Ok(()), Vec::new()),
                     });
                     last_hup = Some(sim.now);
@@ -331,14 +412,25 @@ fn random_interleavings_keep_capacity_lose_no_reload_and_end() {
             sim.run_for(wait, ms(5), |s| {
                 for plan in &s.sup.plans {
                     let rollout_batch = plan.rollout.map_or(1, |r| r.batch);
-                    assert!(plan.steps().count() <= rollout_batch.max(1), "seed {seed}: steps over the batch");
+                    assert!(
+                        plan.steps().count() <= rollout_batch.max(1),
+                        "seed {seed}: steps over the batch"
+                    );
                 }
                 if !crashed {
                     let desired = s.sup.table.service(0).desired;
                     let out = desired.saturating_sub(s.serving(0));
-                    let booting = s.procs.values().filter(|p| !p.ready && p.forked > s.t0 + ms(1)).count();
+                    let booting = s
+                        .procs
+                        .values()
+                        .filter(|p| !p.ready && p.forked > s.t0 + ms(1))
+                        .count();
                     // Planned steps only: ids scaled up are booting, not out.
-                    assert!(out <= batch + booting, "seed {seed}: {out} out of service at {:?}", s.at());
+                    assert!(
+                        out <= batch + booting,
+                        "seed {seed}: {out} out of service at {:?}",
+                        s.at()
+                    );
                 }
             });
             crashed = false;
@@ -346,14 +438,46 @@ fn random_interleavings_keep_capacity_lose_no_reload_and_end() {
         // Quiet: everything settles, and every worker runs code newer than the
         // last SIGHUP.
         sim.run(Duration::from_secs(10));
-        assert!(sim.sup.plans.iter().all(|p| p.rollout.is_none()), "seed {seed}: rollout left");
+        assert!(
+            sim.sup.plans.iter().all(|p| p.rollout.is_none()),
+            "seed {seed}: rollout left"
+        );
         let desired = sim.sup.table.service(0).desired;
         assert_eq!(sim.serving(0), desired, "seed {seed}");
         if let Some(t) = last_hup {
             for p in sim.procs.values() {
                 let code = p.reloaded_from.map_or(p.forked, |r| r.max(p.forked));
-                assert!(code >= t, "seed {seed}: a worker runs code from before the last SIGHUP");
+                assert!(
+                    code >= t,
+                    "seed {seed}: a worker runs code from before the last SIGHUP"
+                );
             }
         }
     }
+}
+
+#[test]
+fn a_new_worker_is_looked_at_again_at_once_after_its_fork() {
+    // The shell reads the slots before the step that learns the new pid: a
+    // notice the new worker sent meanwhile was consumed with that step's
+    // inputs, so the supervisor must come back at once to read its slot.
+    let mut sim = Sim::new(&[(1, Behaviour::default())]);
+    let facts = super::Facts {
+        room: true,
+        ..Default::default()
+    };
+    let actions = sim.sup.step(Vec::new(), &facts, sim.now);
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, super::Action::Fork { .. }))
+    );
+    let forked = Input::Forked {
+        index: 0,
+        worker: crate::service::WorkerId::new(0),
+        pid: 42,
+        slot: 0,
+    };
+    sim.sup.step(vec![forked], &facts, sim.now);
+    assert_eq!(sim.sup.deadline(), Some(sim.now));
 }

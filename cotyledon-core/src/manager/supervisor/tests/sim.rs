@@ -11,7 +11,7 @@ use nix::sys::signal::Signal;
 use super::super::{Action, Facts, HookCall, Input, Settings, SlotFacts, Supervisor};
 use crate::hooks::WorkerExit;
 use crate::manager::handle::Request;
-use crate::service::{ServiceId, WorkerId};
+use crate::service::ServiceId;
 
 /// How a simulated service behaves.
 #[derive(Clone, Copy, Debug)]
@@ -50,11 +50,13 @@ pub(super) fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
+/// What a simulated hook run answers: its outcome and requests.
+pub(super) type HookAnswer = dyn FnMut(HookCall, &Supervisor) -> (Result<(), String>, Vec<Request>);
+
 /// One simulated worker process.
 #[derive(Clone, Debug)]
 pub(super) struct Proc {
     pub(super) index: usize,
-    pub(super) worker: WorkerId,
     pub(super) forked: Instant,
     pub(super) ready: bool,
     pub(super) leaving: bool,
@@ -82,7 +84,7 @@ pub(super) struct Sim {
     pub(super) signals: Vec<(Duration, i32, Signal)>,
     pub(super) exited: Option<i32>,
     /// What the next run of each kind of hooks asks, and whether it fails.
-    pub(super) on_hooks: Box<dyn FnMut(HookCall, &Supervisor) -> (Result<(), String>, Vec<Request>)>,
+    pub(super) on_hooks: Box<HookAnswer>,
     pub(super) ids: Vec<ServiceId>,
     /// Readings of memory that fail.
     pub(super) rss_unreadable: bool,
@@ -196,7 +198,6 @@ impl Sim {
                         pid,
                         Proc {
                             index,
-                            worker,
                             forked: self.now,
                             ready: false,
                             leaving: false,
@@ -247,7 +248,13 @@ impl Sim {
                     p.die = p.die.or(Some((now + b.terminate, WorkerExit::Exited(0))));
                 }
                 Some(_) if p.reloading.is_some() => p.again = true,
-                Some(d) => p.reloading = Some((now, now.checked_add(d).unwrap_or(now + Duration::from_secs(1 << 40)))),
+                Some(d) => {
+                    p.reloading = Some((
+                        now,
+                        now.checked_add(d)
+                            .unwrap_or(now + Duration::from_secs(1 << 40)),
+                    ))
+                }
             },
             Signal::SIGKILL => p.die = die_now(WorkerExit::Signaled(9)),
             Signal::SIGABRT => p.die = die_now(WorkerExit::Signaled(6)),
@@ -316,7 +323,9 @@ impl Sim {
 
     /// Whether a log line at `level` contains `text`.
     pub(super) fn logged(&self, level: Level, text: &str) -> bool {
-        self.logs.iter().any(|(_, l, m)| *l == level && m.contains(text))
+        self.logs
+            .iter()
+            .any(|(_, l, m)| *l == level && m.contains(text))
     }
 
     /// Messages sent to systemd, in order, without timestamps.
