@@ -134,7 +134,7 @@ pub trait AsyncService: ServiceConfig + Send + Sync + 'static {
     /// # let _ = cotyledon::Tokio::new(Cache);
     /// ```
     async fn reload(&self) {
-        crate::worker::request_graceful_exit();
+        crate::stop::request_graceful_exit();
     }
 }
 

@@ -8,10 +8,9 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
+use crate::ids::WorkerId;
 use crate::notice::Notice;
-use crate::service::WorkerId;
-use crate::stopped::Wakers;
-use crate::worker::RunWatch;
+use crate::stop::{RunWatch, Wakers};
 
 /// What a running service can know about its worker, and the way to wait for stop.
 ///
@@ -147,7 +146,7 @@ impl Context {
     /// # let _ = Leaky;
     /// ```
     pub fn restart(&self) {
-        crate::worker::request_graceful_exit();
+        crate::stop::request_graceful_exit();
     }
 
     /// The line to the master, for the worker's own code.

@@ -2,7 +2,7 @@
 
 use std::{fmt, io};
 
-use crate::service::{ServiceId, WorkerId};
+use crate::ids::{ServiceId, WorkerId};
 
 /// Everything the manager's API can fail with. Messages are lowercase, except
 /// cotyledon's own for [`Error::AlreadyExists`]; the system's error, when there is

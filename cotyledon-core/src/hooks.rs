@@ -8,8 +8,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use log::error;
 
-use crate::manager::ManagerHandle;
-use crate::service::{ServiceId, WorkerId};
+use crate::ids::{ServiceId, WorkerId};
 
 /// What a hook may return: `()` or a `Result<(), E>` whose error is displayed in
 /// the log when the hook fails.
@@ -107,21 +106,8 @@ pub(crate) fn signal_name(signum: i32) -> String {
         .unwrap_or_else(|_| signum.to_string())
 }
 
-pub(crate) type ManagerHook = Box<dyn FnMut(&mut ManagerHandle<'_>) -> Result<(), String>>;
+/// A hook run in each new worker process (`on_new_worker`).
 pub(crate) type NewWorkerHook = Box<dyn FnMut(ServiceId, WorkerId, &dyn Any) -> Result<(), String>>;
-pub(crate) type DeadWorkerHook =
-    Box<dyn FnMut(&mut ManagerHandle<'_>, ServiceId, WorkerId, WorkerExit) -> Result<(), String>>;
-
-/// The four hook lists of a manager.
-#[derive(Default)]
-pub(crate) struct Hooks {
-    /// Configuration re-reads, run on SIGHUP before the reload hooks.
-    pub(crate) config: Vec<ManagerHook>,
-    pub(crate) terminate: Vec<ManagerHook>,
-    pub(crate) reload: Vec<ManagerHook>,
-    pub(crate) new_worker: Vec<NewWorkerHook>,
-    pub(crate) dead_worker: Vec<DeadWorkerHook>,
-}
 
 /// Runs `hooks` in order through `call`; the first one that fails or panics is
 /// logged under `target` and ends the list. Returns whether every hook succeeded.

@@ -210,6 +210,7 @@ mod config;
 mod context;
 mod error;
 mod hooks;
+mod ids;
 mod listen;
 #[cfg(feature = "logger")]
 pub mod logger;
@@ -219,6 +220,7 @@ mod proctitle;
 mod sd_notify;
 mod service;
 mod signals;
+mod stop;
 mod stopped;
 #[allow(unsafe_code)]
 mod sys;
@@ -232,13 +234,14 @@ pub use context::Context;
 pub use cotyledon_derive::Service;
 pub use error::Error;
 pub use hooks::{HookOutput, WorkerExit};
+pub use ids::{ServiceId, WorkerId};
 pub use listen::{DEFAULT_BACKLOG, Listen};
 pub use manager::{
     Builder, DEFAULT_CRASH_BACKOFF, DEFAULT_CRASH_BACKOFF_MAX, DEFAULT_GRACEFUL_SHUTDOWN_TIMEOUT,
     DEFAULT_WAIT_INTERVAL, MAX_WORKERS, ManagerHandle, Readiness, Reload, ServiceManager,
     ServiceSettings, WorkerInfo,
 };
-pub use service::{BoxError, IntoService, Service, ServiceConfig, ServiceId, WorkerId};
+pub use service::{BoxError, IntoService, Service, ServiceConfig};
 pub use stopped::Stopped;
 
 #[doc(hidden)]

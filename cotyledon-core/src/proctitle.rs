@@ -6,7 +6,7 @@
 
 use std::ffi::OsString;
 
-use crate::service::WorkerId;
+use crate::ids::WorkerId;
 use crate::sys;
 
 /// `PROG`: the file name of argv\[0\].

@@ -1,7 +1,5 @@
 //! The two traits a user implements: [`ServiceConfig`] (metadata, derived with
-//! `#[derive(Service)]`) and [`Service`] (behaviour), plus the ids the manager hands out.
-
-use std::fmt;
+//! `#[derive(Service)]`) and [`Service`] (behaviour), and what a factory may return.
 
 use crate::context::Context;
 
@@ -197,7 +195,7 @@ pub trait Service: ServiceConfig + Send + Sync + 'static {
     /// # assert_eq!(filter.rules.read().unwrap().len(), 1);
     /// ```
     fn reload(&self) {
-        crate::worker::request_graceful_exit();
+        crate::stop::request_graceful_exit();
     }
 }
 
@@ -255,72 +253,5 @@ impl<S: Service, E: Into<BoxError>> IntoService for Result<S, E> {
     type Service = S;
     fn into_service(self) -> Result<S, BoxError> {
         self.map_err(Into::into)
-    }
-}
-
-/// The id of a worker within its service: `0..workers`. A respawned worker gets the
-/// id of the worker it replaces.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct WorkerId(usize);
-
-impl WorkerId {
-    /// Wraps a raw worker index (for tests of code that takes a `WorkerId`; the
-    /// manager hands out the real ones).
-    ///
-    /// ```
-    /// let id = cotyledon::WorkerId::new(3);
-    /// assert_eq!(id.to_string(), "3");
-    /// ```
-    pub const fn new(id: usize) -> Self {
-        WorkerId(id)
-    }
-
-    /// The worker index, `0..workers`.
-    ///
-    /// ```
-    /// # let id = cotyledon::WorkerId::new(1);
-    /// let port = 8000 + id.get();
-    /// # assert_eq!(port, 8001);
-    /// ```
-    pub const fn get(self) -> usize {
-        self.0
-    }
-}
-
-impl fmt::Display for WorkerId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
-}
-
-/// The id [`ServiceManager::add`](crate::ServiceManager::add) returns for a
-/// registered service: a random (v4) UUID, as in cotyledon.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ServiceId(uuid::Uuid);
-
-impl ServiceId {
-    pub(crate) fn new_random() -> Self {
-        ServiceId(uuid::Uuid::new_v4())
-    }
-
-    /// The UUID behind this id.
-    ///
-    /// ```
-    /// # #[derive(cotyledon::Service)] struct Light;
-    /// # impl cotyledon::Service for Light {}
-    /// let mut manager = cotyledon::ServiceManager::new()?;
-    /// let id = manager.add(|_| Light, 1)?;
-    /// assert_eq!(id.as_uuid().get_version_num(), 4);
-    /// assert_eq!(id.to_string(), id.as_uuid().to_string());
-    /// # Ok::<(), cotyledon::Error>(())
-    /// ```
-    pub const fn as_uuid(&self) -> &uuid::Uuid {
-        &self.0
-    }
-}
-
-impl fmt::Display for ServiceId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
     }
 }

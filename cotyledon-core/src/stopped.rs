@@ -7,7 +7,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Poll, Waker};
+use std::task::Poll;
 
 use crate::context::Context;
 
@@ -72,72 +72,11 @@ impl Drop for Stopped {
     }
 }
 
-/// The wakers of the pending [`Stopped`] futures of one context: a slab whose
-/// free slots are reused. Guarded by the context's lock.
-#[derive(Debug, Default)]
-pub(crate) struct Wakers {
-    slots: Vec<Option<Waker>>,
-    free: Vec<usize>,
-}
-
-impl Wakers {
-    /// Stores `waker` in `slot` (taking a slot first if there is none yet). A
-    /// waker that would wake the same task as the stored one is not cloned again.
-    pub(crate) fn register(&mut self, slot: &mut Option<usize>, waker: &Waker) {
-        let index = match *slot {
-            Some(index) if index < self.slots.len() => index,
-            _ => {
-                let index = match self.free.pop() {
-                    Some(index) => index,
-                    None => {
-                        self.slots.push(None);
-                        self.slots.len() - 1
-                    }
-                };
-                *slot = Some(index);
-                index
-            }
-        };
-        match &mut self.slots[index] {
-            Some(stored) if stored.will_wake(waker) => {}
-            entry => *entry = Some(waker.clone()),
-        }
-    }
-
-    /// Frees `slot` (its future is gone).
-    pub(crate) fn remove(&mut self, slot: usize) {
-        if let Some(entry) = self.slots.get_mut(slot)
-            && entry.take().is_some()
-        {
-            self.free.push(slot);
-        }
-    }
-
-    /// Takes every stored waker, leaving the table empty.
-    pub(crate) fn take_all(&mut self) -> Vec<Waker> {
-        self.free.clear();
-        std::mem::take(&mut self.slots)
-            .into_iter()
-            .flatten()
-            .collect()
-    }
-
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
-        self.slots.iter().flatten().count()
-    }
-
-    #[cfg(test)]
-    pub(crate) fn capacity(&self) -> usize {
-        self.slots.len()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Arc, mpsc};
-    use std::task::Wake;
+    use std::task::{Wake, Waker};
     use std::thread::{self, Thread};
     use std::time::Duration;
 

@@ -1,31 +1,12 @@
 //! [`ManagerHandle`]: what hooks running in the master may do to the manager.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+pub(crate) use super::supervisor::Request;
 use super::supervisor::Supervisor;
 use super::supervisor::table::{MAX_WORKERS, check_count};
 use crate::error::Error;
-use crate::service::{ServiceId, WorkerId};
-
-/// A request from a hook, recorded by its handle and applied by the supervisor
-/// once the hooks return (see `supervisor/requests.rs`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Request {
-    /// A new worker count for a service.
-    Reconfigure(usize, usize),
-    /// The graceful shutdown.
-    Shutdown,
-    /// A new graceful-shutdown timeout for the manager.
-    GracefulTimeout(Duration),
-    /// Graceful restart of one worker (SIGTERM, respawned).
-    Restart(usize, WorkerId),
-    /// Graceful stop of one worker (SIGTERM, held down until started again).
-    Stop(usize, WorkerId),
-    /// Lets a held worker id run again.
-    Start(usize, WorkerId),
-    /// A rolling restart of a service.
-    RollingRestart(usize),
-}
+use crate::ids::{ServiceId, WorkerId};
 
 /// One running worker, as [`ManagerHandle::running_workers`] lists it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

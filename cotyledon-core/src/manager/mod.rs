@@ -5,7 +5,7 @@
 mod builder;
 mod emergency;
 mod handle;
-mod hook_api;
+mod hooks;
 mod policy;
 mod shell;
 mod supervisor;
@@ -23,11 +23,12 @@ pub use supervisor::table::MAX_WORKERS;
 use supervisor::{Settings, Supervisor};
 
 use crate::error::Error;
-use crate::hooks::Hooks;
-use crate::service::{IntoService, ServiceConfig, ServiceId, WorkerId};
+use crate::ids::{ServiceId, WorkerId};
+use crate::service::{IntoService, ServiceConfig};
 use crate::signals::SelfPipe;
 use crate::sys;
 use crate::worker::{self, WorkerStart};
+use hooks::Hooks;
 
 /// The signals the master handles. SIGALRM is its graceful-shutdown deadline
 /// (`ITIMER_REAL`): the master owns it. The notice signal comes from workers

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::ServiceManager;
 use crate::error::Error;
-use crate::service::ServiceId;
+use crate::ids::ServiceId;
 
 /// When a worker of a service is *ready*: the state that `READY=1` to systemd,
 /// rolling reloads and the boot timeout all read.

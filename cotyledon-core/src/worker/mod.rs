@@ -13,7 +13,7 @@ use std::convert::Infallible;
 use std::os::fd::RawFd;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use log::{debug, error, info};
@@ -21,15 +21,16 @@ use nix::unistd::Pid;
 
 use crate::context::Context;
 use crate::hooks::{self, NewWorkerHook, panic_message};
+use crate::ids::{ServiceId, WorkerId};
 use crate::notice::Notice;
 use crate::proctitle;
-use crate::service::{BoxError, Service, ServiceId, WorkerId};
+use crate::service::{BoxError, Service};
 use crate::signals::{Event, SelfPipe};
+use crate::stop::run_watch;
 use crate::sys;
 use threads::{Outcome, Outcomes};
 
 pub(crate) use killswitch::exit;
-pub(crate) use terminate::RunWatch;
 
 const TARGET: &str = "cotyledon::worker";
 
@@ -48,16 +49,6 @@ pub(crate) struct WorkerStart<'a> {
     pub(crate) slot: usize,
     /// Ready only when the service says so (`Readiness::Explicit`).
     pub(crate) explicit_ready: bool,
-}
-
-/// Set once the worker asked itself to exit (the default `reload()` does): a
-/// reload that ends so is a restart, not an in-place reload.
-static EXIT_REQUESTED: AtomicBool = AtomicBool::new(false);
-
-/// Asks the current worker to exit gracefully, as if it had received SIGTERM.
-pub(crate) fn request_graceful_exit() {
-    EXIT_REQUESTED.store(true, Ordering::SeqCst);
-    sys::signal::notify(libc::SIGTERM as u8);
 }
 
 /// The worker's entry point, in the child.
@@ -216,7 +207,7 @@ impl<S: Service> Worker<S> {
         if self.ctx.stop() {
             // The run thread was waiting on its context: it may come for
             // terminate() as run() returns.
-            self.handoff = Some(Instant::now() + terminate::HANDOFF);
+            self.handoff = Some(Instant::now() + run_watch::HANDOFF);
         } else {
             self.take_back();
         }
@@ -232,9 +223,9 @@ impl<S: Service> Worker<S> {
         }
         self.handoff = None;
         match self.ctx.run_watch().next(sys::timer::monotonic_ns()) {
-            terminate::Next::Done => {}
-            terminate::Next::Recheck(after) => self.handoff = Some(now + after),
-            terminate::Next::TakeBack => self.take_back(),
+            run_watch::Next::Done => {}
+            run_watch::Next::Recheck(after) => self.handoff = Some(now + after),
+            run_watch::Next::TakeBack => self.take_back(),
         }
     }
 

@@ -10,12 +10,13 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::mpsc::{Sender, channel};
 use std::sync::{Arc, Mutex};
 
-use super::{EXIT_REQUESTED, terminate};
+use super::terminate;
 use crate::context::Context;
 use crate::hooks::panic_message;
 use crate::notice::Notice;
 use crate::service::Service;
 use crate::signals::WAKE;
+use crate::stop::{self, run_watch};
 use crate::sys;
 
 /// What the service's threads report to the main thread.
@@ -63,7 +64,7 @@ pub(super) fn spawn_run<S: Service>(run: Run<S>) -> io::Result<()> {
     sys::thread::spawn(
         c"run",
         Box::new(move || {
-            terminate::mark_run_thread();
+            run_watch::mark_run_thread();
             let _ = sys::signal::set_parent_death_signal();
             if ready_on_run && let Some(notice) = ctx.notice() {
                 notice.ready();
@@ -133,7 +134,7 @@ pub(super) fn spawn_reload<S: Service>(
                         return;
                     }
                     // The next rolling step may go.
-                    if !EXIT_REQUESTED.load(Ordering::SeqCst)
+                    if !stop::exit_requested()
                         && let Some(notice) = notice
                     {
                         notice.reloaded(started);

@@ -24,7 +24,7 @@ use nix::unistd::Pid;
 use super::ServiceManager;
 use super::emergency::{self, InHook};
 use super::handle::{ManagerHandle, Request};
-use super::hook_api;
+use super::hooks as hook_api;
 use super::supervisor::{Action, Facts, HookCall, Input, SlotFacts};
 use crate::error::Error;
 use crate::hooks;

@@ -5,10 +5,10 @@ use std::os::fd::AsRawFd;
 
 use super::Shell;
 use super::edge::{flush_output, warn_if_threaded};
+use crate::ids::WorkerId;
 use crate::manager::emergency;
 use crate::manager::policy::Readiness;
 use crate::manager::supervisor::Input;
-use crate::service::WorkerId;
 use crate::signals::SelfPipe;
 use crate::sys;
 use crate::worker::WorkerStart;

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use super::pacing::deadline_after;
-use crate::service::WorkerId;
+use crate::ids::WorkerId;
 
 /// How long a worker must live for its death not to count as a crash loop.
 pub(crate) const MIN_UPTIME: Duration = Duration::from_secs(1);

@@ -33,15 +33,20 @@
 //! (rollouts, recycles) are a [`Plan`] per service (see `rollout.rs`).
 
 pub(crate) mod backoff;
+mod exits;
+mod forks;
 mod judge;
+mod life;
 pub(crate) mod notify;
 pub(crate) mod pacing;
 mod recycle;
+mod reload;
 mod requests;
 pub(crate) mod rollout;
 pub(crate) mod table;
 #[cfg(test)]
 mod tests;
+mod vocabulary;
 
 use std::time::{Duration, Instant};
 
@@ -50,173 +55,17 @@ use nix::sys::signal::Signal;
 
 use self::backoff::Backoff;
 use self::notify::Protocol;
-use self::pacing::{Gate, Pacing};
-use self::rollout::{Plan, StepWhy, Stuck, earliest};
+use self::pacing::Pacing;
+use self::rollout::Plan;
 pub(crate) use self::table::{Life, StopWhy, Table};
-use super::handle::Request;
-use super::policy::{Policy, Reload};
-use crate::hooks::{WorkerExit, signal_name};
-use crate::service::WorkerId;
+pub(crate) use self::vocabulary::{
+    Action, Facts, HookCall, Input, Phase, Request, Service, Settings, SlotFacts,
+};
+use self::vocabulary::{Out, Then};
+use super::policy::Policy;
 
 /// How long an instantaneous exit waits for workers before SIGKILL.
 pub(crate) const INSTANT_EXIT_GRACE: Duration = Duration::from_secs(1);
-
-/// What happened, as the shell tells it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Input {
-    /// SIGTERM (or `shutdown()` from a hook).
-    Terminate,
-    /// SIGINT.
-    Interrupt,
-    /// SIGHUP.
-    Hangup,
-    /// The graceful-shutdown timer (armed at SIGTERM) fired.
-    GracefulDeadline,
-    /// A worker was reaped.
-    Reaped(i32, WorkerExit),
-    /// The fork asked for happened: the child's pid and registry slot.
-    Forked {
-        index: usize,
-        worker: WorkerId,
-        pid: i32,
-        slot: usize,
-    },
-    /// The fork asked for failed.
-    ForkFailed {
-        index: usize,
-        worker: WorkerId,
-        error: String,
-    },
-    /// The hooks asked for ran: whether every one succeeded (else why the
-    /// first failed), and what they asked of the manager through their handle.
-    HooksDone {
-        outcome: Result<(), String>,
-        requests: Vec<Request>,
-    },
-}
-
-impl Input {
-    /// The order in which inputs of one batch are served.
-    fn rank(&self) -> u8 {
-        match self {
-            Input::Forked { .. } | Input::ForkFailed { .. } | Input::HooksDone { .. } => 0,
-            Input::Interrupt => 1,
-            Input::Terminate => 2,
-            Input::GracefulDeadline => 3,
-            Input::Reaped(..) => 4,
-            Input::Hangup => 5,
-        }
-    }
-}
-
-/// What one worker's shared slot says.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct SlotFacts {
-    /// It said it is ready.
-    pub(crate) ready: bool,
-    /// When the last in-place `reload()` that finished had started.
-    pub(crate) reloaded_from: Option<Instant>,
-    /// Its last heartbeat.
-    pub(crate) beat: Option<Instant>,
-    /// It asked to be recycled.
-    pub(crate) recycle: bool,
-    /// It began a graceful exit (SIGTERM, or its own request).
-    pub(crate) leaving: bool,
-}
-
-/// What the shell read before the step.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Facts {
-    /// Each running worker's slot, by pid.
-    pub(crate) slots: Vec<(i32, SlotFacts)>,
-    /// Resident memory by pid (`None`: unreadable), when [`Supervisor::rss_due`].
-    pub(crate) rss: Option<Vec<(i32, Option<u64>)>>,
-    /// Whether a forked worker would find a free registry slot.
-    pub(crate) room: bool,
-    /// `CLOCK_MONOTONIC` in microseconds, read with `now` (for `RELOADING=1`).
-    pub(crate) monotonic_usec: u64,
-}
-
-/// The hooks a step asks the shell to run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum HookCall {
-    /// The configuration re-read (SIGHUP, before the reload hooks).
-    Config,
-    /// `on_reload`.
-    Reload,
-    /// `on_terminate`.
-    Terminate,
-    /// `on_dead_worker`.
-    DeadWorker {
-        index: usize,
-        worker: WorkerId,
-        exit: WorkerExit,
-    },
-}
-
-/// What the shell must do, in order.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Action {
-    /// Log under `cotyledon::manager`.
-    Log(Level, String),
-    /// Send to systemd (nothing without `NOTIFY_SOCKET`).
-    Notify(String),
-    /// Send a signal to a worker.
-    Signal(i32, Signal),
-    /// Fork worker `worker` of service `index`; answer with `Forked` or
-    /// `ForkFailed`.
-    Fork { index: usize, worker: WorkerId },
-    /// Free a reaped worker's registry slot.
-    Release(usize),
-    /// Run hooks; answer with `HooksDone`. Always the last action of a step.
-    RunHooks(HookCall),
-    /// Arm the kernel timer of the graceful deadline (once).
-    ArmGraceful,
-    /// The manager's graceful-shutdown timeout changed.
-    SetGracefulTimeout(Duration),
-    /// Exit the master with this status.
-    Exit(i32),
-}
-
-/// Where the master is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Phase {
-    /// Supervising: respawning, reloading.
-    Running,
-    /// SIGTERM: waiting for workers, until the deadline (if any).
-    Graceful { deadline: Option<Instant> },
-    /// SIGINT or graceful timeout: waiting briefly before SIGKILL and exit 1.
-    Instant { deadline: Instant },
-}
-
-/// What a step does once the hooks it asked for have run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Then {
-    /// The configuration was re-read: the reload hooks next.
-    ReloadHooks { at: Instant },
-    /// The reload hooks ran: the rollouts.
-    Rollouts { at: Instant },
-    /// The terminate hooks ran: SIGTERM to every worker.
-    KillServices,
-    /// A dead worker's hooks ran: nothing more.
-    Nothing,
-}
-
-/// One registered service, as the supervisor knows it.
-#[derive(Debug)]
-pub(crate) struct Service {
-    pub(crate) name: &'static str,
-    pub(crate) policy: Policy,
-}
-
-/// The manager-wide settings the supervisor applies.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Settings {
-    pub(crate) wait_interval: Duration,
-    pub(crate) graceful_shutdown_timeout: Duration,
-    pub(crate) fork_limiter: bool,
-    pub(crate) crash_backoff: (Duration, Duration),
-}
 
 /// The master's decisions. See the module documentation.
 #[derive(Debug)]
@@ -253,28 +102,6 @@ pub(crate) struct Supervisor {
     queued: Vec<Input>,
     /// `CLOCK_MONOTONIC` in microseconds at the last facts.
     mono_us: u64,
-}
-
-/// The actions of one step, with helpers.
-#[derive(Debug, Default)]
-pub(crate) struct Out {
-    pub(crate) actions: Vec<Action>,
-    wake: Option<Instant>,
-}
-
-impl Out {
-    fn log(&mut self, level: Level, msg: impl Into<String>) {
-        self.actions.push(Action::Log(level, msg.into()));
-    }
-    fn signal(&mut self, pid: i32, signal: Signal) {
-        self.actions.push(Action::Signal(pid, signal));
-    }
-    fn notify(&mut self, msgs: Vec<String>) {
-        self.actions.extend(msgs.into_iter().map(Action::Notify));
-    }
-    fn wake_at(&mut self, at: Option<Instant>) {
-        self.wake = earliest(self.wake, at);
-    }
 }
 
 impl Supervisor {
@@ -492,216 +319,6 @@ impl Supervisor {
         }
     }
 
-    /// SIGHUP: RELOADING=1, then the configuration, the reload hooks, and the
-    /// rollouts (after each hook run, see [`Then`]).
-    fn begin_reload(&mut self, now: Instant, out: &mut Out) {
-        if self.phase != Phase::Running {
-            return;
-        }
-        out.log(Level::Debug, "Caught SIGHUP signal, reloading services");
-        self.trouble = None;
-        out.notify(self.protocol.reloading(self.mono_us));
-        self.then = Some(Then::ReloadHooks { at: now });
-        out.actions.push(Action::RunHooks(HookCall::Config));
-    }
-
-    /// After the reload hooks: the fork history and back-offs are forgotten,
-    /// workers scaled away are stopped, and every service gets a rollout (or
-    /// the one under way takes the new target).
-    fn reload_services(&mut self, at: Instant, now: Instant, out: &mut Out) {
-        self.pacing.reset();
-        self.backoff.reset();
-        self.stop_excess(now, out);
-        for index in 0..self.services.len() {
-            let batch = match self.services[index].policy.reload {
-                Reload::Rolling { batch } => batch,
-                _ => usize::MAX,
-            };
-            self.start_rollout(index, false, batch, at, out);
-        }
-    }
-
-    /// Starts a rollout of service `index`, or folds into its rollout under way.
-    fn start_rollout(
-        &mut self,
-        index: usize,
-        restart: bool,
-        batch: usize,
-        at: Instant,
-        out: &mut Out,
-    ) {
-        let was_quiet = self.plans[index].rollout.is_none_or(|r| r.quiet());
-        let fresh = self.plans[index].target(restart, batch, at);
-        let name = self.services[index].name;
-        let Some(rollout) = self.plans[index].rollout else {
-            return;
-        };
-        if rollout.quiet() {
-            return;
-        }
-        let workers = self.table.service(index).running().count();
-        let what = rollout.what();
-        if fresh || was_quiet {
-            out.log(
-                Level::Info,
-                format!(
-                    "Rolling {what} of {name}: {workers} workers, {} at a time",
-                    rollout.batch
-                ),
-            );
-        } else if rollout.began < at {
-            out.log(
-                Level::Info,
-                format!(
-                    "Rolling {what} of {name}: folded into the rollout under way, \
-                     {} at a time, until every worker runs code started after now",
-                    rollout.batch
-                ),
-            );
-        }
-    }
-
-    /// A reaped worker: the log line, the back-off, the dead-worker hooks.
-    fn reaped(&mut self, pid: i32, exit: WorkerExit, now: Instant, out: &mut Out) {
-        let Some(removed) = self.table.remove_pid(pid) else {
-            return;
-        };
-        out.actions.push(Action::Release(removed.running.slot));
-        match exit {
-            WorkerExit::Exited(code) => out.log(
-                Level::Info,
-                format!("Child {pid} exited with status {code}"),
-            ),
-            WorkerExit::Signaled(sig) => out.log(
-                Level::Info,
-                format!("Child {pid} killed by signal {}", signal_name(sig)),
-            ),
-        }
-        let slot = (removed.index, removed.worker);
-        let life = removed.running.life;
-        if life.asked_to_stop() || self.phase != Phase::Running || exit == WorkerExit::Exited(0) {
-            self.backoff.forget(slot);
-        } else {
-            // A worker killed for missing its boot timeout died early, however
-            // long it was given.
-            let started = if life == (Life::Killed { boot: true }) {
-                now
-            } else {
-                removed.started
-            };
-            if let Some(delay) = self.backoff.died(slot, started, now) {
-                out.log(
-                    Level::Info,
-                    format!(
-                        "Worker {}({}) keeps dying right after start, respawning it in {delay:?}",
-                        self.services[removed.index].name, removed.worker
-                    ),
-                );
-            }
-        }
-        self.then = Some(Then::Nothing);
-        out.actions.push(Action::RunHooks(HookCall::DeadWorker {
-            index: removed.index,
-            worker: removed.worker,
-            exit,
-        }));
-    }
-
-    /// SIGTERM or `shutdown()`: STOPPING=1, the deadline, the terminate hooks,
-    /// then SIGTERM to every worker.
-    fn begin_graceful(&mut self, now: Instant, out: &mut Out) {
-        if self.phase != Phase::Running {
-            return;
-        }
-        out.log(
-            Level::Info,
-            "Caught SIGTERM signal, graceful exiting of master process",
-        );
-        out.notify(self.protocol.stopping());
-        out.actions.push(Action::ArmGraceful);
-        let timeout = self.graceful_timeout;
-        self.phase = Phase::Graceful {
-            // A deadline too far to represent is no deadline.
-            deadline: (!timeout.is_zero())
-                .then(|| now.checked_add(timeout))
-                .flatten(),
-        };
-        for plan in &mut self.plans {
-            plan.clear();
-        }
-        // Any continuation (a reload) is abandoned: the shutdown outranks it.
-        self.then = Some(Then::KillServices);
-        out.actions.push(Action::RunHooks(HookCall::Terminate));
-    }
-
-    fn graceful_timeout_exceeded(&mut self, now: Instant, out: &mut Out) {
-        out.log(
-            Level::Info,
-            "Graceful shutdown timeout exceeded, instantaneous exiting of master process",
-        );
-        self.begin_instant(now, out);
-    }
-
-    /// SIGINT or the graceful timeout: STOPPING=1, SIGINT to every worker, exit
-    /// once they are gone (SIGKILL after a second).
-    fn begin_instant(&mut self, now: Instant, out: &mut Out) {
-        out.notify(self.protocol.stopping());
-        self.phase = Phase::Instant {
-            deadline: pacing::deadline_after(now, INSTANT_EXIT_GRACE),
-        };
-        self.then = None;
-        for plan in &mut self.plans {
-            plan.clear();
-        }
-        for pid in self.table.pids() {
-            out.signal(pid, Signal::SIGINT);
-        }
-    }
-
-    /// SIGTERM to every worker (the shutdown).
-    fn stop_all(&mut self, now: Instant, out: &mut Out) {
-        for (index, worker, pid) in self.table.workers() {
-            self.table.set_life(
-                index,
-                worker,
-                Life::Stopping {
-                    why: StopWhy::Shutdown,
-                    since: now,
-                },
-                now,
-            );
-            out.signal(pid, Signal::SIGTERM);
-        }
-    }
-
-    /// Sends SIGTERM, once, to the workers above their service's count.
-    fn stop_excess(&mut self, now: Instant, out: &mut Out) {
-        for pid in self.table.take_excess(now) {
-            out.signal(pid, Signal::SIGTERM);
-        }
-    }
-
-    /// Asks one worker to stop (SIGTERM), for `why`: its death is no crash.
-    fn ask_to_stop(
-        &mut self,
-        index: usize,
-        worker: WorkerId,
-        why: StopWhy,
-        now: Instant,
-        out: &mut Out,
-    ) {
-        let Some(r) = self.table.get(index, worker) else {
-            return;
-        };
-        if r.life.asked_to_stop() {
-            return;
-        }
-        let pid = r.pid;
-        self.table
-            .set_life(index, worker, Life::Stopping { why, since: now }, now);
-        out.signal(pid, Signal::SIGTERM);
-    }
-
     /// After the inputs: timers, rollouts, recycles, forks, systemd.
     fn tick(&mut self, now: Instant, facts: &Facts, out: &mut Out) {
         match self.phase {
@@ -747,108 +364,6 @@ impl Supervisor {
         let (msgs, next) = self.protocol.tick(self.watchdog, now);
         out.notify(msgs);
         out.wake_at(next);
-    }
-
-    /// Advances every service's plan: steps done, steps stuck, new steps.
-    fn advance_plans(&mut self, now: Instant, out: &mut Out) {
-        for index in 0..self.services.len() {
-            let boot_timeout = self.services[index].policy.boot_timeout;
-            let step = self.plans[index].advance(self.table.service(index), boot_timeout, now);
-            out.wake_at(step.deadline);
-            let name = self.services[index].name;
-            for (worker, pid, why) in step.start {
-                let life = match why {
-                    StepWhy::Reload => Life::Reloading { since: now },
-                    StepWhy::Restart | StepWhy::Recycle => Life::Stopping {
-                        why: StopWhy::Rollout,
-                        since: now,
-                    },
-                };
-                self.table.set_life(index, worker, life, now);
-                let signal = if why == StepWhy::Reload {
-                    Signal::SIGHUP
-                } else {
-                    Signal::SIGTERM
-                };
-                out.signal(pid, signal);
-            }
-            if let Some(done) = step.done
-                && !done.quiet()
-            {
-                out.log(
-                    Level::Info,
-                    format!("Rolling {} of {name} done", done.what()),
-                );
-            }
-            if let Some((stuck, rollout)) = step.stuck {
-                let limit = boot_timeout.unwrap_or_default();
-                let what = rollout.map_or("recycle", |r| r.what());
-                let (worker, reason) = match stuck {
-                    Stuck::Reload { worker, .. } => {
-                        (worker, format!("reload() did not return within {limit:?}"))
-                    }
-                    Stuck::NotReady { worker } => (worker, format!("not ready after {limit:?}")),
-                };
-                let msg = if what == "recycle" {
-                    format!("Recycle of worker {name}({worker}) stuck: {reason}")
-                } else {
-                    format!("Rolling {what} of {name} stopped: worker {name}({worker}) {reason}")
-                };
-                out.log(Level::Error, msg.clone());
-                if rollout.is_some() {
-                    self.trouble = Some(msg);
-                }
-                if let Stuck::Reload { worker, .. } = stuck {
-                    self.ask_to_stop(index, worker, StopWhy::StuckReload, now, out);
-                }
-            }
-        }
-    }
-
-    /// Starts one missing worker if pacing allows; records when to try again.
-    fn spawn(&mut self, room: bool, now: Instant, out: &mut Out) {
-        // The first missing worker whose id is not backing off; otherwise, when
-        // the first back-off ends.
-        let mut ready = None;
-        let mut backing_off: Option<Instant> = None;
-        for slot in self.table.missing() {
-            match self.backoff.not_before(slot, now) {
-                None => {
-                    ready = Some(slot);
-                    break;
-                }
-                Some(at) => backing_off = earliest(backing_off, Some(at)),
-            }
-        }
-        let Some((index, worker)) = ready else {
-            self.spawn_at = backing_off;
-            out.wake_at(backing_off);
-            return;
-        };
-        // The emergency path must see every worker: fork only with a free
-        // registry slot (a reap frees one and wakes the loop).
-        if !room {
-            self.spawn_at = None;
-            return;
-        }
-        if self.spawn_at.is_some_and(|at| now < at) {
-            out.wake_at(self.spawn_at);
-            return;
-        }
-        match self.pacing.gate(now, self.table.expected()) {
-            Gate::Open => {
-                out.actions.push(Action::Fork { index, worker });
-                // Come straight back: the next fork may be due at once, and
-                // the pipe is read in between.
-                self.spawn_at = Some(now);
-            }
-            Gate::Until(at) => self.spawn_at = Some(at),
-            Gate::TooFast(at) => {
-                out.log(Level::Info, "Forking too fast, sleeping");
-                self.spawn_at = Some(at);
-            }
-        }
-        out.wake_at(self.spawn_at);
     }
 
     /// What `systemctl status` shows: workers ready per service, and the last

@@ -6,8 +6,8 @@
 
 use std::time::Instant;
 
+use super::vocabulary::Request;
 use super::{Action, Input, Out, StopWhy, Supervisor};
-use crate::manager::handle::Request;
 use crate::manager::policy::Reload;
 
 impl Supervisor {

@@ -28,7 +28,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::table::{Life, Slots};
-use crate::service::WorkerId;
+use crate::ids::WorkerId;
 
 /// Why a step was taken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

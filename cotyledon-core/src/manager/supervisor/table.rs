@@ -13,92 +13,14 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Instant;
 
+pub(crate) use super::life::{Life, Running, StopWhy};
 use crate::error::Error;
-use crate::service::{ServiceId, WorkerId};
+use crate::ids::{ServiceId, WorkerId};
 
 /// The most workers of one service, and the most over all services (the sum of
 /// their counts). `add` and `reconfigure` refuse more with
 /// [`Error::TooManyWorkers`](crate::Error::TooManyWorkers).
 pub const MAX_WORKERS: usize = 4096;
-
-/// Why the master asked a worker to stop: its death is then not a crash.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum StopWhy {
-    /// A hook asked for a restart of this worker (`restart_worker`).
-    Restart,
-    /// A hook held its id down (`stop_worker`).
-    Held,
-    /// Its id is above the service's count (a scale-down).
-    ScaledDown,
-    /// A step of a rolling restart, or of a reload whose in-place `reload()`
-    /// was not used.
-    Rollout,
-    /// Recycled (lifetime, memory, or its own request).
-    Recycle,
-    /// Its in-place `reload()` did not return within the boot timeout.
-    StuckReload,
-    /// The manager's graceful shutdown.
-    Shutdown,
-    /// The worker began a graceful exit itself (SIGTERM from elsewhere, or
-    /// its own request, as the default `reload()` makes).
-    OwnExit,
-}
-
-/// Where a worker process is in its life, as the master sees it. Every change
-/// goes through [`Table::set_life`]; the deadlines that apply (boot timeout,
-/// heartbeat, reload step, abort grace) follow from the phase and its stamps,
-/// so a phase change drops the timers the old phase had.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Life {
-    /// Forked, not ready yet.
-    Booting,
-    /// Ready: serving.
-    Ready,
-    /// Sent SIGHUP at `since` for an in-place reload; serving meanwhile.
-    Reloading { since: Instant },
-    /// Sent SIGTERM at `since`, for `why`.
-    Stopping { why: StopWhy, since: Instant },
-    /// Sent SIGABRT at `since` for a missed heartbeat (SIGKILL after a grace).
-    Aborting { since: Instant },
-    /// Sent SIGKILL: not ready within the boot timeout (`boot`), or still
-    /// there after an abort.
-    Killed { boot: bool },
-}
-
-impl Life {
-    /// Whether the worker has said it is ready and still serves: ready, or
-    /// reloading in place (its `reload()` runs beside its `run()`).
-    pub(crate) fn serving(self) -> bool {
-        matches!(self, Life::Ready | Life::Reloading { .. })
-    }
-
-    /// Whether the master asked the worker to go: its death is not a crash.
-    pub(crate) fn asked_to_stop(self) -> bool {
-        matches!(self, Life::Stopping { .. })
-    }
-}
-
-/// A running worker process.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Running {
-    pub(crate) pid: i32,
-    /// When the master forked it.
-    pub(crate) started: Instant,
-    /// Its slot in the pid registry and the shared region.
-    pub(crate) slot: usize,
-    /// Its phase.
-    pub(crate) life: Life,
-    /// When the master saw it ready (`None`: not yet).
-    pub(crate) ready_at: Option<Instant>,
-    /// When the code it runs started: its fork, or the start of its last
-    /// in-place `reload()` that finished. A rollout replaces what is older than
-    /// its SIGHUP.
-    pub(crate) code_since: Instant,
-    /// Its last heartbeat, as read from its shared slot.
-    pub(crate) beat: Option<Instant>,
-    /// It asked to be recycled.
-    pub(crate) wants_recycle: bool,
-}
 
 /// The slots of one service.
 // Clone: a configuration reload's checkpoint (see `handle::Checkpoint`).
@@ -143,15 +65,8 @@ impl Slots {
     /// Whether `worker` runs above the count and was told to stop.
     #[cfg(test)]
     pub(crate) fn is_stopping(&self, worker: WorkerId) -> bool {
-        self.running.get(&worker).is_some_and(|r| {
-            matches!(
-                r.life,
-                Life::Stopping {
-                    why: StopWhy::ScaledDown,
-                    ..
-                }
-            )
-        })
+        let scaled_down = |r: &Running| matches!(r.life, Life::Stopping { why, .. } if why == StopWhy::ScaledDown);
+        self.running.get(&worker).is_some_and(scaled_down)
     }
 
     /// Whether id `worker` is wanted: below the count and not held down.
@@ -346,6 +261,12 @@ impl Table {
         self.services.get(index)?.running.get(&worker)
     }
 
+    /// The running worker `worker` of service `index`, to change (its phase
+    /// through [`Table::set_life`] only).
+    pub(super) fn running_mut(&mut self, index: usize, worker: WorkerId) -> Option<&mut Running> {
+        self.services.get_mut(index)?.running.get_mut(&worker)
+    }
+
     /// The one funnel of every phase change: moves worker `worker` of service
     /// `index` to `life` and returns the phase it leaves (`None`: no such
     /// worker). Becoming ready stamps `ready_at`.
@@ -356,7 +277,7 @@ impl Table {
         life: Life,
         now: Instant,
     ) -> Option<Life> {
-        let r = self.services.get_mut(index)?.running.get_mut(&worker)?;
+        let r = self.running_mut(index, worker)?;
         let old = std::mem::replace(&mut r.life, life);
         if life == Life::Ready && r.ready_at.is_none() {
             r.ready_at = Some(now);
@@ -374,11 +295,7 @@ impl Table {
         beat: Option<Instant>,
         recycle: bool,
     ) {
-        let Some(r) = self
-            .services
-            .get_mut(index)
-            .and_then(|s| s.running.get_mut(&worker))
-        else {
+        let Some(r) = self.running_mut(index, worker) else {
             return;
         };
         if let Some(at) = reloaded_from {
@@ -393,10 +310,8 @@ impl Table {
     /// Every running worker: (service index, id, pid), services in order, ids
     /// ascending.
     pub(crate) fn workers(&self) -> Vec<(usize, WorkerId, i32)> {
-        self.services
-            .iter()
-            .enumerate()
-            .flat_map(|(i, s)| s.running.iter().map(move |(w, r)| (i, *w, r.pid)))
+        self.services()
+            .flat_map(|(i, s)| s.running().map(move |(w, r)| (i, w, r.pid)))
             .collect()
     }
 

@@ -10,8 +10,8 @@ use nix::sys::signal::Signal;
 
 use super::super::{Action, Facts, HookCall, Input, Settings, SlotFacts, Supervisor};
 use crate::hooks::WorkerExit;
-use crate::manager::handle::Request;
-use crate::service::ServiceId;
+use crate::ids::ServiceId;
+use crate::manager::supervisor::Request;
 
 /// How a simulated service behaves.
 #[derive(Clone, Copy, Debug)]

@@ -1,5 +1,7 @@
-//! Hook registration on [`ServiceManager`]: the four lists, run in registration
-//! order (see `crate::hooks`).
+//! The manager's hooks: their types, the lists a manager keeps, their
+//! registration on [`ServiceManager`] (run in registration order, see
+//! `crate::hooks` for the list machinery), and the all-or-nothing run of the
+//! configuration hooks.
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -7,8 +9,26 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use log::error;
 
 use super::{ManagerHandle, ServiceManager};
-use crate::hooks::{HookOutput, ManagerHook, WorkerExit};
-use crate::service::{ServiceId, WorkerId};
+use crate::hooks::{HookOutput, NewWorkerHook, WorkerExit};
+use crate::ids::{ServiceId, WorkerId};
+
+/// A hook run in the master with a handle (`on_terminate`, `on_reload`, the
+/// configuration re-reads).
+pub(crate) type ManagerHook = Box<dyn FnMut(&mut ManagerHandle<'_>) -> Result<(), String>>;
+/// A hook run in the master when a worker is reaped (`on_dead_worker`).
+pub(crate) type DeadWorkerHook =
+    Box<dyn FnMut(&mut ManagerHandle<'_>, ServiceId, WorkerId, WorkerExit) -> Result<(), String>>;
+
+/// The hook lists of a manager.
+#[derive(Default)]
+pub(crate) struct Hooks {
+    /// Configuration re-reads, run on SIGHUP before the reload hooks.
+    pub(crate) config: Vec<ManagerHook>,
+    pub(crate) terminate: Vec<ManagerHook>,
+    pub(crate) reload: Vec<ManagerHook>,
+    pub(crate) new_worker: Vec<NewWorkerHook>,
+    pub(crate) dead_worker: Vec<DeadWorkerHook>,
+}
 
 impl ServiceManager {
     /// Adds a hook run in the master when it starts a graceful shutdown (SIGTERM
