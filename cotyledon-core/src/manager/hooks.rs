@@ -176,7 +176,7 @@ impl ServiceManager {
         for action in self.sup.apply_now(requests, now) {
             if let super::supervisor::Action::SetGracefulTimeout(timeout) = action {
                 self.settings.graceful_shutdown_timeout = timeout;
-                super::emergency::set_graceful(timeout);
+                crate::sys::handler::master::set_graceful(timeout);
             }
         }
         out

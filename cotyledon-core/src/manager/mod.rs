@@ -3,7 +3,6 @@
 //! (`supervisor/`): every decision is there, every system call in the shell.
 
 mod builder;
-mod emergency;
 mod handle;
 mod hooks;
 mod policy;
@@ -99,9 +98,9 @@ impl Builder {
         let (death_read, death_write) = sys::pipe::pipe().map_err(Error::SignalSetup)?;
         // The region workers write (readiness, reloads), one slot per pid-registry
         // slot, mapped before any fork.
-        sys::shm::map(emergency::CAPACITY).map_err(Error::SignalSetup)?;
+        sys::shm::map(sys::handler::master::CAPACITY).map_err(Error::SignalSetup)?;
         let pipe = SelfPipe::new().map_err(Error::SignalSetup)?;
-        emergency::install(self.graceful_shutdown_timeout);
+        sys::handler::master::install(self.graceful_shutdown_timeout);
         let sup = Supervisor::new(
             Settings {
                 wait_interval: self.wait_interval,
@@ -187,7 +186,7 @@ impl Drop for ServiceManager {
     /// signals back the dispositions it found before its pipe is closed.
     fn drop(&mut self) {
         sys::signal::restore(&self.saved_actions);
-        emergency::uninstall();
+        sys::handler::master::uninstall();
         sys::signal::clear_target();
     }
 }

@@ -1,5 +1,6 @@
-//! The only module with `unsafe` code: signal handlers and masks, `fork`, the
-//! process-title rewrite of the argv area and the fds of socket activation.
+//! The only module with `unsafe` code: signal handlers and masks (and the
+//! code that runs in signal context, `handler`), `fork`, the process-title
+//! rewrite of the argv area and the fds of socket activation.
 //! Everything here returns `io::Result` and exposes a safe interface whose
 //! invariants are stated at each `unsafe` block.
 
@@ -7,6 +8,7 @@ pub(crate) mod argv;
 pub(crate) mod env;
 pub(crate) mod fd;
 pub(crate) mod fork;
+pub(crate) mod handler;
 pub(crate) mod pipe;
 pub(crate) mod shm;
 pub(crate) mod signal;

@@ -122,9 +122,18 @@ pub(crate) fn clear_target() {
     TARGET.store(-1, Ordering::SeqCst);
 }
 
-/// Sets the emergency hook the handler calls after recording a signal. The hook
-/// runs in signal context: it must be async-signal-safe, or bounded by a timer.
-pub(crate) fn set_hook(hook: fn(libc::c_int)) {
+/// Sets the emergency hook the handler calls after recording a signal.
+///
+/// # Safety
+///
+/// `hook` runs inside the signal handler, for every signal the process
+/// handles, on whatever thread the signal interrupts (possibly in the middle of
+/// a `malloc`, a logger's lock or a `RefCell` borrow). It must only do what is
+/// async-signal-safe (atomics, `kill`, `waitpid`, `setitimer`, `_exit`), or
+/// else be bounded by a timer back-stop that ends the process whatever the
+/// interrupted code holds; and it must not unwind out of the handler. The
+/// manager's only hook is `sys::emergency`'s, which keeps to that.
+pub(crate) unsafe fn set_hook(hook: fn(libc::c_int)) {
     HOOK.store(hook as *mut (), Ordering::Release);
 }
 

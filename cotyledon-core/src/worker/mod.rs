@@ -3,7 +3,6 @@
 //! the main thread. `terminate()` runs on the run thread when that is free, else
 //! on a thread of its own (`terminate`); `reload()` on a thread of its own.
 
-mod killswitch;
 mod parent;
 mod terminate;
 mod threads;
@@ -30,7 +29,7 @@ use crate::stop::run_watch;
 use crate::sys;
 use threads::{Outcome, Outcomes};
 
-pub(crate) use killswitch::exit;
+pub(crate) use crate::sys::handler::worker::exit;
 
 const TARGET: &str = "cotyledon::worker";
 
@@ -72,7 +71,7 @@ fn serve<S: Service>(
     timeout: Option<Duration>,
     factory: &dyn Fn(WorkerId) -> Result<S, BoxError>,
 ) -> Infallible {
-    killswitch::start(timeout);
+    crate::sys::handler::worker::start(timeout);
     let pid = nix::unistd::getpid();
     let title = format!("{}({}) [{}]", S::NAME, ws.worker_id, pid);
     let mut parent = parent::Watch::start(ws.death_pipe, ws.master_pid);

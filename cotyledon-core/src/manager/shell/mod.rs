@@ -22,7 +22,6 @@ use nix::sys::signal::kill;
 use nix::unistd::Pid;
 
 use super::ServiceManager;
-use super::emergency::{self, InHook};
 use super::handle::{ManagerHandle, Request};
 use super::hooks as hook_api;
 use super::supervisor::{Action, Facts, HookCall, Input, SlotFacts};
@@ -32,6 +31,7 @@ use crate::proctitle;
 use crate::sd_notify::Notifier;
 use crate::signals::Event;
 use crate::sys;
+use crate::sys::handler::master::{self as emergency, InHook};
 
 use edge::{exit, poll_readable};
 

@@ -6,11 +6,11 @@ use std::os::fd::AsRawFd;
 use super::Shell;
 use super::edge::{flush_output, warn_if_threaded};
 use crate::ids::WorkerId;
-use crate::manager::emergency;
 use crate::manager::policy::Readiness;
 use crate::manager::supervisor::Input;
 use crate::signals::SelfPipe;
 use crate::sys;
+use crate::sys::handler::master as emergency;
 use crate::worker::WorkerStart;
 
 impl Shell {

@@ -1,5 +1,9 @@
 //! The master's emergency exits, taken by the signal handler itself when the event
-//! loop cannot take them: a master hook (`on_terminate`, `on_reload`,
+//! loop cannot take them. Everything here runs, or may run, in signal context
+//! (it is the hook of `sys::signal`'s handler, installed with the `unsafe`
+//! [`set_hook`](super::signal::set_hook) whose contract it keeps): the one
+//! module of handler-side code outside the handler itself.
+//! a master hook (`on_terminate`, `on_reload`,
 //! `on_dead_worker`) runs on the loop's only thread and may block for ever.
 //!
 //! - SIGINT while a hook runs: SIGINT to every worker at once, then the
@@ -54,28 +58,33 @@ static GRACEFUL_ARMED: AtomicBool = AtomicBool::new(false);
 static EXITING: AtomicBool = AtomicBool::new(false);
 
 /// Installs the emergency hook in this process with the manager's timeout.
-pub(super) fn install(graceful_timeout: Duration) {
+pub(crate) fn install(graceful_timeout: Duration) {
     let ns = u64::try_from(graceful_timeout.as_nanos()).unwrap_or(u64::MAX);
     GRACEFUL_NS.store(ns, Ordering::SeqCst);
     GRACEFUL_ARMED.store(false, Ordering::SeqCst);
-    sys::signal::set_hook(on_signal);
+    // SAFETY: `on_signal` keeps `set_hook`'s contract: it only touches atomics,
+    // sends signals, arms the real-time timer, reaps and `_exit`s; its one call
+    // that is not async-signal-safe (the log line of an emergency exit) runs
+    // under a SIGALRM back-stop that ends the process if the interrupted code
+    // holds what the logger needs, and inside `catch_unwind`.
+    unsafe { sys::signal::set_hook(on_signal) };
 }
 
 /// Changes the graceful-shutdown timeout (a deadline not armed yet).
-pub(super) fn set_graceful(graceful_timeout: Duration) {
+pub(crate) fn set_graceful(graceful_timeout: Duration) {
     let ns = u64::try_from(graceful_timeout.as_nanos()).unwrap_or(u64::MAX);
     GRACEFUL_NS.store(ns, Ordering::SeqCst);
 }
 
 /// Removes the hook (a dropped manager).
-pub(super) fn uninstall() {
+pub(crate) fn uninstall() {
     sys::signal::clear_hook();
     let _ = sys::timer::set_alarm(None);
 }
 
 /// Reserves a slot for a worker about to be forked (`None` if every slot is
 /// taken: then do not fork). The handler skips it until [`fill`].
-pub(super) fn reserve() -> Option<usize> {
+pub(crate) fn reserve() -> Option<usize> {
     let (i, _) = PIDS.iter().enumerate().find(|(_, slot)| {
         slot.compare_exchange(0, -1, Ordering::SeqCst, Ordering::SeqCst)
             .is_ok()
@@ -85,29 +94,29 @@ pub(super) fn reserve() -> Option<usize> {
 }
 
 /// Records the pid of the worker forked for a reserved slot.
-pub(super) fn fill(slot: usize, pid: i32) {
+pub(crate) fn fill(slot: usize, pid: i32) {
     if let Some(s) = PIDS.get(slot) {
         s.store(pid, Ordering::SeqCst);
     }
 }
 
 /// Frees a slot (its worker was reaped, or its fork failed).
-pub(super) fn release(slot: usize) {
+pub(crate) fn release(slot: usize) {
     if let Some(s) = PIDS.get(slot) {
         s.store(0, Ordering::SeqCst);
     }
 }
 
 /// Whether a worker can be registered (checked before a fork).
-pub(super) fn has_room() -> bool {
+pub(crate) fn has_room() -> bool {
     HIGH.load(Ordering::SeqCst) < CAPACITY || PIDS.iter().any(|s| s.load(Ordering::SeqCst) == 0)
 }
 
 /// Marks a master hook as running for as long as the guard lives.
-pub(super) struct InHook(());
+pub(crate) struct InHook(());
 
 impl InHook {
-    pub(super) fn enter() -> Self {
+    pub(crate) fn enter() -> Self {
         IN_HOOK.store(true, Ordering::SeqCst);
         InHook(())
     }
@@ -120,7 +129,7 @@ impl Drop for InHook {
 }
 
 /// Arms the graceful-shutdown deadline, once (async-signal-safe).
-pub(super) fn arm_graceful() {
+pub(crate) fn arm_graceful() {
     let ns = GRACEFUL_NS.load(Ordering::SeqCst);
     if ns == 0 || GRACEFUL_ARMED.swap(true, Ordering::SeqCst) {
         return;
@@ -129,7 +138,7 @@ pub(super) fn arm_graceful() {
 }
 
 /// Whether the graceful deadline was armed (SIGTERM came, or `shutdown()`).
-pub(super) fn graceful_armed() -> bool {
+pub(crate) fn graceful_armed() -> bool {
     GRACEFUL_ARMED.load(Ordering::SeqCst)
 }
 

@@ -35,7 +35,7 @@ fn kill_signal() -> libc::c_int {
 
 /// Sets the switch up in a new worker (best effort: without it, exits are only
 /// bounded by the streams).
-pub(super) fn start(timeout: Option<Duration>) {
+pub(crate) fn start(timeout: Option<Duration>) {
     let ns = timeout.map_or(u64::MAX, |t| {
         u64::try_from(t.as_nanos()).unwrap_or(u64::MAX)
     });
@@ -46,7 +46,10 @@ pub(super) fn start(timeout: Option<Duration>) {
             let _ = sys::signal::install(&[kill_signal()], &[]);
         }
     }
-    sys::signal::set_hook(on_signal);
+    // SAFETY: `on_signal` keeps `set_hook`'s contract: it only reads and
+    // compares atomics, arms a POSIX timer (`timer_settime`) and `_exit`s, all
+    // async-signal-safe, and cannot panic.
+    unsafe { sys::signal::set_hook(on_signal) };
 }
 
 /// The handler's hook, in a worker.
