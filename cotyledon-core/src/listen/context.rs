@@ -179,3 +179,50 @@ impl NonBlocking for UnixListener {
         UnixListener::set_nonblocking(self, true)
     }
 }
+
+#[cfg(all(test, feature = "tokio"))]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use crate::listen::{Listen, listen};
+    use crate::{Context, Error, WorkerId};
+
+    #[test]
+    fn tokio_listeners_come_from_the_named_socket_inside_a_runtime_only() {
+        listen("unit-tokio", Listen::tcp((Ipv4Addr::LOCALHOST, 0))).expect("bind");
+        let ctx = Context::new("t", WorkerId::new(0));
+        // Outside a runtime: a typed error, not tokio's panic.
+        match ctx.tokio_tcp_listener("unit-tokio") {
+            Err(Error::Listen { name, source }) => {
+                assert_eq!(name, "unit-tokio");
+                assert!(
+                    source.to_string().contains("inside a tokio runtime"),
+                    "{source}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            let listener = ctx
+                .tokio_tcp_listener("unit-tokio")
+                .expect("tokio listener");
+            let addr = listener.local_addr().expect("addr");
+            let client = tokio::net::TcpStream::connect(addr).await.expect("connect");
+            let (server, peer) = listener.accept().await.expect("accept");
+            assert_eq!(peer, client.local_addr().expect("client addr"));
+            drop(server);
+            assert!(matches!(
+                ctx.tokio_unix_listener("unit-tokio"),
+                Err(Error::ListenerKind { .. })
+            ));
+            assert!(matches!(
+                ctx.tokio_tcp_listener("unit-tokio-nope"),
+                Err(Error::UnknownListener(_))
+            ));
+        });
+    }
+}
