@@ -1,6 +1,6 @@
 //! `cargo xtask load [--smoke] [--write] [--port P] [--example NAME]`: a pre-fork
 //! HTTP example under real load, with `wrk`, on loopback: `http_server` (the
-//! default) or its async twin `async_http_server` (axum on tokio); or a user's
+//! default) or its async twin `async_http_server` (hyper-util on tokio); or a user's
 //! axum service through rolling reloads, with the drain (`axum_service`) or
 //! without (`axum_service_naive`), in one phase of its own (`user.rs`).
 //!
@@ -73,7 +73,7 @@ impl Example {
     fn features(self) -> &'static [&'static str] {
         match self {
             Example::HttpServer => &[],
-            Example::AsyncHttpServer => &["axum"],
+            Example::AsyncHttpServer => &["drain"],
             Example::AxumService => &["axum", "logger"],
             Example::AxumServiceNaive => &["tokio", "logger"],
         }
