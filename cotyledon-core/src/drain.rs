@@ -49,6 +49,8 @@ pub const DEFAULT_DRAIN_GRACE: Duration = Duration::from_secs(1);
 ///     .await?;
 /// # Ok(())
 /// # }
+/// # #[cfg(feature = "axum")]
+/// # let _ = serve;
 /// ```
 ///
 /// With hyper-util's `GracefulShutdown`, accept with
@@ -84,6 +86,7 @@ impl Context {
     /// let drain = ctx.drain();
     /// assert_eq!(drain.open_connections(), 0);
     /// # }
+    /// # let _ = f;
     /// ```
     pub fn drain(&self) -> Drain {
         Drain {
@@ -108,6 +111,7 @@ impl Drain {
     /// let drain = ctx.drain().with_grace(std::time::Duration::from_millis(300));
     /// # drop(drain);
     /// # }
+    /// # let _ = f;
     /// ```
     #[must_use]
     pub fn with_grace(mut self, grace: Duration) -> Drain {

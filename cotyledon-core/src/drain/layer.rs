@@ -85,11 +85,11 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let mut result = ready!(this.inner.poll(cx));
-        if let (Ok(response), Some(ctx)) = (&mut result, this.ctx.as_ref()) {
-            if ctx.is_stopping() {
-                let close = HeaderValue::from_static("close");
-                response.headers_mut().insert(CONNECTION, close);
-            }
+        if let (Ok(response), Some(ctx)) = (&mut result, this.ctx.as_ref())
+            && ctx.is_stopping()
+        {
+            let close = HeaderValue::from_static("close");
+            response.headers_mut().insert(CONNECTION, close);
         }
         Poll::Ready(result)
     }

@@ -99,6 +99,7 @@ impl<L: Accept> DrainListener<L> {
     /// drain.drained().await;
     /// # Ok(())
     /// # }
+    /// # let _ = serve;
     /// ```
     ///
     /// # Errors

@@ -99,6 +99,7 @@ impl Context {
     /// # drop((stream, peer));
     /// # Ok(())
     /// # }
+    /// # let _ = f;
     /// ```
     ///
     /// # Errors
