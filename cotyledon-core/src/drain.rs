@@ -25,7 +25,7 @@ use tokio::sync::Notify;
 use crate::context::Context;
 
 pub use layer::{DrainFuture, DrainLayer, DrainService};
-pub use listener::{Accept, DrainIo, DrainListener};
+pub use listener::{Accept, DRAIN_LINGER, DRAIN_LINGER_BYTES, DrainIo, DrainListener};
 
 /// The grace of [`Context::drain`]: how long a draining worker waits for the next
 /// request of an idle keep-alive connection before it closes it.

@@ -4,7 +4,8 @@
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context as TaskContext, Poll};
+use std::task::{Context as TaskContext, Poll, ready};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
@@ -187,10 +188,32 @@ async fn accept_failed(e: io::Error) {
 
 /// A connection of a [`Drain`]: the I/O object `T`, counted as open until it is
 /// dropped (the server drops it once the connection is closed). Feature `drain`.
+///
+/// Its `poll_shutdown` (called by hyper when it closes a connection, e.g. after
+/// a `Connection: close` response) shuts the write side down, then reads and
+/// drops what the client still sends until the client closes, for at most
+/// [`DRAIN_LINGER`] and [`DRAIN_LINGER_BYTES`]: closing a socket with unread bytes sends a
+/// reset, which can destroy the last response before the client reads it (a
+/// client that pipelined, or kept sending on a draining connection).
 #[derive(Debug)]
 pub struct DrainIo<T> {
     io: T,
     _open: Open,
+    /// Set once the write side is shut down.
+    linger: Option<Linger>,
+}
+
+/// How long [`DrainIo`] waits, after shutting its write side down, for the
+/// client to close.
+pub const DRAIN_LINGER: Duration = Duration::from_secs(1);
+/// How many bytes [`DrainIo`] reads and drops meanwhile, at most.
+pub const DRAIN_LINGER_BYTES: usize = 64 * 1024;
+
+/// The end of a [`DrainIo`]'s linger.
+#[derive(Debug)]
+struct Linger {
+    until: Pin<Box<tokio::time::Sleep>>,
+    left: usize,
 }
 
 /// One open connection of a drain, counted until dropped.
@@ -209,6 +232,7 @@ impl<T> DrainIo<T> {
         DrainIo {
             io,
             _open: Open(shared),
+            linger: None,
         }
     }
 
@@ -233,7 +257,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for DrainIo<T> {
     }
 }
 
-impl<T: AsyncWrite + Unpin> AsyncWrite for DrainIo<T> {
+impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for DrainIo<T> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut TaskContext<'_>,
@@ -259,6 +283,29 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for DrainIo<T> {
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+        let this = self.get_mut();
+        let linger = match &mut this.linger {
+            Some(linger) => linger,
+            None => {
+                ready!(Pin::new(&mut this.io).poll_shutdown(cx))?;
+                this.linger.insert(Linger {
+                    until: Box::pin(tokio::time::sleep(DRAIN_LINGER)),
+                    left: DRAIN_LINGER_BYTES,
+                })
+            }
+        };
+        let mut sink = [0u8; 4096];
+        while linger.left > 0 {
+            let mut buf = ReadBuf::new(&mut sink);
+            match Pin::new(&mut this.io).poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) if !buf.filled().is_empty() => {
+                    linger.left = linger.left.saturating_sub(buf.filled().len());
+                }
+                // The client closed (or reset): done.
+                Poll::Ready(_) => return Poll::Ready(Ok(())),
+                Poll::Pending => return linger.until.as_mut().poll(cx).map(Ok),
+            }
+        }
+        Poll::Ready(Ok(()))
     }
 }

@@ -101,6 +101,45 @@ fn the_listener_counts_its_connections_and_closes_at_the_stop() {
     });
 }
 
+#[test]
+fn a_connection_closed_with_unread_bytes_lingers_instead_of_resetting() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    runtime().block_on(async {
+        let ctx = ctx();
+        let drain = ctx.drain();
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let mut client = TcpStream::connect(listener.local_addr().expect("addr"))
+            .await
+            .expect("connect");
+        let (server, _) = listener.accept().await.expect("accept");
+        let mut server = drain.track(server);
+        // The client sends more than the server will ever read.
+        client.write_all(&[b'x'; 1000]).await.expect("send");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        // An answer larger than the socket buffers: still queued in the
+        // server's kernel when it closes.
+        const ANSWER: usize = 16 << 20;
+        let closing = tokio::spawn(async move {
+            server.write_all(&vec![b'a'; ANSWER]).await.expect("answer");
+            let start = Instant::now();
+            server.shutdown().await.expect("shutdown");
+            drop(server);
+            start.elapsed()
+        });
+        // A close with those bytes unread would send a reset, which throws
+        // away what the server's kernel still holds of the answer.
+        let mut answer = Vec::new();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        client.read_to_end(&mut answer).await.expect("no reset");
+        assert_eq!(answer.len(), ANSWER);
+        drop(client);
+        // The linger ends with the client's close, not with its bound.
+        let lingered = closing.await.expect("closed");
+        assert!(lingered < DRAIN_LINGER, "{lingered:?}");
+        assert_eq!(drain.open_connections(), 0);
+    });
+}
+
 /// A service answering 200 with no body.
 #[derive(Clone)]
 struct Ok200;
@@ -203,6 +242,49 @@ mod axum_serve {
             client.read_to_end(&mut rest).await.expect("clean close");
             assert_eq!(rest, b"");
             assert!(completes(served.cancelled(), Duration::from_secs(5)).await);
+            server.await.expect("server task");
+        });
+    }
+
+    #[test]
+    fn the_answer_to_a_request_whose_body_is_left_unread_is_not_reset() {
+        runtime().block_on(async {
+            let ctx = ctx();
+            let drain = ctx.drain();
+            let tokio_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let addr = tokio_listener.local_addr().expect("addr");
+            let app = axum::Router::new().route(
+                "/",
+                axum::routing::get(|| async { "hi" }).post(|| async { "hi" }),
+            );
+            let server = tokio::spawn({
+                let listener = drain.listener(tokio_listener);
+                let serve = axum::serve(listener, app.layer(drain.layer()));
+                let drained = drain.drained();
+                async move { serve.with_graceful_shutdown(drained).await.expect("serve") }
+            });
+            let mut client = TcpStream::connect(addr).await.expect("connect");
+            // Accepted (a connection still queued at the stop would be reset
+            // with the listener: the workers' other fds keep the socket).
+            assert!(get(&mut client).await.starts_with("http/1.1 200"));
+            ctx.stop();
+            // A body the handler never reads: hyper answers, then closes the
+            // connection with the rest of the body unread.
+            let body = vec![b'x'; 40_000];
+            let head = format!(
+                "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            );
+            client.write_all(head.as_bytes()).await.expect("write");
+            client.write_all(&body).await.expect("write");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let mut answer = Vec::new();
+            client.read_to_end(&mut answer).await.expect("no reset");
+            let answer = String::from_utf8_lossy(&answer).to_lowercase();
+            assert!(answer.starts_with("http/1.1 200"), "{answer}");
+            assert!(answer.contains("connection: close"), "{answer}");
+            assert!(answer.ends_with("\r\n\r\nhi"), "{answer}");
+            drop(client);
             server.await.expect("server task");
         });
     }
