@@ -25,7 +25,7 @@ use tokio::sync::Notify;
 use crate::context::Context;
 
 pub use layer::{DrainFuture, DrainLayer, DrainService};
-pub use listener::{Accept, DRAIN_LINGER, DRAIN_LINGER_BYTES, DrainIo, DrainListener};
+pub use listener::{DRAIN_LINGER, DRAIN_LINGER_BYTES, DrainIo, DrainListener, TokioAccept};
 
 /// The grace of [`Context::drain`]: how long a draining worker waits for the next
 /// request of an idle keep-alive connection before it closes it.
@@ -125,7 +125,7 @@ impl Drain {
     /// this worker's fd of the socket (the other workers and the master keep it),
     /// and counts the connections it accepted until each is dropped. With the
     /// `axum` feature it is an `axum::serve::Listener`.
-    pub fn listener<L: Accept>(&self, listener: L) -> DrainListener<L> {
+    pub fn listener<L: TokioAccept>(&self, listener: L) -> DrainListener<L> {
         DrainListener::new(self.clone(), listener)
     }
 

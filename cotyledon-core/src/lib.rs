@@ -239,8 +239,8 @@ pub use context::Context;
 pub use cotyledon_derive::Service;
 #[cfg(feature = "drain")]
 pub use drain::{
-    Accept, DEFAULT_DRAIN_GRACE, DRAIN_LINGER, DRAIN_LINGER_BYTES, Drain, DrainFuture, DrainIo,
-    DrainLayer, DrainListener, DrainService,
+    DEFAULT_DRAIN_GRACE, DRAIN_LINGER, DRAIN_LINGER_BYTES, Drain, DrainFuture, DrainIo, DrainLayer,
+    DrainListener, DrainService, TokioAccept,
 };
 pub use error::Error;
 pub use hooks::{HookOutput, WorkerExit};

@@ -14,7 +14,7 @@ use crate::stopped::Stopped;
 
 /// A tokio listener a [`DrainListener`] can wrap: [`tokio::net::TcpListener`] and
 /// [`tokio::net::UnixListener`]. Sealed.
-pub trait Accept: sealed::Sealed {
+pub trait TokioAccept: sealed::Sealed {
     /// A connection.
     type Stream;
     /// The peer's address.
@@ -34,7 +34,7 @@ mod sealed {
     impl Sealed for tokio::net::UnixListener {}
 }
 
-impl Accept for tokio::net::TcpListener {
+impl TokioAccept for tokio::net::TcpListener {
     type Stream = tokio::net::TcpStream;
     type Addr = std::net::SocketAddr;
     fn poll_accept(
@@ -48,7 +48,7 @@ impl Accept for tokio::net::TcpListener {
     }
 }
 
-impl Accept for tokio::net::UnixListener {
+impl TokioAccept for tokio::net::UnixListener {
     type Stream = tokio::net::UnixStream;
     type Addr = tokio::net::unix::SocketAddr;
     fn poll_accept(
@@ -74,7 +74,7 @@ pub struct DrainListener<L> {
     stopped: Stopped,
 }
 
-impl<L: Accept> DrainListener<L> {
+impl<L: TokioAccept> DrainListener<L> {
     pub(super) fn new(drain: Drain, listener: L) -> Self {
         let stopped = drain.ctx.stopped();
         DrainListener {
@@ -148,7 +148,7 @@ impl<L: Accept> DrainListener<L> {
 #[cfg(feature = "axum")]
 impl<L> axum::serve::Listener for DrainListener<L>
 where
-    L: Accept + Send + Sync + 'static,
+    L: TokioAccept + Send + Sync + 'static,
     L::Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     L::Addr: Send,
 {
