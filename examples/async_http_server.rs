@@ -1,9 +1,9 @@
 //! The async twin of `http_server.rs`: a pre-fork HTTP/1.1 server whose workers
-//! serve with hyper on tokio, an [`AsyncService`] run by [`cotyledon::Tokio`].
-//! Reloads and stops drop no request. Feature `tokio`.
+//! serve with hyper-util on tokio, an [`AsyncService`] run by [`cotyledon::Tokio`].
+//! Reloads and stops drop no request. Feature `drain`.
 //!
 //! ```text
-//! cargo run --release -p cotyledon-core --features tokio --example async_http_server -- \
+//! cargo run --release -p cotyledon-core --features drain --example async_http_server -- \
 //!     --listen 127.0.0.1:8080 --workers 4
 //! curl http://127.0.0.1:8080/        # worker 2 pid 12345
 //! kill -HUP <master pid>             # rolling restart of the workers
@@ -24,21 +24,20 @@
 //! model (scale with `--workers`, one process per core or two) and a fair match
 //! for `http_server`, whose workers are processes too; a multi-thread runtime
 //! per worker ([`Tokio::with_runtime`]) would only add threads competing for the
-//! same cores. The worker takes the master's listening socket from its context,
-//! makes it non-blocking (a flag of the socket, shared by every process holding
-//! it: all of them wake for one connection and all but one find nothing to
-//! accept, which must not block them), hands it to tokio, says it is ready, and
-//! serves each connection it accepts in a task of its own
-//! (`async_http_server/conn.rs`).
+//! same cores. The worker takes the master's listening socket from its context
+//! as a tokio listener ([`Context::tokio_tcp_listener`]), says it is ready, and
+//! serves each connection it accepts with hyper in a task of its own
+//! (`async_http_server/conn.rs`), watched by hyper-util's `GracefulShutdown`.
 //!
-//! The drain is `http_server`'s: once [`Context::cancellation_token`] is
-//! cancelled (SIGTERM, or the worker's turn in a rolling reload), the worker
-//! stops accepting at once (the connections still queued on the shared socket go
-//! to the other workers, or to the replacement), finishes every request in
-//! flight, answers the next request of each keep-alive connection with
-//! `Connection: close`, and `run` returns once every connection is closed; the
-//! graceful shutdown timeout (10 s) bounds it. `terminate` then logs how many
-//! responses the worker wrote.
+//! The drain is cotyledon's ([`Context::drain`], feature `drain`): once the
+//! worker is told to stop (SIGTERM, or its turn in a rolling reload), its
+//! listener stops accepting (the connections still queued on the shared socket
+//! go to the other workers, or to the replacement), every request in flight is
+//! finished, the next request of each keep-alive connection is answered with
+//! `Connection: close` (the drain's layer), and `GracefulShutdown` is told to
+//! shut down once every connection is closed or a 1 s grace has passed, which
+//! closes the connections idle all that time; the graceful shutdown timeout
+//! (10 s) bounds it. `terminate` then logs how many responses the worker wrote.
 //!
 //! Logs go to stderr: `LEVEL [PID] message`, the master's and the workers'.
 
@@ -53,9 +52,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cotyledon::{AsyncService, BoxError, Context, Service, Tokio, WorkerId};
+use hyper_util::server::graceful::GracefulShutdown;
 use log::{info, warn};
-use tokio::net::TcpListener;
-use tokio::task::JoinSet;
 
 use conn::Shared;
 
@@ -82,46 +80,33 @@ impl HttpWorker {
 
 impl AsyncService for HttpWorker {
     async fn run(&self, ctx: Context) -> Result<(), BoxError> {
-        let stop = ctx.cancellation_token();
         // A slow application: this is where it would load its model.
         tokio::select! {
-            () = stop.cancelled() => return Ok(()),
+            () = ctx.stopped() => return Ok(()),
             () = tokio::time::sleep(self.boot_delay) => {}
         }
-        // A new fd on the master's socket.
-        let listener = ctx.tcp_listener("http")?;
-        listener.set_nonblocking(true)?;
-        let listener = TcpListener::from_std(listener)?;
+        // A new fd on the master's socket, which stops accepting at the stop.
+        let drain = ctx.drain();
+        let mut listener = drain.listener(ctx.tokio_tcp_listener("http")?);
         // Logged before ready(): a line the master logs once the worker is ready
         // (a recycle of the next worker) comes after this one in the log.
         info!("http worker {} serving", ctx.worker_id());
         // Booted: a rolling reload may now go on to the next worker.
         ctx.ready();
-        let mut connections = JoinSet::new();
-        let stopped = stop.cancelled();
-        tokio::pin!(stopped);
-        loop {
-            tokio::select! {
-                biased;
-                () = &mut stopped => break,
-                // Reaps the tasks of closed connections as it goes (before
-                // accepting more, so that a burst of connections cannot pile
-                // them up).
-                Some(ended) = connections.join_next() => log_panic(ended),
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, _)) => {
-                        connections.spawn(conn::serve(stream, self.shared.clone(), stop.clone()));
-                    }
-                    Err(e) => accept_failed(e).await,
-                },
+        let (graceful, layer) = (GracefulShutdown::new(), drain.layer());
+        while let Some(accepted) = listener.accept().await {
+            match accepted {
+                Ok((stream, _)) => {
+                    let shared = self.shared.clone();
+                    tokio::spawn(conn::serve(stream, shared, &layer, &graceful));
+                }
+                Err(e) => accept_failed(e).await,
             }
         }
-        // Stops accepting: this worker's fd of the socket is closed, the socket
-        // stays open in the master and the other workers.
-        drop(listener);
-        while let Some(ended) = connections.join_next().await {
-            log_panic(ended);
-        }
+        // Stopping: every connection gets its last response, then the idle ones
+        // left after the grace are closed and the others finish.
+        drain.drained().await;
+        graceful.shutdown().await;
         Ok(())
     }
 
@@ -143,12 +128,6 @@ async fn accept_failed(e: std::io::Error) {
     if !matches!(e.kind(), ConnectionAborted | Interrupted) {
         warn!("accept failed: {e}");
         tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-fn log_panic(ended: Result<(), tokio::task::JoinError>) {
-    if let Err(e) = ended {
-        warn!("a connection task failed: {e}");
     }
 }
 

@@ -197,7 +197,12 @@
 // Items of features that are off are not there to link to; docs.rs and CI build
 // the documentation with every feature, where every link must resolve.
 #![cfg_attr(
-    not(all(feature = "logger", feature = "tokio", feature = "config")),
+    not(all(
+        feature = "logger",
+        feature = "tokio",
+        feature = "config",
+        feature = "axum"
+    )),
     allow(rustdoc::broken_intra_doc_links)
 )]
 
@@ -208,6 +213,8 @@ mod asynchronous;
 #[cfg(feature = "config")]
 mod config;
 mod context;
+#[cfg(feature = "drain")]
+mod drain;
 mod error;
 mod hooks;
 mod ids;
@@ -232,6 +239,11 @@ pub use asynchronous::{AsyncService, Tokio};
 pub use config::{Config, MAX_CONFIG_BYTES};
 pub use context::Context;
 pub use cotyledon_derive::Service;
+#[cfg(feature = "drain")]
+pub use drain::{
+    DEFAULT_DRAIN_GRACE, DRAIN_LINGER, DRAIN_LINGER_BYTES, Drain, DrainFuture, DrainIo, DrainLayer,
+    DrainListener, DrainService, TokioAccept,
+};
 pub use error::Error;
 pub use hooks::{HookOutput, WorkerExit};
 pub use ids::{ServiceId, WorkerId};

@@ -1,5 +1,5 @@
-//! One HTTP/1.1 connection of `async_http_server`, served by hyper in a task of
-//! its own: the responses, the drain rules and the count of responses written.
+//! One HTTP/1.1 connection of `async_http_server`: hyper's, with the example's
+//! rules, its responses and the count of responses written.
 //!
 //! The rules are `http_server`'s (`examples/http_server/conn.rs`): keep-alive;
 //! HTTP/1.0 answered in kind (hyper keeps the connection only if the request
@@ -9,15 +9,10 @@
 //! connection closed after 60 s. Unlike `http_server`, chunked request bodies
 //! are read like the others (hyper decodes them) rather than refused.
 //!
-//! When the worker drains, a request in progress is finished and answered with
-//! `Connection: close`, and so is the next request of an idle keep-alive
-//! connection if it comes within [`DRAIN_GRACE`]; hyper closes the connection
-//! after a response with that header. Only past the grace is an idle connection
-//! closed (hyper's `graceful_shutdown`, which closes an idle connection at once
-//! and is therefore not called on the stop itself): closing it then would race
-//! with a request the client is sending on it, and the client would see a reset;
-//! a client that reads `Connection: close` opens a new connection instead, which
-//! another worker accepts.
+//! The drain is cotyledon's ([`cotyledon::Drain`]): the service is wrapped in
+//! its layer, which says `Connection: close` on every response once the worker
+//! drains, and the caller watches the connection with hyper-util's
+//! `GracefulShutdown`, told to shut down only once the drain is over.
 
 use std::convert::Infallible;
 use std::io;
@@ -28,20 +23,20 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
+use cotyledon::{DrainIo, DrainLayer};
 use http_body_util::{BodyExt, Full};
-use hyper::body::Body;
+use hyper::body::{Body, Incoming};
 use hyper::header::{ALLOW, CONNECTION, CONTENT_TYPE, HeaderValue};
 use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio_util::sync::CancellationToken;
+use tower::Layer;
 
-/// How long a draining worker waits for the next request on a keep-alive connection.
-const DRAIN_GRACE: Duration = Duration::from_secs(1);
-/// How long an idle keep-alive connection is kept open otherwise.
+/// How long an idle keep-alive connection is kept open.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Largest request head (hyper's read buffer), most header lines, largest
 /// request body (read and ignored).
@@ -71,10 +66,15 @@ impl Shared {
     }
 }
 
-/// Serves requests on `stream` until the client closes, the connection idles out,
-/// a request asks to close, or the worker drains (`stop` is cancelled).
-pub(crate) async fn serve(stream: TcpStream, shared: Arc<Shared>, stop: CancellationToken) {
-    let _ = stream.set_nodelay(true);
+/// Serves `stream` until the client closes, the connection idles out, a request
+/// or the drain asks to close, or `graceful` shuts it down; to be spawned.
+pub(crate) fn serve(
+    stream: DrainIo<TcpStream>,
+    shared: Arc<Shared>,
+    drain: &DrainLayer,
+    graceful: &GracefulShutdown,
+) -> impl Future<Output = ()> + Send + 'static {
+    let _ = stream.get_ref().set_nodelay(true);
     let handed = Arc::new(AtomicU64::new(0));
     let io = TokioIo::new(Counted {
         stream,
@@ -82,64 +82,33 @@ pub(crate) async fn serve(stream: TcpStream, shared: Arc<Shared>, stop: Cancella
         counted: 0,
         shared: shared.clone(),
     });
-    let draining = stop.clone();
-    let service = service_fn(move |req| {
+    let service = tower::service_fn(move |req: Request<Incoming>| {
         let (shared, handed) = (shared.clone(), handed.clone());
-        let close = draining.is_cancelled();
         async move {
-            let response = respond(req, &shared.hello, close).await;
+            let response = respond(req, &shared.hello).await;
             // Handed to hyper, which encodes it at once; `Counted` counts it
             // once it is written.
             handed.fetch_add(1, Ordering::Relaxed);
             Ok::<_, Infallible>(response)
         }
     });
-    let mut conn = http1::Builder::new()
+    let conn = http1::Builder::new()
         .timer(TokioTimer::new())
         // Also the wait for the next request of a keep-alive connection.
         .header_read_timeout(IDLE_TIMEOUT)
         .max_buf_size(MAX_HEAD)
         .max_headers(MAX_HEADERS)
-        .serve_connection(io, service);
+        .serve_connection(io, TowerToHyperService::new(drain.layer(service)));
+    let conn = graceful.watch(conn);
     // Errors are the client's (a reset, a bad request hyper answered): nothing to log.
-    let _ = tokio::select! {
-        result = &mut conn => result,
-        () = stop.cancelled() => match tokio::time::timeout(DRAIN_GRACE, &mut conn).await {
-            Ok(result) => result,
-            Err(_) => {
-                // Idle for the whole grace: closed now. A request in progress
-                // is still answered (with `Connection: close`) first.
-                Pin::new(&mut conn).graceful_shutdown();
-                (&mut conn).await
-            }
-        },
-    };
-    linger(conn.into_parts().io.into_inner().stream).await;
+    async move {
+        let _ = conn.await;
+    }
 }
 
-/// Closes gracefully once hyper is done: no more writes (hyper has shut the
-/// write side down already after a clean end), then read (and drop) what the
-/// client still sends until it closes, so that unread bytes do not turn the
-/// close into a reset that could destroy the last response before the client
-/// reads it.
-async fn linger(mut stream: TcpStream) {
-    let _ = stream.shutdown().await;
-    let drain = async {
-        let mut sink = [0u8; 4096];
-        let mut left = MAX_HEAD + MAX_BODY;
-        while left > 0 {
-            match stream.read(&mut sink).await {
-                Ok(n) if n > 0 => left = left.saturating_sub(n),
-                _ => return,
-            }
-        }
-    };
-    let _ = tokio::time::timeout(DRAIN_GRACE, drain).await;
-}
-
-/// The response to `req`, whose body is read and dropped; `close`: the worker
-/// drains, so the response says `Connection: close`. `hello` is the body of a 200.
-pub(crate) async fn respond<B>(req: Request<B>, hello: &Bytes, close: bool) -> Response<Full<Bytes>>
+/// The response to `req`, whose body is read and dropped. `hello` is the body
+/// of a 200. (`Connection: close` while the worker drains is the drain layer's.)
+pub(crate) async fn respond<B>(req: Request<B>, hello: &Bytes) -> Response<Full<Bytes>>
 where
     B: Body + Unpin,
 {
@@ -149,7 +118,7 @@ where
         _ => StatusCode::METHOD_NOT_ALLOWED,
     };
     match skip_body(req.into_body()).await {
-        Ok(()) => response(status, close, hello),
+        Ok(()) => response(status, false, hello),
         Err(refused) => response(refused, true, hello),
     }
 }
@@ -202,7 +171,7 @@ fn response(status: StatusCode, close: bool, hello: &Bytes) -> Response<Full<Byt
 /// flush means that every response handed over so far is in the kernel's send
 /// buffer: written, as `http_server` counts a `write_all` that succeeded.
 struct Counted {
-    stream: TcpStream,
+    stream: DrainIo<TcpStream>,
     /// Responses the service handed to hyper on this connection.
     handed: Arc<AtomicU64>,
     /// How many of them were counted in `shared`.
@@ -263,12 +232,7 @@ mod tests {
     use super::*;
 
     /// The response to `METHOD TARGET` with `body`, and its body.
-    fn exchange(
-        method: &str,
-        target: &str,
-        body: &'static [u8],
-        close: bool,
-    ) -> (Response<Full<Bytes>>, Bytes) {
+    fn exchange(method: &str, target: &str, body: &'static [u8]) -> (Response<Full<Bytes>>, Bytes) {
         let req = Request::builder()
             .method(method)
             .uri(target)
@@ -278,7 +242,7 @@ mod tests {
             .build()
             .unwrap();
         runtime.block_on(async {
-            let response = respond(req, &Bytes::from_static(b"hi\n"), close).await;
+            let response = respond(req, &Bytes::from_static(b"hi\n")).await;
             let (head, body) = response.into_parts();
             let bytes = body.collect().await.unwrap().to_bytes();
             (Response::from_parts(head, Full::new(bytes.clone())), bytes)
@@ -291,36 +255,27 @@ mod tests {
 
     #[test]
     fn the_root_and_other_paths() {
-        let (ok, body) = exchange("GET", "/", b"", false);
+        let (ok, body) = exchange("GET", "/", b"");
         assert_eq!((ok.status(), &body[..]), (StatusCode::OK, &b"hi\n"[..]));
         assert_eq!(header(&ok, CONTENT_TYPE), Some("text/plain"));
         assert_eq!(header(&ok, CONNECTION), None);
-        let (missing, body) = exchange("HEAD", "/x", b"", false);
+        let (missing, body) = exchange("HEAD", "/x", b"");
         assert_eq!(
             (missing.status(), &body[..]),
             (StatusCode::NOT_FOUND, &b"not found\n"[..])
         );
-        let (query, _) = exchange("GET", "/?q=1", b"", false);
+        let (query, _) = exchange("GET", "/?q=1", b"");
         assert_eq!(query.status(), StatusCode::NOT_FOUND);
     }
 
     #[test]
-    fn draining_says_close() {
-        let (ok, _) = exchange("GET", "/", b"", true);
-        assert_eq!(
-            (ok.status(), header(&ok, CONNECTION)),
-            (StatusCode::OK, Some("close"))
-        );
-    }
-
-    #[test]
     fn bodies_are_skipped_and_other_methods_refused() {
-        let (post, _) = exchange("POST", "/", b"body", false);
+        let (post, _) = exchange("POST", "/", b"body");
         assert_eq!(post.status(), StatusCode::METHOD_NOT_ALLOWED);
         assert_eq!(header(&post, ALLOW), Some("GET, HEAD"));
         assert_eq!(header(&post, CONNECTION), None);
         let big: &'static [u8] = vec![b'x'; MAX_BODY + 1].leak();
-        let (refused, body) = exchange("PUT", "/", big, false);
+        let (refused, body) = exchange("PUT", "/", big);
         assert_eq!(refused.status(), StatusCode::PAYLOAD_TOO_LARGE);
         assert_eq!(header(&refused, CONNECTION), Some("close"));
         assert_eq!(&body[..], b"request body too large\n");

@@ -45,9 +45,11 @@ Tasks:
                          rescaling; `cargo xtask chaos --help` lists ARGS
   load [--smoke] [--write] [--port P] [--example NAME]
                          the http_server example (or NAME: async_http_server,
-                         its twin on hyper and tokio; 4 workers) under wrk on
-                         loopback: baseline, SIGKILLs, rolling reloads, the
+                         its twin on hyper-util and tokio; 4 workers) under wrk
+                         on loopback: baseline, SIGKILLs, rolling reloads, the
                          all-at-once default, slow-booting workers, SIGTERM;
+                         (NAME axum_service, axum_service_naive: a user's axum
+                         service with and without the drain, 20 rolling reloads);
                          a table per phase, non-zero exit if a check fails
                          (installs wrk with apt-get when it is missing;
                          --smoke: under 10 s of load; --write: the figures

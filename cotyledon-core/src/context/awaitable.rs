@@ -13,14 +13,21 @@ impl Context {
     /// needs nothing but the waker it is polled with). Each call gives an
     /// independent future; one made after the stop is ready at once.
     ///
+    /// For an HTTP/1 server (hyper, hyper-util, axum) do not hand it to the
+    /// server's graceful shutdown directly: on that signal hyper closes every
+    /// idle keep-alive connection at once, and a client sending its next request
+    /// on one sees a failed request. Hand it [`ctx.drain()`](Context::drain)'s
+    /// `drained()` instead (feature `drain`, or `axum`), with the drain's
+    /// listener and layer: zero failed requests through reloads and stops.
+    ///
     /// ```
     /// use std::future::Future;
     ///
     /// use cotyledon::Context;
     ///
     /// /// A server that stops accepting once `shutdown` completes and returns when
-    /// /// its open connections are done (axum's
-    /// /// `with_graceful_shutdown` and tonic's `serve_with_shutdown` take one).
+    /// /// its open connections are done (tonic's `serve_with_shutdown` takes one;
+    /// /// for HTTP/1 servers see `Context::drain`).
     /// async fn serve(shutdown: impl Future<Output = ()>) {
     ///     shutdown.await;
     /// }

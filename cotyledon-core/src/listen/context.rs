@@ -1,5 +1,6 @@
 //! The listeners as workers see them: [`Context::tcp_listener`] and
-//! [`Context::unix_listener`].
+//! [`Context::unix_listener`], and with the `tokio` feature their tokio forms,
+//! [`Context::tokio_tcp_listener`] and [`Context::tokio_unix_listener`].
 
 use std::net::TcpListener;
 use std::os::unix::net::UnixListener;
@@ -82,5 +83,147 @@ impl Context {
     /// ```
     pub fn unix_listener(&self, name: &str) -> Result<UnixListener, Error> {
         crate::listen::unix_listener(name)
+    }
+
+    /// [`tcp_listener`](Context::tcp_listener) as a tokio
+    /// [`TcpListener`](tokio::net::TcpListener), registered with the current
+    /// runtime: the socket is made non-blocking (for every worker of this
+    /// listener, which is what each of them needs; see `tcp_listener`), then
+    /// handed to tokio. Call it inside the worker's runtime (in
+    /// [`AsyncService::run`](crate::AsyncService::run)). With the `tokio` feature.
+    ///
+    /// ```
+    /// # async fn f(ctx: cotyledon::Context) -> Result<(), cotyledon::BoxError> {
+    /// let listener = ctx.tokio_tcp_listener("http")?;
+    /// let (stream, peer) = listener.accept().await?;
+    /// # drop((stream, peer));
+    /// # Ok(())
+    /// # }
+    /// # let _ = f;
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`tcp_listener`](Context::tcp_listener), and [`Error::Listen`] if the
+    /// socket cannot be made non-blocking or registered, or if there is no tokio
+    /// runtime in this thread (its source then says so).
+    ///
+    /// # Panics
+    ///
+    /// As tokio's `from_std`, if the current runtime was built without I/O
+    /// (`enable_io`; [`Tokio::new`](crate::Tokio::new)'s has it).
+    #[cfg(feature = "tokio")]
+    pub fn tokio_tcp_listener(&self, name: &str) -> Result<tokio::net::TcpListener, Error> {
+        let listener = self.tcp_listener(name)?;
+        to_tokio(name, listener, tokio::net::TcpListener::from_std)
+    }
+
+    /// [`unix_listener`](Context::unix_listener) as a tokio
+    /// [`UnixListener`](tokio::net::UnixListener); as
+    /// [`tokio_tcp_listener`](Context::tokio_tcp_listener). With the `tokio`
+    /// feature.
+    ///
+    /// # Errors
+    ///
+    /// As [`unix_listener`](Context::unix_listener), and [`Error::Listen`] if the
+    /// socket cannot be made non-blocking or registered, or if there is no tokio
+    /// runtime in this thread.
+    ///
+    /// # Panics
+    ///
+    /// As tokio's `from_std`, if the current runtime was built without I/O.
+    #[cfg(feature = "tokio")]
+    pub fn tokio_unix_listener(&self, name: &str) -> Result<tokio::net::UnixListener, Error> {
+        let listener = self.unix_listener(name)?;
+        to_tokio(name, listener, tokio::net::UnixListener::from_std)
+    }
+}
+
+/// A std listener made non-blocking and handed to tokio with `from_std`.
+#[cfg(feature = "tokio")]
+fn to_tokio<S, T>(
+    name: &str,
+    listener: S,
+    from_std: impl FnOnce(S) -> std::io::Result<T>,
+) -> Result<T, Error>
+where
+    S: NonBlocking,
+{
+    let failed = |source| Error::Listen {
+        name: name.to_owned(),
+        source,
+    };
+    if tokio::runtime::Handle::try_current().is_err() {
+        let outside = "a tokio listener must be made inside a tokio runtime";
+        return Err(failed(std::io::Error::other(outside)));
+    }
+    listener.set_nonblocking().map_err(failed)?;
+    from_std(listener).map_err(failed)
+}
+
+/// `set_nonblocking(true)` of both std listeners.
+#[cfg(feature = "tokio")]
+trait NonBlocking {
+    fn set_nonblocking(&self) -> std::io::Result<()>;
+}
+
+#[cfg(feature = "tokio")]
+impl NonBlocking for TcpListener {
+    fn set_nonblocking(&self) -> std::io::Result<()> {
+        TcpListener::set_nonblocking(self, true)
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl NonBlocking for UnixListener {
+    fn set_nonblocking(&self) -> std::io::Result<()> {
+        UnixListener::set_nonblocking(self, true)
+    }
+}
+
+#[cfg(all(test, feature = "tokio"))]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use crate::listen::{Listen, listen};
+    use crate::{Context, Error, WorkerId};
+
+    #[test]
+    fn tokio_listeners_come_from_the_named_socket_inside_a_runtime_only() {
+        listen("unit-tokio", Listen::tcp((Ipv4Addr::LOCALHOST, 0))).expect("bind");
+        let ctx = Context::new("t", WorkerId::new(0));
+        // Outside a runtime: a typed error, not tokio's panic.
+        match ctx.tokio_tcp_listener("unit-tokio") {
+            Err(Error::Listen { name, source }) => {
+                assert_eq!(name, "unit-tokio");
+                assert!(
+                    source.to_string().contains("inside a tokio runtime"),
+                    "{source}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            let listener = ctx
+                .tokio_tcp_listener("unit-tokio")
+                .expect("tokio listener");
+            let addr = listener.local_addr().expect("addr");
+            let client = tokio::net::TcpStream::connect(addr).await.expect("connect");
+            let (server, peer) = listener.accept().await.expect("accept");
+            assert_eq!(peer, client.local_addr().expect("client addr"));
+            drop(server);
+            assert!(matches!(
+                ctx.tokio_unix_listener("unit-tokio"),
+                Err(Error::ListenerKind { .. })
+            ));
+            assert!(matches!(
+                ctx.tokio_tcp_listener("unit-tokio-nope"),
+                Err(Error::UnknownListener(_))
+            ));
+        });
     }
 }

@@ -10,7 +10,9 @@
 //! the master and every worker exiting 0 on SIGTERM, recycles one at a time with
 //! no fork-limiter pause. The p99 target (100 ms) and the overhead ratio (95%)
 //! are judged by the full `cargo xtask load` only: this runs next to other tests
-//! on a 2-core machine.
+//! on a 2-core machine. `--example axum_service` runs a user's axum service
+//! with cotyledon's drain (`examples/axum_service.rs`) through 5 rolling reloads
+//! under wrk: not one failed request.
 //!
 //! The task builds the example in release mode and installs wrk (the Debian
 //! package) when it is missing. It waits for every server it starts to be gone
@@ -70,9 +72,45 @@ fn async_http_server_under_wrk_drops_no_request_on_reloads_kills_and_sigterm() {
     load_smoke("async_http_server", &["--example", "async_http_server"]);
 }
 
-/// Runs `cargo xtask load --smoke ARGS` against the example `example` and checks
-/// that it passed, printed a row per phase, and left no process of the example.
+#[test]
+fn a_users_axum_service_with_the_drain_drops_no_request_through_rolling_reloads() {
+    let stdout = run_load_smoke("axum_service", &["--example", "axum_service"]);
+    let row = "| rolling reloads, axum with the drain |";
+    assert!(stdout.contains(row), "no row {row}:\n{stdout}");
+    assert!(
+        stdout.contains("[pass] 0 socket errors (got 0/0/0/0)"),
+        "{stdout}"
+    );
+}
+
+/// Runs `cargo xtask load --smoke ARGS` against the HTTP server `example` and
+/// checks that it passed, printed a row per phase, and left no process.
 fn load_smoke(example: &str, args: &[&str]) {
+    let stdout = run_load_smoke(example, args);
+    // What the task printed: a table row per phase, every check passed.
+    for phase in [
+        "| baseline |",
+        "| one worker SIGKILLed per second |",
+        "| rolling reload |",
+        "| slow boot, rolling reload |",
+        "| SIGTERM under load |",
+        "| workers recycled every few seconds |",
+    ] {
+        assert!(stdout.contains(phase), "no row {phase}:\n{stdout}");
+    }
+    // The comparison needs `--single-process`, http_server's only.
+    let overhead = "| overhead: 4 workers vs 1 process × 4 threads |";
+    assert_eq!(
+        stdout.contains(overhead),
+        example == "http_server",
+        "{overhead}:\n{stdout}"
+    );
+}
+
+/// Runs `cargo xtask load --smoke ARGS` against the example `example`, checks
+/// that every check passed and that no process of the example is left; what it
+/// printed.
+fn run_load_smoke(example: &str, args: &[&str]) -> String {
     let _alone = crate::heavy();
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(|d| workspace_root().join(d))
@@ -94,24 +132,6 @@ fn load_smoke(example: &str, args: &[&str]) {
         ));
     }
     load.assert_no_process_left(crate::SOON);
-    // What the task printed: a table row per phase, every check passed.
-    for phase in [
-        "| baseline |",
-        "| one worker SIGKILLed per second |",
-        "| rolling reload |",
-        "| slow boot, rolling reload |",
-        "| SIGTERM under load |",
-        "| workers recycled every few seconds |",
-    ] {
-        assert!(stdout.contains(phase), "no row {phase}:\n{stdout}");
-    }
-    // The comparison needs `--single-process`, http_server's only.
-    let overhead = "| overhead: 4 workers vs 1 process × 4 threads |";
-    assert_eq!(
-        stdout.contains(overhead),
-        example == "http_server",
-        "{overhead}:\n{stdout}"
-    );
     assert!(!stdout.contains("[FAIL]"), "{stdout}");
     assert!(stdout.contains("load: every check passed"), "{stdout}");
 
@@ -128,4 +148,5 @@ fn load_smoke(example: &str, args: &[&str]) {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
+    stdout
 }

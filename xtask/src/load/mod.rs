@@ -1,6 +1,8 @@
 //! `cargo xtask load [--smoke] [--write] [--port P] [--example NAME]`: a pre-fork
 //! HTTP example under real load, with `wrk`, on loopback: `http_server` (the
-//! default) or its async twin `async_http_server` (hyper on tokio).
+//! default) or its async twin `async_http_server` (hyper-util on tokio); or a user's
+//! axum service through rolling reloads, with the drain (`axum_service`) or
+//! without (`axum_service_naive`), in one phase of its own (`user.rs`).
 //!
 //! Builds the example in release mode (with the features it requires), installs wrk when it is missing (Debian
 //! package `wrk`, with apt-get), then runs phases, each a
@@ -27,6 +29,7 @@ mod procfs;
 mod report;
 pub(crate) mod section;
 pub(crate) mod server;
+mod user;
 mod wrk;
 
 use std::net::TcpListener;
@@ -42,16 +45,27 @@ pub(crate) enum Example {
     #[default]
     HttpServer,
     AsyncHttpServer,
+    /// A user's axum service with the drain (`user.rs`).
+    AxumService,
+    /// The same without it: the "before".
+    AxumServiceNaive,
 }
 
 impl Example {
-    pub(crate) const ALL: [Example; 2] = [Example::HttpServer, Example::AsyncHttpServer];
+    pub(crate) const ALL: [Example; 4] = [
+        Example::HttpServer,
+        Example::AsyncHttpServer,
+        Example::AxumService,
+        Example::AxumServiceNaive,
+    ];
 
     /// Its name in cotyledon-core's `[[example]]` list, and on the command line.
     pub(crate) fn name(self) -> &'static str {
         match self {
             Example::HttpServer => "http_server",
             Example::AsyncHttpServer => "async_http_server",
+            Example::AxumService => "axum_service",
+            Example::AxumServiceNaive => "axum_service_naive",
         }
     }
 
@@ -59,7 +73,9 @@ impl Example {
     fn features(self) -> &'static [&'static str] {
         match self {
             Example::HttpServer => &[],
-            Example::AsyncHttpServer => &["tokio"],
+            Example::AsyncHttpServer => &["drain"],
+            Example::AxumService => &["axum", "logger"],
+            Example::AxumServiceNaive => &["tokio", "logger"],
         }
     }
 
@@ -101,7 +117,8 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
                     .into_iter()
                     .find(|e| e.name() == value)
                     .ok_or_else(|| {
-                        format!("`--example`: http_server or async_http_server, not `{value}`")
+                        let names: Vec<_> = Example::ALL.iter().map(|e| e.name()).collect();
+                        format!("`--example`: one of {}, not `{value}`", names.join(", "))
                     })?;
             }
             other => {
@@ -114,6 +131,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
     if opts.smoke && opts.write {
         return Err("`--write` records the full run: not with `--smoke`".to_owned());
     }
+
     Ok(opts)
 }
 
@@ -129,18 +147,26 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     };
     let logs = target_dir().join("load");
     std::fs::create_dir_all(&logs).map_err(|e| format!("cannot create {}: {e}", logs.display()))?;
-    let mut plan = phases::Plan::new(opts.smoke);
-    if example != Example::HttpServer {
-        // The comparison needs `--single-process`, http_server's only.
-        plan.overhead = None;
-    }
-    let runner = phases::Runner {
-        bin,
-        port,
-        logs,
-        plan,
+    let phases = match example {
+        Example::AxumService | Example::AxumServiceNaive => {
+            let drained = example == Example::AxumService;
+            user::phases(&bin, port, &logs, opts.smoke, drained)?
+        }
+        Example::HttpServer | Example::AsyncHttpServer => {
+            let mut plan = phases::Plan::new(opts.smoke);
+            if example != Example::HttpServer {
+                // The comparison needs `--single-process`, http_server's only.
+                plan.overhead = None;
+            }
+            let runner = phases::Runner {
+                bin,
+                port,
+                logs,
+                plan,
+            };
+            runner.run_all()?
+        }
     };
-    let phases = runner.run_all()?;
 
     let smoke = if opts.smoke { " --smoke" } else { "" };
     let machine = crate::bench::procfs::machine();
@@ -222,6 +248,13 @@ mod tests {
         assert!(parse(&["--example", "demo"]).is_err());
         assert!(parse(&["--write"]).unwrap().write);
         assert!(parse(&["--smoke", "--write"]).is_err());
+        let user = parse(&["--example", "axum_service_naive"]).unwrap();
+        assert_eq!(user.example, Example::AxumServiceNaive);
+        assert!(
+            parse(&["--example", "axum_service", "--write"])
+                .unwrap()
+                .write
+        );
         assert!(parse(&["--port"]).is_err());
         assert!(parse(&["--port", "0"]).is_err());
         assert!(parse(&["--fast"]).is_err());

@@ -31,9 +31,23 @@ each worker drains on SIGTERM, see its module doc)"
         Example::AsyncHttpServer => {
             "## Async pre-fork HTTP server under load (`cargo xtask load --example async_http_server`)
 
-`examples/async_http_server.rs`, hyper on a current-thread tokio runtime in each
-worker, with 4 workers (one listening socket bound by the master; each worker
-drains on SIGTERM as `http_server` does, see its module doc)"
+`examples/async_http_server.rs`, hyper-util's server on a current-thread tokio
+runtime in each worker with cotyledon's drain (feature `drain`), with 4 workers
+(one listening socket bound by the master; each worker drains on SIGTERM, see
+its module doc)"
+        }
+        Example::AxumService => {
+            "## A user's axum service with the drain (`cargo xtask load --example axum_service`)
+
+`examples/axum_service.rs`: the service of the section above plus cotyledon's
+drain (4 lines, feature `axum`), 4 workers, `Reload::Rolling { batch: 1 }`,"
+        }
+        Example::AxumServiceNaive => {
+            "## The same axum service without the drain (`cargo xtask load --example axum_service_naive`)
+
+`examples/axum_service_naive.rs`: `axum::serve(..).with_graceful_shutdown(ctx.stopped())`,
+as a user writes it from the rustdoc of `Context::stopped`, 4 workers,
+`Reload::Rolling { batch: 1 }`,"
         }
     }
 }
@@ -83,11 +97,20 @@ shows in p99, not only in max.
     out.push_str(match example {
         Example::HttpServer => PHASES,
         Example::AsyncHttpServer => SAME_PHASES,
+        Example::AxumService | Example::AxumServiceNaive => USER_PHASES,
     });
     out.push_str(&report::details(phases));
     let _ = writeln!(out, "{end}");
     out
 }
+
+/// What the phase of the user services' sections is.
+const USER_PHASES: &str = "
+One phase: wrk for 21 s with one SIGHUP to the master per second (20), each a
+rolling reload of the 4 workers one at a time; then SIGTERM. A socket error is a
+request the client saw fail (`read`: the connection closed under it).
+
+";
 
 /// What the phases of `http_server`'s section are.
 const PHASES: &str = "

@@ -84,13 +84,20 @@ impl Server {
         extra: &[String],
         log: PathBuf,
     ) -> Result<Server, String> {
+        let mut cmd = Command::new(bin);
+        cmd.args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--workers", &WORKERS.to_string()])
+            .args(extra);
+        Server::spawn_command(cmd, log)
+    }
+
+    /// Starts `cmd` (a master logging on stderr), and returns at once.
+    pub(crate) fn spawn_command(mut cmd: Command, log: PathBuf) -> Result<Server, String> {
         let file = std::fs::File::create(&log)
             .map_err(|e| format!("cannot create {}: {e}", log.display()))?;
         let file = Arc::new(Mutex::new(file));
-        let mut child = Command::new(bin)
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(["--workers", &WORKERS.to_string()])
-            .args(extra)
+        let bin = PathBuf::from(cmd.get_program());
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
