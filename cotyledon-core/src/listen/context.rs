@@ -147,10 +147,17 @@ fn to_tokio<S, T>(
     from_std: impl FnOnce(S) -> std::io::Result<T>,
 ) -> Result<T, Error>
 where
-    S: NonBlocking,
+    S: NonBlocking + std::os::fd::AsRawFd,
 {
+    let address = match nix::sys::socket::getsockname::<nix::sys::socket::SockaddrStorage>(
+        listener.as_raw_fd(),
+    ) {
+        Ok(addr) => addr.to_string(),
+        Err(e) => format!("unknown address ({e})"),
+    };
     let failed = |source| Error::Listen {
         name: name.to_owned(),
+        address: address.clone(),
         source,
     };
     if tokio::runtime::Handle::try_current().is_err() {
@@ -194,7 +201,7 @@ mod tests {
         let ctx = Context::new("t", WorkerId::new(0));
         // Outside a runtime: a typed error, not tokio's panic.
         match ctx.tokio_tcp_listener("unit-tokio") {
-            Err(Error::Listen { name, source }) => {
+            Err(Error::Listen { name, source, .. }) => {
                 assert_eq!(name, "unit-tokio");
                 assert!(
                     source.to_string().contains("inside a tokio runtime"),
