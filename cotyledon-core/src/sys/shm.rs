@@ -6,12 +6,14 @@
 
 use std::io;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 
 /// One worker's shared state.
 #[derive(Debug)]
 #[repr(C)]
 pub(crate) struct SharedSlot {
+    /// The pid of the worker the slot belongs to (0 while it is handed over).
+    pub(crate) owner: AtomicI32,
     /// 1 once the worker said it is ready.
     pub(crate) ready: AtomicU32,
     /// 1 once the worker began a graceful exit (SIGTERM, or its own request).
@@ -28,6 +30,7 @@ pub(crate) struct SharedSlot {
 impl SharedSlot {
     /// Clears the slot for a new worker (in the master, before the fork).
     pub(crate) fn reset(&self) {
+        self.owner.store(0, Ordering::SeqCst);
         self.ready.store(0, Ordering::SeqCst);
         self.leaving.store(0, Ordering::SeqCst);
         self.reloaded_from.store(0, Ordering::SeqCst);

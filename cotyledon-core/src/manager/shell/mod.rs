@@ -14,7 +14,6 @@ mod reap;
 mod spawn;
 
 use std::convert::Infallible;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use log::log;
@@ -27,6 +26,7 @@ use super::hooks as hook_api;
 use super::supervisor::{Action, Facts, HookCall, Input, SlotFacts};
 use crate::error::Error;
 use crate::hooks;
+use crate::notice;
 use crate::proctitle;
 use crate::sd_notify::Notifier;
 use crate::signals::Event;
@@ -128,17 +128,17 @@ impl Shell {
         let mut slots = Vec::new();
         for (_, slots_of) in self.m.sup.table.services() {
             for (_, r) in slots_of.running() {
-                let Some(s) = sys::shm::slot(r.slot) else {
+                let Some(s) = notice::read(r.slot, r.pid) else {
                     continue;
                 };
                 slots.push((
                     r.pid,
                     SlotFacts {
-                        ready: s.ready.load(Ordering::SeqCst) != 0,
-                        reloaded_from: at(s.reloaded_from.load(Ordering::SeqCst)),
-                        beat: at(s.beat.load(Ordering::SeqCst)),
-                        recycle: s.recycle.load(Ordering::SeqCst) != 0,
-                        leaving: s.leaving.load(Ordering::SeqCst) != 0,
+                        ready: s.ready,
+                        reloaded_from: at(s.reloaded_from_ns),
+                        beat: at(s.beat_ns),
+                        recycle: s.recycle,
+                        leaving: s.leaving,
                     },
                 ));
             }

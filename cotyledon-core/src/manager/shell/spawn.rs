@@ -38,9 +38,7 @@ impl Shell {
         let death_pipe = m.death_read.as_raw_fd();
         let master_pid = self.master_pid;
         let titler = &self.titler;
-        if let Some(shared) = sys::shm::slot(slot) {
-            shared.reset();
-        }
+        crate::notice::reset(slot);
         let forked = sys::fork::fork_worker(&close, |(read, write)| {
             (entry.start)(WorkerStart {
                 service_id,
