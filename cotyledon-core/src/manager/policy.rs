@@ -30,9 +30,12 @@ pub enum Reload {
     AllAtOnce,
     /// SIGHUP to `batch` workers at a time (at least 1), the next ones only once
     /// those serve again: their replacement is ready (the default `reload()`
-    /// restarts the worker), or their own `reload()` has returned. If a
-    /// replacement is not ready within the service's boot timeout, the rollout
-    /// stops there (ERROR) and the workers not reloaded yet keep serving.
+    /// restarts the worker), or their own `reload()` has returned. A SIGHUP
+    /// during a rollout folds into it (steps in flight count against `batch`;
+    /// at the end every worker runs code started after the last SIGHUP). A step
+    /// that runs over the service's boot timeout (a replacement not ready, an
+    /// in-place `reload()` that has not returned) stops the rollout (ERROR) and
+    /// the workers not reloaded yet keep serving.
     Rolling {
         /// How many workers reload at once.
         batch: usize,
@@ -145,10 +148,11 @@ impl ServiceSettings<'_> {
     }
 
     /// Recycles a worker whose resident memory (`/proc/PID/statm`, checked about
-    /// once a second) exceeds `bytes` (default: no limit; 0 turns it off). If a
-    /// worker is already above it at its first check after it is ready, the
-    /// limit is below what a new worker takes: it is logged (WARN) and turned off
-    /// for the service, rather than recycling for ever.
+    /// once a second) exceeds `bytes` (default: no limit; 0 turns it off),
+    /// whatever its history. If a worker is already above it at its first check
+    /// after it is ready, the limit is below what a new worker takes: that is
+    /// said once (WARN), and workers are then recycled one at a time as they are
+    /// checked. Memory that cannot be read is said once (WARN).
     pub fn max_rss(&mut self, bytes: u64) -> &mut Self {
         self.policy.max_rss = (bytes != 0).then_some(bytes);
         self
