@@ -131,7 +131,7 @@ fn parse_args() -> Result<Args, String> {
             .ok_or(format!("{usage} (TIMEOUT_MS 1..=60000)"))?;
         return Ok(Args {
             workers: 1,
-            wait_interval: cotyledon::DEFAULT_WAIT_INTERVAL,
+            wait_interval: cotyledon::ServiceManagerBuilder::DEFAULT_WAIT_INTERVAL,
             scale_file: None,
             heartbeat_timeout: Some(Duration::from_millis(timeout)),
         });

@@ -8,7 +8,7 @@
 //!   with the reason.
 //! - Reading never blocks or bloats the master: only a regular file is read (a
 //!   FIFO, a device or a socket is refused without blocking), and at most
-//!   [`MAX_CONFIG_BYTES`].
+//!   [`Config::MAX_BYTES`].
 //! - Workers forked after a reload see the new configuration (they are copies of
 //!   the master). A worker that reloads in place reads the new file itself with
 //!   [`Config::reload`], typically from `Service::reload`.
@@ -36,7 +36,7 @@ const TARGET: &str = "cotyledon::manager";
 
 /// The largest configuration file [`Config`] reads: 1 MiB. A larger one is
 /// [`Error::ConfigTooLarge`]; at a reload, the previous configuration stays.
-pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+pub(crate) const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 
 /// A typed configuration read from a TOML file. Cheap to clone: clones share the
 /// current value.
@@ -73,16 +73,22 @@ impl<T> Clone for Config<T> {
     }
 }
 
+impl<T> Config<T> {
+    /// The largest configuration file a `Config` reads: 1 MiB. A larger one is
+    /// [`Error::ConfigTooLarge`]; at a reload, the previous configuration stays.
+    pub const MAX_BYTES: u64 = MAX_CONFIG_BYTES;
+}
+
 impl<T: DeserializeOwned> Config<T> {
     /// Reads and parses `path`: a regular file (or a symlink to one) of at most
-    /// [`MAX_CONFIG_BYTES`], UTF-8 TOML. The read never blocks on a FIFO or a
+    /// [`MAX_BYTES`](Self::MAX_BYTES), UTF-8 TOML. The read never blocks on a FIFO or a
     /// device: those are refused.
     ///
     /// # Errors
     ///
     /// [`Error::Config`] if the file cannot be opened, read or parsed as a `T`;
     /// [`Error::ConfigNotRegular`] for a FIFO, a device, a socket or a directory;
-    /// [`Error::ConfigTooLarge`] above [`MAX_CONFIG_BYTES`].
+    /// [`Error::ConfigTooLarge`] above [`MAX_BYTES`](Self::MAX_BYTES).
     ///
     /// # Examples
     ///

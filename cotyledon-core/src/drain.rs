@@ -25,11 +25,12 @@ use tokio::sync::Notify;
 use crate::context::Context;
 
 pub use layer::{DrainFuture, DrainLayer, DrainService};
-pub use listener::{DRAIN_LINGER, DRAIN_LINGER_BYTES, DrainIo, DrainListener, TokioAccept};
+pub(crate) use listener::{DRAIN_LINGER, DRAIN_LINGER_BYTES};
+pub use listener::{DrainIo, DrainListener, TokioAccept};
 
 /// The grace of [`Context::drain`]: how long a draining worker waits for the next
 /// request of an idle keep-alive connection before it closes it.
-pub const DEFAULT_DRAIN_GRACE: Duration = Duration::from_secs(1);
+pub(crate) const DEFAULT_DRAIN_GRACE: Duration = Duration::from_secs(1);
 
 /// The drain of one worker's HTTP/1 server: made by [`Context::drain`], it hands
 /// out the listener, the layer and the shutdown future, which share its count of
@@ -78,7 +79,7 @@ struct Shared {
 
 impl Context {
     /// The drain of an HTTP/1 server in this worker, with a grace of
-    /// [`DEFAULT_DRAIN_GRACE`] (see [`Drain::with_grace`]). Make one per server
+    /// [`Drain::DEFAULT_GRACE`] (see [`Drain::with_grace`]). Make one per server
     /// and take its listener, layer and shutdown future from it. Feature `drain`.
     ///
     /// ```
@@ -98,6 +99,16 @@ impl Context {
 }
 
 impl Drain {
+    /// The default grace of [`Context::drain`](crate::Context::drain): how long
+    /// a draining worker waits for the next request of an idle keep-alive
+    /// connection before it closes it (1 s).
+    pub const DEFAULT_GRACE: Duration = DEFAULT_DRAIN_GRACE;
+    /// How long a [`DrainIo`] waits, after shutting its write side down, for the
+    /// client to close (1 s).
+    pub const LINGER: Duration = DRAIN_LINGER;
+    /// How many bytes a [`DrainIo`] reads and drops meanwhile, at most (64 KiB).
+    pub const LINGER_BYTES: usize = DRAIN_LINGER_BYTES;
+
     /// The same drain, waiting at most `grace` after the stop for the next request
     /// of idle keep-alive connections. A client that sends one within the grace
     /// gets its answer (with `Connection: close`); one that stays idle longer is

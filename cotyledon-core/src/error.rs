@@ -42,12 +42,12 @@ pub enum Error {
         workers: usize,
     },
     /// A service was added or reconfigured with more than
-    /// [`MAX_WORKERS`](crate::MAX_WORKERS) workers, or the counts of all services
+    /// [`MAX_WORKERS`](crate::ServiceManager::MAX_WORKERS) workers, or the counts of all services
     /// would add up to more than that.
     TooManyWorkers {
         /// The count that was asked for (for the total: the sum it would make).
         workers: usize,
-        /// The ceiling, [`MAX_WORKERS`](crate::MAX_WORKERS).
+        /// The ceiling, [`MAX_WORKERS`](crate::ServiceManager::MAX_WORKERS).
         max: usize,
     },
     /// The service id is not one this manager returned from `add`.
@@ -76,7 +76,7 @@ pub enum Error {
         reason: String,
     },
     /// A configuration file is larger than
-    /// [`MAX_CONFIG_BYTES`](crate::MAX_CONFIG_BYTES) (feature `config`).
+    /// [`Config::MAX_BYTES`](crate::Config::MAX_BYTES) (feature `config`).
     ConfigTooLarge {
         /// The file.
         path: std::path::PathBuf,

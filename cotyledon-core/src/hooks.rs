@@ -25,7 +25,7 @@ use crate::ids::{ServiceId, WorkerId};
 /// manager.on_reload(move |handle| handle.reconfigure(light, 2));
 /// # Ok::<(), cotyledon::Error>(())
 /// ```
-pub trait HookOutput {
+pub trait HookOutput: sealed::Sealed {
     /// Turns the hook's return value into a result; an `Err` holds the message.
     ///
     /// ```
@@ -36,6 +36,9 @@ pub trait HookOutput {
     /// ```
     fn into_result(self) -> Result<(), String>;
 }
+
+impl sealed::Sealed for () {}
+impl<E: fmt::Display> sealed::Sealed for Result<(), E> {}
 
 impl HookOutput for () {
     fn into_result(self) -> Result<(), String> {
@@ -97,6 +100,13 @@ impl fmt::Display for WorkerExit {
             WorkerExit::Signaled(sig) => write!(f, "killed by signal {}", signal_name(sig)),
         }
     }
+}
+
+/// The seal of [`HookOutput`]: only `()` and `Result<(), E>` implement it, so
+/// the trait can grow without breaking anyone.
+mod sealed {
+    #[allow(unreachable_pub)]
+    pub trait Sealed {}
 }
 
 /// `SIGKILL`-style name of a signal number (or its number when unknown).

@@ -236,22 +236,20 @@ mod worker;
 #[cfg(feature = "tokio")]
 pub use asynchronous::{AsyncService, Tokio};
 #[cfg(feature = "config")]
-pub use config::{Config, MAX_CONFIG_BYTES};
+pub use config::Config;
 pub use context::Context;
 pub use cotyledon_derive::Service;
 #[cfg(feature = "drain")]
 pub use drain::{
-    DEFAULT_DRAIN_GRACE, DRAIN_LINGER, DRAIN_LINGER_BYTES, Drain, DrainFuture, DrainIo, DrainLayer,
-    DrainListener, DrainService, TokioAccept,
+    Drain, DrainFuture, DrainIo, DrainLayer, DrainListener, DrainService, TokioAccept,
 };
 pub use error::Error;
 pub use hooks::{HookOutput, WorkerExit};
 pub use ids::{ServiceId, WorkerId};
-pub use listen::{DEFAULT_BACKLOG, Listen};
+pub use listen::Listen;
 pub use manager::{
-    Builder, DEFAULT_CRASH_BACKOFF, DEFAULT_CRASH_BACKOFF_MAX, DEFAULT_GRACEFUL_SHUTDOWN_TIMEOUT,
-    DEFAULT_WAIT_INTERVAL, MAX_WORKERS, ManagerHandle, Readiness, Reload, ServiceManager,
-    ServiceSettings, WorkerInfo,
+    ManagerHandle, Readiness, Reload, ServiceManager, ServiceManagerBuilder, ServiceSettings,
+    WorkerInfo,
 };
 pub use service::{BoxError, IntoService, Service, ServiceConfig};
 pub use stopped::Stopped;

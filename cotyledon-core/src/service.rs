@@ -221,7 +221,7 @@ pub trait Service: ServiceConfig + Send + Sync + 'static {
     note = "`#[derive(cotyledon::Service)]` gives a service its name and timeout only; write its behaviour with `impl cotyledon::Service for YourType {{}}` (every method has a default)",
     note = "an `AsyncService` is added wrapped in `cotyledon::Tokio::new(…)`"
 )]
-pub trait IntoService {
+pub trait IntoService: sealed::Sealed {
     /// The service built.
     type Service: Service;
     /// The service, or the error to log.
@@ -240,6 +240,16 @@ pub trait IntoService {
     /// assert_eq!(failed.into_service().err().map(|e| e.to_string()), Some("entity not found".into()));
     /// ```
     fn into_service(self) -> Result<Self::Service, BoxError>;
+}
+
+impl<S: Service> sealed::Sealed for S {}
+impl<S: Service, E: Into<BoxError>> sealed::Sealed for Result<S, E> {}
+
+/// The seal of [`IntoService`]: only a service and a `Result` of one implement
+/// it, so the trait can grow without breaking anyone.
+mod sealed {
+    #[allow(unreachable_pub)]
+    pub trait Sealed {}
 }
 
 impl<S: Service> IntoService for S {

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use cotyledon::MAX_WORKERS;
+use cotyledon::ServiceManager;
 
 /// What SIGHUP does.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -65,8 +65,13 @@ pub(crate) fn parse_args(args: &[String]) -> Result<Args, String> {
             "--workers" => {
                 let text = value()?;
                 parsed.workers = match text.parse() {
-                    Ok(n) if (1..=MAX_WORKERS).contains(&n) => n,
-                    _ => return Err(format!("--workers: 1 to {MAX_WORKERS}, not `{text}`")),
+                    Ok(n) if (1..=ServiceManager::MAX_WORKERS).contains(&n) => n,
+                    _ => {
+                        return Err(format!(
+                            "--workers: 1 to {}, not `{text}`",
+                            ServiceManager::MAX_WORKERS
+                        ));
+                    }
                 };
             }
             "--boot-delay-ms" => {

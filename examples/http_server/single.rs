@@ -1,7 +1,7 @@
 //! `http_server --single-process`: the same handler with no `ServiceManager`, for
 //! `cargo xtask load` to measure what the manager costs. One process binds the
 //! socket as `manager.listen` does (TCP, `SO_REUSEADDR`, backlog
-//! [`DEFAULT_BACKLOG`], close-on-exec, then non-blocking) and runs N threads, each
+//! [`Listen::DEFAULT_BACKLOG`], close-on-exec, then non-blocking) and runs N threads, each
 //! the accept loop of a worker (`accept.rs`), with the same per-connection threads.
 //!
 //! Nothing drains: SIGTERM and SIGINT keep their default action and end the
@@ -11,7 +11,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 
-use cotyledon::{BoxError, DEFAULT_BACKLOG};
+use cotyledon::{BoxError, Listen};
 use log::info;
 use nix::sys::socket::{
     AddressFamily, Backlog, SockFlag, SockType, SockaddrStorage, bind, listen, setsockopt, socket,
@@ -59,7 +59,7 @@ fn bind_like_the_manager(addr: SocketAddr) -> std::io::Result<TcpListener> {
     let fd = socket(family, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)?;
     setsockopt(&fd, sockopt::ReuseAddr, &true)?;
     bind(fd.as_raw_fd(), &SockaddrStorage::from(addr))?;
-    let backlog = i32::try_from(DEFAULT_BACKLOG).unwrap_or(i32::MAX);
+    let backlog = i32::try_from(Listen::DEFAULT_BACKLOG).unwrap_or(i32::MAX);
     listen(&fd, Backlog::new(backlog)?)?;
     Ok(TcpListener::from(fd))
 }

@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
-use cotyledon::{BoxError, Context, Error, MAX_WORKERS, Service, ServiceManager};
+use cotyledon::{BoxError, Context, Error, Service, ServiceManager};
+
+const MAX_WORKERS: usize = ServiceManager::MAX_WORKERS;
 use log::error;
 
 use super::{Crasher, Light, Steady, manager};

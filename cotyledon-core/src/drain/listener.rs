@@ -192,7 +192,7 @@ async fn accept_failed(e: io::Error) {
 /// Its `poll_shutdown` (called by hyper when it closes a connection, e.g. after
 /// a `Connection: close` response) shuts the write side down, then reads and
 /// drops what the client still sends until the client closes, for at most
-/// [`DRAIN_LINGER`] and [`DRAIN_LINGER_BYTES`]: closing a socket with unread bytes sends a
+/// [`Drain::LINGER`](crate::Drain::LINGER) and [`Drain::LINGER_BYTES`](crate::Drain::LINGER_BYTES): closing a socket with unread bytes sends a
 /// reset, which can destroy the last response before the client reads it (a
 /// client that pipelined, or kept sending on a draining connection).
 #[derive(Debug)]
@@ -205,9 +205,9 @@ pub struct DrainIo<T> {
 
 /// How long [`DrainIo`] waits, after shutting its write side down, for the
 /// client to close.
-pub const DRAIN_LINGER: Duration = Duration::from_secs(1);
+pub(crate) const DRAIN_LINGER: Duration = Duration::from_secs(1);
 /// How many bytes [`DrainIo`] reads and drops meanwhile, at most.
-pub const DRAIN_LINGER_BYTES: usize = 64 * 1024;
+pub(crate) const DRAIN_LINGER_BYTES: usize = 64 * 1024;
 
 /// The end of a [`DrainIo`]'s linger.
 #[derive(Debug)]

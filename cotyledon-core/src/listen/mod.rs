@@ -30,7 +30,7 @@ use crate::error::Error;
 const TARGET: &str = "cotyledon::manager";
 
 /// The backlog of a [`Listen`] that does not set one.
-pub const DEFAULT_BACKLOG: u32 = 1024;
+pub(crate) const DEFAULT_BACKLOG: u32 = 1024;
 
 /// What to listen on: a TCP address (IPv4 or IPv6) or a Unix-domain stream socket
 /// path, with its backlog. Give it to
@@ -61,6 +61,9 @@ enum Addr {
 }
 
 impl Listen {
+    /// The backlog of a listener that does not set one: 1024.
+    pub const DEFAULT_BACKLOG: u32 = DEFAULT_BACKLOG;
+
     /// A TCP listener on `addr` (IPv4 or IPv6; port 0 picks a free port). An IPv6
     /// address keeps the system's default for `IPV6_V6ONLY` (on Linux, `[::]`
     /// also accepts IPv4 connections unless `net.ipv6.bindv6only` is set).
@@ -99,7 +102,7 @@ impl Listen {
     }
 
     /// The length of the queue of connections not yet accepted (default
-    /// [`DEFAULT_BACKLOG`], 1024). The kernel caps it at its own limit
+    /// [`Listen::DEFAULT_BACKLOG`], 1024). The kernel caps it at its own limit
     /// (`net.core.somaxconn` on Linux). A socket passed by systemd keeps the
     /// backlog of its socket unit.
     ///

@@ -1,9 +1,16 @@
-//! [`Builder`]: the manager's settings, with cotyledon's defaults. `build()`,
-//! which creates the manager, is in `mod.rs`.
+//! [`ServiceManagerBuilder`]: the manager's settings, with cotyledon's
+//! defaults, and `build()`, which creates the manager.
 
-use std::time::Duration;
+use std::ffi::OsString;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
-use super::{DEFAULT_GRACEFUL_SHUTDOWN_TIMEOUT, DEFAULT_WAIT_INTERVAL};
+use super::ServiceManager;
+use super::hooks::Hooks;
+use super::supervisor::{Settings, Supervisor};
+use crate::error::Error;
+use crate::signals::SelfPipe;
+use crate::sys;
 
 /// Settings of a [`ServiceManager`](crate::ServiceManager), with cotyledon's
 /// defaults: `ServiceManager(wait_interval=0.01, graceful_shutdown_timeout=60)`.
@@ -19,30 +26,34 @@ use super::{DEFAULT_GRACEFUL_SHUTDOWN_TIMEOUT, DEFAULT_WAIT_INTERVAL};
 /// # Ok::<(), cotyledon::Error>(())
 /// ```
 #[derive(Clone, Debug)]
-pub struct Builder {
+pub struct ServiceManagerBuilder {
     pub(super) wait_interval: Duration,
     pub(super) graceful_shutdown_timeout: Duration,
     pub(super) fork_limiter: bool,
     pub(super) crash_backoff: (Duration, Duration),
 }
 
-/// Default first delay of the per-worker crash-loop back-off.
-pub const DEFAULT_CRASH_BACKOFF: Duration = Duration::from_millis(100);
-/// Default longest delay of the per-worker crash-loop back-off.
-pub const DEFAULT_CRASH_BACKOFF_MAX: Duration = Duration::from_secs(30);
-
-impl Default for Builder {
+impl Default for ServiceManagerBuilder {
     fn default() -> Self {
-        Builder {
-            wait_interval: DEFAULT_WAIT_INTERVAL,
-            graceful_shutdown_timeout: DEFAULT_GRACEFUL_SHUTDOWN_TIMEOUT,
+        ServiceManagerBuilder {
+            wait_interval: Self::DEFAULT_WAIT_INTERVAL,
+            graceful_shutdown_timeout: Self::DEFAULT_GRACEFUL_SHUTDOWN_TIMEOUT,
             fork_limiter: true,
-            crash_backoff: (DEFAULT_CRASH_BACKOFF, DEFAULT_CRASH_BACKOFF_MAX),
+            crash_backoff: (Self::DEFAULT_CRASH_BACKOFF, Self::DEFAULT_CRASH_BACKOFF_MAX),
         }
     }
 }
 
-impl Builder {
+impl ServiceManagerBuilder {
+    /// Default pause between two forks (cotyledon's `wait_interval=0.01`).
+    pub const DEFAULT_WAIT_INTERVAL: Duration = Duration::from_millis(10);
+    /// Default graceful-shutdown timeout (cotyledon's `graceful_shutdown_timeout=60`).
+    pub const DEFAULT_GRACEFUL_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(60);
+    /// Default first delay of the per-worker crash-loop back-off.
+    pub const DEFAULT_CRASH_BACKOFF: Duration = Duration::from_millis(100);
+    /// Default longest delay of the per-worker crash-loop back-off.
+    pub const DEFAULT_CRASH_BACKOFF_MAX: Duration = Duration::from_secs(30);
+
     /// Time between two forks (default 10 ms). `Duration::ZERO` forks as fast as
     /// the loop turns.
     ///
@@ -125,5 +136,115 @@ impl Builder {
     pub fn crash_backoff(mut self, initial: Duration, max: Duration) -> Self {
         self.crash_backoff = (initial, max);
         self
+    }
+}
+
+impl ServiceManagerBuilder {
+    /// Creates the manager: claims the one-per-process slot, tries `setsid()`
+    /// (errors ignored, as in cotyledon; skipped when the process is in the
+    /// foreground of a terminal, so that Ctrl-C keeps working) and installs the master's signal handlers,
+    /// so that a SIGTERM arriving from now on is a graceful shutdown.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::AlreadyExists`] if this process already has a manager (a worker
+    /// process counts: it was forked from one); [`Error::SignalSetup`] if the
+    /// signal pipe or handlers cannot be set up.
+    ///
+    /// ```
+    /// use cotyledon::{Error, ServiceManager};
+    ///
+    /// let manager = ServiceManager::builder().build()?;
+    /// // One manager per process, as in cotyledon.
+    /// assert!(matches!(ServiceManager::new(), Err(Error::AlreadyExists)));
+    /// drop(manager);
+    /// // Once it is dropped, another may be built.
+    /// let again = ServiceManager::new()?;
+    /// # drop(again);
+    /// # Ok::<(), cotyledon::Error>(())
+    /// ```
+    pub fn build(self) -> Result<ServiceManager, Error> {
+        if INSTANCE
+            .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            return Err(Error::AlreadyExists);
+        }
+        let guard = InstanceGuard;
+        crate::listen::adopt_from_systemd(); // LISTEN_FDS: before any fd of ours exists
+        // args_os, not args: an argument that is not UTF-8 must not panic.
+        let argv: Vec<OsString> = std::env::args_os().collect();
+        if !in_terminal_foreground() {
+            let _ = nix::unistd::setsid();
+        }
+        let (death_read, death_write) = sys::pipe::pipe().map_err(Error::SignalSetup)?;
+        // The region workers write (readiness, reloads), one slot per pid-registry
+        // slot, mapped before any fork.
+        sys::shm::map(sys::handler::master::CAPACITY).map_err(Error::SignalSetup)?;
+        let pipe = SelfPipe::new().map_err(Error::SignalSetup)?;
+        sys::handler::master::install(self.graceful_shutdown_timeout);
+        let sup = Supervisor::new(
+            Settings {
+                wait_interval: self.wait_interval,
+                graceful_shutdown_timeout: self.graceful_shutdown_timeout,
+                fork_limiter: self.fork_limiter,
+                crash_backoff: self.crash_backoff,
+            },
+            Instant::now(),
+        );
+        let mut manager = ServiceManager {
+            settings: self,
+            entries: Vec::new(),
+            sup,
+            hooks: Hooks::default(),
+            pipe,
+            death_read,
+            death_write,
+            argv,
+            saved_actions: Vec::new(),
+            _instance: guard,
+        };
+        // From here on, dropping `manager` on an error restores the handlers.
+        manager.saved_actions = sys::signal::install(&master_signals(), &[libc::SIGALRM])
+            .map_err(Error::SignalSetup)?;
+        Ok(manager)
+    }
+}
+
+/// The signals the master handles. SIGALRM is its graceful-shutdown deadline
+/// (`ITIMER_REAL`): the master owns it. The notice signal comes from workers
+/// whose shared slot changed (ready, reloaded).
+fn master_signals() -> [libc::c_int; 6] {
+    [
+        libc::SIGTERM,
+        libc::SIGINT,
+        libc::SIGHUP,
+        libc::SIGCHLD,
+        libc::SIGALRM,
+        sys::signal::notice_signal(),
+    ]
+}
+
+/// Set while a manager exists in this process (cotyledon's one-instance seatbelt).
+static INSTANCE: AtomicBool = AtomicBool::new(false);
+
+/// Whether this process is in the foreground process group of its controlling
+/// terminal. `setsid()` would then take it away from the terminal, and Ctrl-C would
+/// no longer reach it (under `cargo run`, say, where it is not a group leader and
+/// `setsid()` succeeds), so the manager keeps its session in that case.
+fn in_terminal_foreground() -> bool {
+    let Ok(tty) = std::fs::File::open("/dev/tty") else {
+        return false;
+    };
+    nix::unistd::tcgetpgrp(&tty).is_ok_and(|group| group == nix::unistd::getpgrp())
+}
+
+/// Releases the one-per-process slot when a manager is dropped before `run()`.
+#[derive(Debug)]
+pub(super) struct InstanceGuard;
+
+impl Drop for InstanceGuard {
+    fn drop(&mut self) {
+        INSTANCE.store(false, Ordering::SeqCst);
     }
 }

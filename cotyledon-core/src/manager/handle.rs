@@ -75,7 +75,7 @@ impl<'a> ManagerHandle<'a> {
     /// # Errors
     ///
     /// [`Error::InvalidWorkerCount`] for `workers < 1`, [`Error::TooManyWorkers`]
-    /// above [`MAX_WORKERS`](crate::MAX_WORKERS) for this service or in total,
+    /// above [`MAX_WORKERS`](crate::ServiceManager::MAX_WORKERS) for this service or in total,
     /// [`Error::UnknownService`] for an id this manager did not return. On an error
     /// the count is unchanged.
     ///
@@ -297,7 +297,7 @@ impl<'a> ManagerHandle<'a> {
     }
 
     /// Changes the manager's graceful-shutdown timeout (see
-    /// [`Builder::graceful_shutdown_timeout`](crate::Builder::graceful_shutdown_timeout))
+    /// [`ServiceManagerBuilder::graceful_shutdown_timeout`](crate::ServiceManagerBuilder::graceful_shutdown_timeout))
     /// from now on: the master's deadline for the next shutdown. Workers keep the
     /// timeout they were started with.
     ///

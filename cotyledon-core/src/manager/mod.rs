@@ -12,14 +12,14 @@ mod supervisor;
 use std::convert::Infallible;
 use std::ffi::OsString;
 use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
 
-pub use builder::{Builder, DEFAULT_CRASH_BACKOFF, DEFAULT_CRASH_BACKOFF_MAX};
+use std::time::Duration;
+
+use builder::InstanceGuard;
+pub use builder::ServiceManagerBuilder;
 pub use handle::{ManagerHandle, WorkerInfo};
 pub use policy::{Readiness, Reload, ServiceSettings};
-pub use supervisor::table::MAX_WORKERS;
-use supervisor::{Settings, Supervisor};
+use supervisor::Supervisor;
 
 use crate::error::Error;
 use crate::ids::{ServiceId, WorkerId};
@@ -29,125 +29,10 @@ use crate::sys;
 use crate::worker::{self, WorkerStart};
 use hooks::Hooks;
 
-/// The signals the master handles. SIGALRM is its graceful-shutdown deadline
-/// (`ITIMER_REAL`): the master owns it. The notice signal comes from workers
-/// whose shared slot changed (ready, reloaded).
-fn master_signals() -> [libc::c_int; 6] {
-    [
-        libc::SIGTERM,
-        libc::SIGINT,
-        libc::SIGHUP,
-        libc::SIGCHLD,
-        libc::SIGALRM,
-        sys::signal::notice_signal(),
-    ]
-}
-
-/// Set while a manager exists in this process (cotyledon's one-instance seatbelt).
-static INSTANCE: AtomicBool = AtomicBool::new(false);
-
-/// Default pause between two forks (cotyledon's `wait_interval=0.01`).
-pub const DEFAULT_WAIT_INTERVAL: Duration = Duration::from_millis(10);
-/// Default graceful-shutdown timeout (cotyledon's `graceful_shutdown_timeout=60`).
-pub const DEFAULT_GRACEFUL_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(60);
-
 /// One registered service, type-erased: how to run a worker of it in the child.
 struct Entry {
     name: &'static str,
     start: Box<dyn Fn(WorkerStart<'_>) -> Infallible>,
-}
-
-impl Builder {
-    /// Creates the manager: claims the one-per-process slot, tries `setsid()`
-    /// (errors ignored, as in cotyledon; skipped when the process is in the
-    /// foreground of a terminal, so that Ctrl-C keeps working) and installs the master's signal handlers,
-    /// so that a SIGTERM arriving from now on is a graceful shutdown.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::AlreadyExists`] if this process already has a manager (a worker
-    /// process counts: it was forked from one); [`Error::SignalSetup`] if the
-    /// signal pipe or handlers cannot be set up.
-    ///
-    /// ```
-    /// use cotyledon::{Error, ServiceManager};
-    ///
-    /// let manager = ServiceManager::builder().build()?;
-    /// // One manager per process, as in cotyledon.
-    /// assert!(matches!(ServiceManager::new(), Err(Error::AlreadyExists)));
-    /// drop(manager);
-    /// // Once it is dropped, another may be built.
-    /// let again = ServiceManager::new()?;
-    /// # drop(again);
-    /// # Ok::<(), cotyledon::Error>(())
-    /// ```
-    pub fn build(self) -> Result<ServiceManager, Error> {
-        if INSTANCE
-            .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
-            .is_err()
-        {
-            return Err(Error::AlreadyExists);
-        }
-        let guard = InstanceGuard;
-        crate::listen::adopt_from_systemd(); // LISTEN_FDS: before any fd of ours exists
-        // args_os, not args: an argument that is not UTF-8 must not panic.
-        let argv: Vec<OsString> = std::env::args_os().collect();
-        if !in_terminal_foreground() {
-            let _ = nix::unistd::setsid();
-        }
-        let (death_read, death_write) = sys::pipe::pipe().map_err(Error::SignalSetup)?;
-        // The region workers write (readiness, reloads), one slot per pid-registry
-        // slot, mapped before any fork.
-        sys::shm::map(sys::handler::master::CAPACITY).map_err(Error::SignalSetup)?;
-        let pipe = SelfPipe::new().map_err(Error::SignalSetup)?;
-        sys::handler::master::install(self.graceful_shutdown_timeout);
-        let sup = Supervisor::new(
-            Settings {
-                wait_interval: self.wait_interval,
-                graceful_shutdown_timeout: self.graceful_shutdown_timeout,
-                fork_limiter: self.fork_limiter,
-                crash_backoff: self.crash_backoff,
-            },
-            Instant::now(),
-        );
-        let mut manager = ServiceManager {
-            settings: self,
-            entries: Vec::new(),
-            sup,
-            hooks: Hooks::default(),
-            pipe,
-            death_read,
-            death_write,
-            argv,
-            saved_actions: Vec::new(),
-            _instance: guard,
-        };
-        // From here on, dropping `manager` on an error restores the handlers.
-        manager.saved_actions = sys::signal::install(&master_signals(), &[libc::SIGALRM])
-            .map_err(Error::SignalSetup)?;
-        Ok(manager)
-    }
-}
-
-/// Whether this process is in the foreground process group of its controlling
-/// terminal. `setsid()` would then take it away from the terminal, and Ctrl-C would
-/// no longer reach it (under `cargo run`, say, where it is not a group leader and
-/// `setsid()` succeeds), so the manager keeps its session in that case.
-fn in_terminal_foreground() -> bool {
-    let Ok(tty) = std::fs::File::open("/dev/tty") else {
-        return false;
-    };
-    nix::unistd::tcgetpgrp(&tty).is_ok_and(|group| group == nix::unistd::getpgrp())
-}
-
-/// Releases the one-per-process slot when a manager is dropped before `run()`.
-#[derive(Debug)]
-struct InstanceGuard;
-
-impl Drop for InstanceGuard {
-    fn drop(&mut self) {
-        INSTANCE.store(false, Ordering::SeqCst);
-    }
 }
 
 /// The master: registers services and hooks, then [`run`](ServiceManager::run)s,
@@ -167,7 +52,7 @@ impl Drop for InstanceGuard {
 /// # Ok::<(), cotyledon::Error>(())
 /// ```
 pub struct ServiceManager {
-    settings: Builder,
+    settings: ServiceManagerBuilder,
     entries: Vec<Entry>,
     /// Every decision, from the first `add` on.
     sup: Supervisor,
@@ -202,11 +87,16 @@ impl std::fmt::Debug for ServiceManager {
 }
 
 impl ServiceManager {
-    /// A manager with cotyledon's defaults (see [`Builder::build`]).
+    /// The most workers of one service, and the most over all services (the
+    /// sum of their counts): `add` and `reconfigure` refuse more with
+    /// [`Error::TooManyWorkers`].
+    pub const MAX_WORKERS: usize = supervisor::table::MAX_WORKERS;
+
+    /// A manager with cotyledon's defaults (see [`ServiceManagerBuilder::build`]).
     ///
     /// # Errors
     ///
-    /// As [`Builder::build`].
+    /// As [`ServiceManagerBuilder::build`].
     ///
     /// ```
     /// let manager = cotyledon::ServiceManager::new()?;
@@ -214,10 +104,10 @@ impl ServiceManager {
     /// # Ok::<(), cotyledon::Error>(())
     /// ```
     pub fn new() -> Result<Self, Error> {
-        Builder::default().build()
+        ServiceManagerBuilder::default().build()
     }
 
-    /// A [`Builder`] to change the defaults.
+    /// A [`ServiceManagerBuilder`] to change the defaults.
     ///
     /// ```
     /// use std::time::Duration;
@@ -228,8 +118,8 @@ impl ServiceManager {
     /// # drop(manager);
     /// # Ok::<(), cotyledon::Error>(())
     /// ```
-    pub fn builder() -> Builder {
-        Builder::default()
+    pub fn builder() -> ServiceManagerBuilder {
+        ServiceManagerBuilder::default()
     }
 
     /// Registers a service with `workers` worker processes and returns its id.
@@ -244,7 +134,7 @@ impl ServiceManager {
     /// # Errors
     ///
     /// [`Error::InvalidWorkerCount`] if `workers < 1`; [`Error::TooManyWorkers`] if
-    /// `workers` is above [`MAX_WORKERS`], or would bring the sum of every
+    /// `workers` is above [`MAX_WORKERS`](Self::MAX_WORKERS), or would bring the sum of every
     /// service's count above it.
     ///
     /// # Examples
@@ -310,7 +200,7 @@ impl ServiceManager {
     /// # Errors
     ///
     /// [`Error::InvalidWorkerCount`] if `workers < 1`, [`Error::TooManyWorkers`] if
-    /// `workers` is above [`MAX_WORKERS`] or would bring the sum of every
+    /// `workers` is above [`MAX_WORKERS`](Self::MAX_WORKERS) or would bring the sum of every
     /// service's count above it, [`Error::UnknownService`] if `service` was not
     /// returned by this manager. On an error the count is unchanged.
     ///

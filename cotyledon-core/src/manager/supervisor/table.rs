@@ -20,7 +20,7 @@ use crate::ids::{ServiceId, WorkerId};
 /// The most workers of one service, and the most over all services (the sum of
 /// their counts). `add` and `reconfigure` refuse more with
 /// [`Error::TooManyWorkers`](crate::Error::TooManyWorkers).
-pub const MAX_WORKERS: usize = 4096;
+pub(crate) const MAX_WORKERS: usize = 4096;
 
 /// The slots of one service.
 // Clone: a configuration reload's checkpoint (see `handle::Checkpoint`).
