@@ -120,8 +120,14 @@ mod tests {
     #[test]
     fn addresses_match_exactly_per_family() {
         assert!(same_address(&tcp("127.0.0.1:8080"), &tcp("127.0.0.1:8080")));
-        assert!(!same_address(&tcp("127.0.0.1:8080"), &tcp("127.0.0.1:8081")));
-        assert!(!same_address(&tcp("127.0.0.1:8080"), &tcp("127.0.0.2:8080")));
+        assert!(!same_address(
+            &tcp("127.0.0.1:8080"),
+            &tcp("127.0.0.1:8081")
+        ));
+        assert!(!same_address(
+            &tcp("127.0.0.1:8080"),
+            &tcp("127.0.0.2:8080")
+        ));
         assert!(same_address(&tcp("[::1]:80"), &tcp("[::1]:80")));
         // A wildcard of the other family, an IPv4-mapped address: other addresses.
         assert!(!same_address(&tcp("[::]:80"), &tcp("0.0.0.0:80")));
@@ -147,7 +153,10 @@ mod tests {
         assert!(same_address(&unix("/run/a.sock"), &unix("/run/a.sock")));
         // Compared as paths (`/run/./a.sock` is `/run/a.sock`), never resolved.
         assert!(same_address(&unix("/run/a.sock"), &unix("/run/./a.sock")));
-        assert!(!same_address(&unix("/run/a.sock"), &unix("/run/x/../a.sock")));
+        assert!(!same_address(
+            &unix("/run/a.sock"),
+            &unix("/run/x/../a.sock")
+        ));
         assert!(!same_address(&unix("/run/a.sock"), &unix("run/a.sock")));
         assert!(!same_address(
             &unix("/run/a.sock"),

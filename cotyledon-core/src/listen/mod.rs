@@ -231,7 +231,12 @@ fn listen(name: &str, spec: Listen) -> Result<(), Error> {
     let mut reg = registry();
     let addrs: Vec<Option<Addr>> = reg
         .iter()
-        .map(|e| e.origin.is_passed_and_free().then(|| bound_addr(&e.fd)).flatten())
+        .map(|e| {
+            e.origin
+                .is_passed_and_free()
+                .then(|| bound_addr(&e.fd))
+                .flatten()
+        })
         .collect();
     let candidates: Vec<matching::Candidate<'_>> = reg
         .iter()
