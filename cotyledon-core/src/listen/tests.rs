@@ -199,8 +199,11 @@ fn ipv6_loopback_binds_where_the_host_has_it() {
         return; // No IPv6 on this host's loopback: nothing to compare with.
     }
     let fd = bind::bind(&Listen::tcp((Ipv6Addr::LOCALHOST, 0))).expect("bind [::1]:0");
+    let bound = bound_addr(&fd);
     let addr = TcpListener::from(fd).local_addr().expect("addr");
     assert!(addr.is_ipv6() && addr.port() != 0, "{addr}");
+    // What adoption by address compares a spec with.
+    assert_eq!(bound, Some(Addr::Tcp(addr)));
 }
 
 #[test]
@@ -229,6 +232,7 @@ fn a_stale_unix_socket_is_replaced_but_a_live_one_or_a_file_is_not() {
     assert!(stale.exists(), "the socket file outlives its listener");
     let fd = bind::bind(&Listen::unix(&stale)).expect("the stale file is replaced");
     assert_eq!(check(&fd).expect("listening"), Kind::Unix);
+    assert_eq!(bound_addr(&fd), Some(Addr::Unix(stale.clone())));
     // Now live: a second bind is refused, and the file is left.
     let e = bind_error(Listen::unix(&stale));
     assert_eq!(e.kind(), ErrorKind::AddrInUse);
