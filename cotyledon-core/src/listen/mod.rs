@@ -1,7 +1,6 @@
 //! Listeners owned by the manager: [`Listen`] specs bound (or adopted from systemd
 //! socket activation, by name or by address) in the master before the first fork,
-//! and handed to
-//! workers by name as new std listeners through the
+//! and handed to workers by name as new std listeners through the
 //! [`Context`](crate::Context).
 //!
 //! The registry is process-global: the master fills it before `run()` (the
