@@ -25,7 +25,7 @@ use crate::{cargo, run_cmd};
 /// Parses the task's arguments, then builds and runs the tests.
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let (repeat, under_load, test_args) = parse_args(args)?;
-    run_repeated(&vec![under_load; repeat as usize], &test_args)
+    run_repeated(repeat, |_| under_load, &test_args)
 }
 
 /// Keeps every core busy until dropped: one spinning thread per core.
@@ -69,9 +69,13 @@ impl Drop for Load {
     }
 }
 
-/// Builds the examples once, then runs the functional tests once per entry of
-/// `runs`, each under load if its entry is `true`.
-pub(crate) fn run_repeated(runs: &[bool], test_args: &[String]) -> Result<(), String> {
+/// Builds the examples once, then runs the functional tests `repeat` times, run
+/// `i` (from 1) under load if `loaded(i)`.
+pub(crate) fn run_repeated(
+    repeat: u32,
+    loaded: impl Fn(u32) -> bool,
+    test_args: &[String],
+) -> Result<(), String> {
     run_cmd(&mut cargo([
         "build",
         "-p",
@@ -80,8 +84,8 @@ pub(crate) fn run_repeated(runs: &[bool], test_args: &[String]) -> Result<(), St
         "--features",
         "tokio,config,logger",
     ]))?;
-    let repeat = runs.len();
-    for (i, &under_load) in (1..).zip(runs) {
+    for i in 1..=repeat {
+        let under_load = loaded(i);
         let mut cmd = cargo([
             "test",
             "-p",
