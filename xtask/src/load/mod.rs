@@ -17,8 +17,7 @@
 //! each phase's checks, and fails if a check fails. `--smoke` is a short version
 //! (under 14 s of load: fewer, shorter phases, no contrast phase, the slow boot's
 //! p99 and the overhead ratio shown but not judged) that the functional suite
-//! runs; with `COTYLEDON_UNDER_LOAD` set (the suite under load) its slow boot
-//! takes 2 s, not 500 ms. `--write` puts the full run's figures in the example's section of
+//! runs. `--write` puts the full run's figures in the example's section of
 //! BENCHMARKS.md (`section.rs`) once every check passed. The servers'
 //! logs go to `target/load/`.
 
@@ -131,13 +130,6 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let logs = target_dir().join("load");
     std::fs::create_dir_all(&logs).map_err(|e| format!("cannot create {}: {e}", logs.display()))?;
     let mut plan = phases::Plan::new(opts.smoke);
-    if opts.smoke && std::env::var_os("COTYLEDON_UNDER_LOAD").is_some() {
-        // The functional suite under load (`functional-tests --under-load`): the
-        // max latency that proves no request waited for a boot needs a boot
-        // delay well above what a loaded machine adds to every request (its p99
-        // was seen near 500 ms, the smoke's boot delay).
-        plan.slow_boot.0 = std::time::Duration::from_secs(2);
-    }
     if example != Example::HttpServer {
         // The comparison needs `--single-process`, http_server's only.
         plan.overhead = None;
