@@ -73,6 +73,18 @@ fn async_http_server_under_wrk_drops_no_request_on_reloads_kills_and_sigterm() {
 /// Runs `cargo xtask load --smoke ARGS` against the example `example` and checks
 /// that it passed, printed a row per phase, and left no process of the example.
 fn load_smoke(example: &str, args: &[&str]) {
+    if crate::under_load() {
+        // This is a load test itself (wrk saturates both cores), and some of its
+        // checks are timing windows of the example's design (an idle keep-alive
+        // connection is answered if its request comes within the 1 s drain
+        // grace; no request takes as long as a 500 ms boot): with busy threads
+        // on every core besides, they judge the machine. The unloaded runs run it.
+        eprintln!(
+            "\n!!! SKIPPED under load: `cargo xtask load --smoke {}` !!!\n",
+            args.join(" ")
+        );
+        return;
+    }
     let _alone = crate::heavy();
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(|d| workspace_root().join(d))
