@@ -12,8 +12,9 @@
 //! `--repeat N` runs the tests N times in a row, stopping at the first failure, to
 //! catch flaky timing. `--under-load` runs them while one busy thread per core
 //! (`available_parallelism`) spins in this process, stopped and joined when the
-//! tests end, whatever their result; the tests see `COTYLEDON_UNDER_LOAD=1` and
-//! only measure the speeds the contract does not promise. Anything else (or
+//! tests end, whatever their result; the tests see `COTYLEDON_UNDER_LOAD=1`, only
+//! measure the speeds the contract does not promise, and leave out the HTTP load
+//! smoke (a load test itself). Anything else (or
 //! everything after `--`) goes to the test binary, e.g. a test name filter.
 
 use std::sync::Arc;
