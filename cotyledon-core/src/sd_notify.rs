@@ -3,7 +3,8 @@
 //! period from `WATCHDOG_USEC`/`WATCHDOG_PID` (what to send, and when, is decided
 //! in `manager/notify.rs`). The send never blocks: the master is single-threaded,
 //! and a notify socket whose queue is full must not stop it from serving signals;
-//! it gets a warning instead. The variables are taken out of the environment
+//! it gets a warning instead, at most once a minute for the periodic
+//! notifications ([`throttle`]). The variables are taken out of the environment
 //! before the first fork, so workers never inherit them, unless the process
 //! already has other threads: changing the environment then would be undefined
 //! behaviour, so they are left, with a warning.
@@ -14,8 +15,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
 
-use log::{debug, warn};
+use log::{info, warn};
 
+use self::throttle::{Throttle, Verdict};
 use crate::sys;
 use crate::sys::env::Kept;
 
@@ -23,12 +25,17 @@ const TARGET: &str = "cotyledon::manager";
 
 const VAR: &str = "NOTIFY_SOCKET";
 
+mod throttle;
+
 /// Where to send notifications, and the watchdog period systemd asks for, taken
 /// (and removed) from the environment.
 #[derive(Debug)]
 pub(crate) struct Notifier {
     socket: Option<OsString>,
     watchdog: Option<std::time::Duration>,
+    /// Which failed sends are logged (`send` takes `&self`; only the master's
+    /// thread sends).
+    throttle: std::sync::Mutex<Throttle>,
 }
 
 impl Notifier {
@@ -54,7 +61,11 @@ impl Notifier {
                 None
             }
         };
-        Notifier { socket, watchdog }
+        Notifier {
+            socket,
+            watchdog,
+            throttle: std::sync::Mutex::default(),
+        }
     }
 
     /// How often to send `WATCHDOG=1`: half of `WATCHDOG_USEC`, if systemd asked.
@@ -62,26 +73,51 @@ impl Notifier {
         self.watchdog
     }
 
-    /// Sends one notification (lines `KEY=VALUE`), without blocking.
+    /// Sends one notification (lines `KEY=VALUE`), without blocking. A failure is
+    /// logged at WARN, except that the periodic ones (`WATCHDOG=1`, `STATUS=`)
+    /// are logged at most once a minute after the first (the next warning says
+    /// how many were not); the first success after a logged failure is logged at
+    /// INFO.
     pub(crate) fn send(&self, msg: &str) {
         let Some(socket) = &self.socket else {
             return;
         };
         let shown = Path::new(socket).display();
-        match send(socket, msg.as_bytes()) {
-            Ok(()) => {}
-            // The periodic ones would repeat the warning for as long as it lasts.
-            Err(e)
-                if is_full(&e) && (msg.starts_with("STATUS=") || msg.starts_with("WATCHDOG=")) =>
-            {
-                debug!(target: TARGET, "The systemd notify socket {shown} is full: {e}");
+        let result = send(socket, msg.as_bytes());
+        let mut throttle = self
+            .throttle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let e = match result {
+            Ok(()) => {
+                if let Some(failed) = throttle.succeeded() {
+                    info!(
+                        target: TARGET,
+                        "The systemd notify socket {shown} works again after {failed} failed \
+                         sends"
+                    );
+                }
+                return;
             }
-            Err(e) if is_full(&e) => warn!(
+            Err(e) => e,
+        };
+        let periodic = msg.starts_with("STATUS=") || msg.starts_with("WATCHDOG=");
+        let Verdict::Warn { suppressed } = throttle.failed(std::time::Instant::now(), periodic)
+        else {
+            return;
+        };
+        let more = match suppressed {
+            0 => String::new(),
+            n => format!(" ({n} more failed sends since the last warning)"),
+        };
+        if is_full(&e) {
+            warn!(
                 target: TARGET,
-                "The systemd notify socket {shown} is full, {} not sent",
+                "The systemd notify socket {shown} is full, {} not sent{more}",
                 msg.lines().next().unwrap_or_default()
-            ),
-            Err(e) => warn!(target: TARGET, "Could not notify systemd at {shown}: {e}"),
+            );
+        } else {
+            warn!(target: TARGET, "Could not notify systemd at {shown}: {e}{more}");
         }
     }
 }

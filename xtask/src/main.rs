@@ -27,12 +27,13 @@ Tasks:
                          (unit, doc, UI, tidy; async ones with --all-features),
                          docs, the README's example as an outside crate,
                          the bad_input scenario, a bench smoke run,
-                         functional tests x3
-                         (--quick: functional tests once)
-  functional-tests [--repeat N] [TEST ARGS...]
+                         functional tests x3, the third under load
+                         (--quick: functional tests once, not loaded)
+  functional-tests [--repeat N] [--under-load] [TEST ARGS...]
                          build the examples, then run the functional tests
                          (both with the tokio feature)
-                         (N times in a row, default 1); TEST ARGS go to the
+                         (N times in a row, default 1; --under-load: with a
+                         busy thread on every core); TEST ARGS go to the
                          test binary, e.g. `cargo xtask functional-tests sigterm`
   bench [--smoke] [--json] [--write] [--no-python]
                          whole-process figures of ours, Python cotyledon and

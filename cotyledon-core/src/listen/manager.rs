@@ -6,7 +6,8 @@ use crate::manager::ServiceManager;
 
 impl ServiceManager {
     /// Binds a listener named `name` in the master, before the first fork, or
-    /// takes the socket systemd passed under that name; every worker can then get
+    /// takes the socket systemd passed under that name or bound to the spec's
+    /// address; every worker can then get
     /// it with [`Context::tcp_listener`](crate::Context::tcp_listener) or
     /// [`Context::unix_listener`](crate::Context::unix_listener).
     ///
@@ -24,10 +25,16 @@ impl ServiceManager {
     /// `LISTEN_FDNAMES`) are adopted and the three variables removed from the
     /// environment. If one of them has the name `name`, it is used instead of
     /// binding `spec` ("Using the socket NAME passed by systemd"): the address,
-    /// backlog and options are those of the socket unit. Adopted sockets that no
-    /// `listen()` call names are offered to workers all the same, by their
-    /// systemd names ("unknown" when the unit gives none). See the README's
-    /// "Listeners" section for what is refused and logged.
+    /// backlog and options are those of the socket unit. Otherwise, if one of
+    /// them is bound to the address of `spec` (the same IP address and port, or
+    /// the same Unix path), it is used for `name` ("Using the socket unknown (fd
+    /// 3) passed by systemd for listener NAME: it is bound to SPEC"), so that
+    /// sockets passed without a fitting name (`systemd-socket-activate -l ADDR`,
+    /// a unit without `FileDescriptorName=`) are not bound a second time. Adopted
+    /// sockets that no `listen()` call takes are offered to workers all the same,
+    /// by their systemd names ("unknown" when the unit gives none). See the
+    /// README's "Listeners" section for the details and what is refused and
+    /// logged.
     ///
     /// # Errors
     ///

@@ -1,6 +1,6 @@
 //! Listeners owned by the manager: [`Listen`] specs bound (or adopted from systemd
-//! socket activation, by name) in the master before the first fork, and handed to
-//! workers by name as new std listeners through the
+//! socket activation, by name or by address) in the master before the first fork,
+//! and handed to workers by name as new std listeners through the
 //! [`Context`](crate::Context).
 //!
 //! The registry is process-global: the master fills it before `run()` (the
@@ -13,6 +13,7 @@
 mod bind;
 mod context;
 mod manager;
+mod matching;
 mod systemd;
 
 use std::fmt;
@@ -22,7 +23,7 @@ use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
-use log::info;
+use log::{info, warn};
 use nix::sys::socket::SockaddrStorage;
 
 use crate::error::Error;
@@ -170,10 +171,20 @@ struct Entry {
 enum Origin {
     /// Bound by `listen()`.
     Bound,
-    /// Passed by systemd; no `listen()` call named it (yet).
+    /// Passed by systemd; no `listen()` call took it (yet).
     Systemd,
-    /// Passed by systemd and named by a `listen()` call.
+    /// Passed by systemd under the name of an earlier passed fd: not offered by
+    /// that name, but a `listen()` call can take it by its address.
+    SystemdShadowed,
+    /// Passed by systemd and taken by a `listen()` call (by name or address).
     SystemdClaimed,
+}
+
+impl Origin {
+    /// Passed by systemd and not taken by a `listen()` call yet.
+    fn is_passed_and_free(self) -> bool {
+        matches!(self, Origin::Systemd | Origin::SystemdShadowed)
+    }
 }
 
 /// Every listener of this process, in the order they were made.
@@ -201,40 +212,104 @@ pub(crate) fn adopt_from_systemd() {
     registry().extend(adopted);
 }
 
-/// Binds `spec` under `name`, or takes the socket systemd passed under that name.
+/// The address a listening socket is bound to, as a spec would name it (`None`
+/// for an address no spec can name, or if it cannot be read).
+fn bound_addr(fd: &OwnedFd) -> Option<Addr> {
+    let addr = nix::sys::socket::getsockname::<SockaddrStorage>(fd.as_raw_fd()).ok()?;
+    if let Some(v4) = addr.as_sockaddr_in() {
+        return Some(Addr::Tcp(SocketAddr::from(*v4)));
+    }
+    if let Some(v6) = addr.as_sockaddr_in6() {
+        return Some(Addr::Tcp(SocketAddr::from(*v6)));
+    }
+    addr.as_unix_addr()
+        .and_then(|u| u.path())
+        .map(|p| Addr::Unix(p.to_owned()))
+}
+
+/// Binds `spec` under `name`, or takes the socket systemd passed under that name
+/// or bound to that address (see [`matching`]).
 fn listen(name: &str, spec: Listen) -> Result<(), Error> {
     let mut reg = registry();
-    if let Some(entry) = reg.iter_mut().find(|e| e.name == name) {
-        if entry.origin != Origin::Systemd {
-            return Err(Error::DuplicateListener(name.to_owned()));
+    let addrs: Vec<Option<Addr>> = reg
+        .iter()
+        .map(|e| {
+            e.origin
+                .is_passed_and_free()
+                .then(|| bound_addr(&e.fd))
+                .flatten()
+        })
+        .collect();
+    let candidates: Vec<matching::Candidate<'_>> = reg
+        .iter()
+        .zip(&addrs)
+        .map(|(e, addr)| matching::Candidate {
+            name: &e.name,
+            origin: e.origin,
+            kind: e.kind,
+            addr: addr.as_ref(),
+        })
+        .collect();
+    let choice = matching::choose(name, &spec.addr, spec.kind(), &candidates);
+    drop(candidates);
+    match choice {
+        matching::Choice::Duplicate => Err(Error::DuplicateListener(name.to_owned())),
+        matching::Choice::WrongKind => Err(Error::ListenerKind {
+            name: name.to_owned(),
+            expected: spec.kind().describe(),
+        }),
+        matching::Choice::ByName(i) => {
+            let entry = &mut reg[i];
+            entry.origin = Origin::SystemdClaimed;
+            info!(
+                target: TARGET,
+                "Using the socket {name} passed by systemd ({}) instead of {spec}",
+                local_addr(&entry.fd)
+            );
+            Ok(())
         }
-        if entry.kind != spec.kind() {
-            return Err(Error::ListenerKind {
+        matching::Choice::ByAddress(same) => {
+            let first = same[0];
+            if same.len() > 1 {
+                let fds: Vec<String> = same
+                    .iter()
+                    .map(|&i| format!("fd {} ({})", reg[i].fd.as_raw_fd(), reg[i].name))
+                    .collect();
+                warn!(
+                    target: TARGET,
+                    "The sockets {} passed by systemd are all bound to {spec}: the first is \
+                     used for listener {name}",
+                    fds.join(", ")
+                );
+            }
+            let entry = &mut reg[first];
+            info!(
+                target: TARGET,
+                "Using the socket {} (fd {}) passed by systemd for listener {name}: it is \
+                 bound to {spec}",
+                entry.name,
+                entry.fd.as_raw_fd()
+            );
+            entry.name = name.to_owned();
+            entry.origin = Origin::SystemdClaimed;
+            Ok(())
+        }
+        matching::Choice::Bind => {
+            let fd = bind::bind(&spec).map_err(|source| Error::Listen {
                 name: name.to_owned(),
-                expected: spec.kind().describe(),
+                address: spec.to_string(),
+                source,
+            })?;
+            info!(target: TARGET, "Listener {name} bound to {}", local_addr(&fd));
+            reg.push(Entry {
+                name: name.to_owned(),
+                fd,
+                kind: spec.kind(),
+                origin: Origin::Bound,
             });
+            Ok(())
         }
-        entry.origin = Origin::SystemdClaimed;
-        info!(
-            target: TARGET,
-            "Using the socket {name} passed by systemd ({}) instead of {spec}",
-            local_addr(&entry.fd)
-        );
-        return Ok(());
     }
-    let fd = bind::bind(&spec).map_err(|source| Error::Listen {
-        name: name.to_owned(),
-        address: spec.to_string(),
-        source,
-    })?;
-    info!(target: TARGET, "Listener {name} bound to {}", local_addr(&fd));
-    reg.push(Entry {
-        name: name.to_owned(),
-        fd,
-        kind: spec.kind(),
-        origin: Origin::Bound,
-    });
-    Ok(())
 }
 
 /// A new fd (close-on-exec) for the listening socket `name` of kind `kind`.
@@ -242,7 +317,7 @@ fn dup(name: &str, kind: Kind) -> Result<OwnedFd, Error> {
     let reg = registry();
     let entry = reg
         .iter()
-        .find(|e| e.name == name)
+        .find(|e| e.name == name && e.origin != Origin::SystemdShadowed)
         .ok_or_else(|| Error::UnknownListener(name.to_owned()))?;
     if entry.kind != kind {
         return Err(Error::ListenerKind {

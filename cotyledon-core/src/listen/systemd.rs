@@ -8,11 +8,16 @@
 //! socket of IP or Unix family is not offered (a WARN line names it; it is left
 //! open, close-on-exec). A name that comes twice (systemd names every fd of a
 //! socket unit after the unit unless `FileDescriptorName=` says otherwise) is
-//! offered for its first fd only. Adopted sockets are put in blocking mode, like
-//! the ones the manager binds. `LISTEN_PID` of another process: nothing is adopted
-//! and the fds are not touched. Malformed values: a WARN line, nothing adopted.
-//! In every case the three variables are then removed from the environment (if
-//! the process is single-threaded), so that workers never see them.
+//! offered by name for its first fd only; the others can still be taken by
+//! address (see `matching`). Adopted sockets are put in blocking mode, like the
+//! ones the manager binds. `LISTEN_PID` of another process: nothing is adopted
+//! and the fds are not touched. Malformed values: a WARN line, nothing adopted,
+//! but if `LISTEN_PID` is this process and `LISTEN_FDS` a number, fds
+//! 3..3+`LISTEN_FDS` (at most [`MAX_LISTEN_FDS`]) are made close-on-exec all the
+//! same, as `sd_listen_fds(3)` does before it looks at the names: a program that
+//! a worker execs never inherits them. In every case the three variables are then
+//! removed from the environment (if the process is single-threaded), so that
+//! workers never see them.
 
 use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -40,8 +45,9 @@ pub(super) enum Plan {
     Absent,
     /// `LISTEN_PID` names another process (the value, as given).
     NotOurs(String),
-    /// Values that cannot be used: why, for a WARN line.
-    Malformed(String),
+    /// Values that cannot be used: why, for a WARN line, and how many fds from 3
+    /// on are ours all the same (to be made close-on-exec; 0 when unknown).
+    Malformed(String, usize),
     /// Take fds 3.. with these names, one per fd.
     Adopt(Vec<String>),
 }
@@ -59,24 +65,27 @@ pub(super) fn plan(
     let (pid, fds) = match (pid, fds) {
         (None, None) => return Plan::Absent,
         (None, Some(fds)) => {
-            return Plan::Malformed(format!("{FDS}={} is set without {PID}", shown(fds)));
+            return Plan::Malformed(format!("{FDS}={} is set without {PID}", shown(fds)), 0);
         }
         (Some(pid), None) => {
-            return Plan::Malformed(format!("{PID}={} is set without {FDS}", shown(pid)));
+            return Plan::Malformed(format!("{PID}={} is set without {FDS}", shown(pid)), 0);
         }
         (Some(pid), Some(fds)) => (pid, fds),
     };
     let Some(pid_value) = pid.to_str().and_then(|p| p.parse::<u32>().ok()) else {
-        return Plan::Malformed(format!("{PID}={} is not a process id", shown(pid)));
+        return Plan::Malformed(format!("{PID}={} is not a process id", shown(pid)), 0);
     };
     if pid_value != our_pid {
         return Plan::NotOurs(shown(pid));
     }
     let Some(count) = fds.to_str().and_then(|n| n.parse::<usize>().ok()) else {
-        return Plan::Malformed(format!("{FDS}={} is not a number of fds", shown(fds)));
+        return Plan::Malformed(format!("{FDS}={} is not a number of fds", shown(fds)), 0);
     };
     if count > MAX_LISTEN_FDS {
-        return Plan::Malformed(format!("{FDS}={count} is more than {MAX_LISTEN_FDS}"));
+        return Plan::Malformed(
+            format!("{FDS}={count} is more than {MAX_LISTEN_FDS}"),
+            MAX_LISTEN_FDS,
+        );
     }
     if count == 0 {
         return Plan::Adopt(Vec::new());
@@ -90,10 +99,10 @@ pub(super) fn plan(
             .collect(),
     };
     if names.len() != count {
-        return Plan::Malformed(format!(
-            "{NAMES} has {} names for {FDS}={count}",
-            names.len()
-        ));
+        return Plan::Malformed(
+            format!("{NAMES} has {} names for {FDS}={count}", names.len()),
+            count,
+        );
     }
     Plan::Adopt(names)
 }
@@ -123,8 +132,9 @@ pub(super) fn adopt() -> Vec<Entry> {
             );
             Vec::new()
         }
-        Plan::Malformed(why) => {
+        Plan::Malformed(why, ours) => {
             warn!(target: TARGET, "{why}: the sockets passed by systemd are ignored");
+            sys::socket::mark_listen_fds_cloexec(ours);
             Vec::new()
         }
         Plan::Adopt(names) => take(names),
@@ -154,26 +164,26 @@ fn take(names: Vec<String>) -> Vec<Entry> {
                 continue;
             }
         };
-        if let Some(first) = entries.iter().find(|e| e.name == name) {
-            warn!(
-                target: TARGET,
-                "The fd {fd} passed by systemd has the name {name} of fd {} too: not offered \
-                 to workers",
-                first.fd.as_raw_fd()
-            );
-            sys::pipe::abandon(owned);
-            continue;
-        }
         info!(
             target: TARGET,
             "Adopted the socket {name} (fd {fd}, {}) passed by systemd",
             local_addr(&owned)
         );
+        let mut origin = Origin::Systemd;
+        if let Some(first) = entries.iter().find(|e| e.name == name) {
+            info!(
+                target: TARGET,
+                "The fd {fd} passed by systemd has the name {name} of fd {} too: offered to \
+                 workers by that name only if a listen() call asks for its address",
+                first.fd.as_raw_fd()
+            );
+            origin = Origin::SystemdShadowed;
+        }
         entries.push(Entry {
             name,
             fd: owned,
             kind,
-            origin: Origin::Systemd,
+            origin,
         });
     }
     entries

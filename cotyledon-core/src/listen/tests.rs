@@ -63,7 +63,7 @@ fn listen_pid_of_another_process_is_not_ours() {
 #[test]
 fn malformed_listen_variables_adopt_nothing() {
     let malformed = |pid, fds, names| match plan(pid, fds, names, 42) {
-        Plan::Malformed(why) => why,
+        Plan::Malformed(why, _) => why,
         other => panic!("{pid:?} {fds:?} {names:?}: {other:?}"),
     };
     assert_eq!(
@@ -120,6 +120,23 @@ fn malformed_listen_variables_adopt_nothing() {
         malformed(os("42"), bad, None),
         "LISTEN_FDS=4\u{fffd} is not a number of fds"
     );
+}
+
+#[test]
+fn malformed_variables_of_this_process_still_make_its_fds_close_on_exec() {
+    let ours = |pid, fds, names| match plan(pid, fds, names, 42) {
+        Plan::Malformed(_, ours) => ours,
+        other => panic!("{other:?}"),
+    };
+    // LISTEN_PID is ours and the count is known: those fds are ours.
+    assert_eq!(ours(os("42"), os("1"), os("http:admin")), 1);
+    assert_eq!(ours(os("42"), os("3"), os("http")), 3);
+    assert_eq!(ours(os("42"), os("99999"), None), MAX_LISTEN_FDS);
+    // No count, or no pid that says they are ours: nothing is touched.
+    assert_eq!(ours(os("42"), os("x"), None), 0);
+    assert_eq!(ours(None, os("2"), None), 0);
+    assert_eq!(ours(os("42"), None, None), 0);
+    assert_eq!(ours(os("me"), os("2"), None), 0);
 }
 
 /// A fresh directory for one test, removed on drop.
@@ -182,8 +199,11 @@ fn ipv6_loopback_binds_where_the_host_has_it() {
         return; // No IPv6 on this host's loopback: nothing to compare with.
     }
     let fd = bind::bind(&Listen::tcp((Ipv6Addr::LOCALHOST, 0))).expect("bind [::1]:0");
+    let bound = bound_addr(&fd);
     let addr = TcpListener::from(fd).local_addr().expect("addr");
     assert!(addr.is_ipv6() && addr.port() != 0, "{addr}");
+    // What adoption by address compares a spec with.
+    assert_eq!(bound, Some(Addr::Tcp(addr)));
 }
 
 #[test]
@@ -212,6 +232,7 @@ fn a_stale_unix_socket_is_replaced_but_a_live_one_or_a_file_is_not() {
     assert!(stale.exists(), "the socket file outlives its listener");
     let fd = bind::bind(&Listen::unix(&stale)).expect("the stale file is replaced");
     assert_eq!(check(&fd).expect("listening"), Kind::Unix);
+    assert_eq!(bound_addr(&fd), Some(Addr::Unix(stale.clone())));
     // Now live: a second bind is refused, and the file is left.
     let e = bind_error(Listen::unix(&stale));
     assert_eq!(e.kind(), ErrorKind::AddrInUse);
@@ -340,6 +361,26 @@ fn a_name_systemd_passed_is_used_instead_of_binding() {
         })
     ));
     listen("unit-sd-unix", Listen::unix("/nonexistent/x.sock")).expect("adopted");
+}
+
+#[test]
+fn a_socket_systemd_passed_is_taken_by_its_address_under_the_new_name() {
+    let passed = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+    let addr = passed.local_addr().expect("addr");
+    registry().push(Entry {
+        name: "unit-by-addr-unknown".to_owned(),
+        fd: OwnedFd::from(passed),
+        kind: Kind::Tcp,
+        origin: Origin::Systemd,
+    });
+    // Binding that address would fail (in use): the passed socket is taken.
+    listen("unit-by-addr", Listen::tcp(addr)).expect("adopted by address");
+    let got = tcp_listener("unit-by-addr").expect("under the listen() name");
+    assert_eq!(got.local_addr().expect("a"), addr);
+    assert!(matches!(
+        tcp_listener("unit-by-addr-unknown"),
+        Err(Error::UnknownListener(_))
+    ));
 }
 
 #[test]

@@ -32,6 +32,26 @@ pub(crate) fn take_listen_fds(count: usize) -> Vec<(RawFd, io::Result<OwnedFd>)>
         .collect()
 }
 
+/// Marks fds [`LISTEN_FDS_START`]..+`count` close-on-exec where they are open,
+/// without taking them: the socket-activation variables were unusable, but
+/// `LISTEN_PID` (checked by the caller) says these fds were passed to this
+/// process, and no program a worker execs may inherit them.
+pub(crate) fn mark_listen_fds_cloexec(count: usize) {
+    let count = RawFd::try_from(count).unwrap_or(RawFd::MAX - LISTEN_FDS_START);
+    for fd in LISTEN_FDS_START..LISTEN_FDS_START.saturating_add(count) {
+        // SAFETY: F_GETFD reads the flags of an fd number and touches no memory;
+        // an fd that is not open gives EBADF and is skipped.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+        if flags < 0 {
+            continue;
+        }
+        // SAFETY: F_SETFD sets the close-on-exec flag of an open fd number and
+        // touches no memory. The flag changes nothing for the code of this
+        // process that uses the fd, only what a later exec inherits.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC) };
+    }
+}
+
 fn take(fd: RawFd) -> io::Result<OwnedFd> {
     // SAFETY: F_GETFD reads the flags of `fd` and touches no memory; an fd that is
     // not open gives EBADF, nothing worse.

@@ -138,8 +138,9 @@ fn the_graceful_timeout_follows_the_file() {
     s.wait_for_line("config applied workers=2 graceful_ms=500", SOON);
     s.wait_for_line("conf 0 greeting=bye", SOON);
     s.wait_for_line("conf 1 greeting=bye", SOON);
+    // Not waiting for "terminate hangs": a worker that gets no CPU within the
+    // 500 ms has the master's SIGINT first, and never logs it.
     s.signal(Signal::SIGTERM);
-    s.wait_for_line("conf 0 terminate hangs", SOON);
     s.wait_for_line(
         "Graceful shutdown timeout exceeded, instantaneous exiting of master process",
         Duration::from_secs(20),

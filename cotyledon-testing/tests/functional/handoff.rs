@@ -1,7 +1,12 @@
-//! Which thread calls `terminate()`: the run thread when `run()` has returned or
-//! returns as the stop wakes it up, a thread of its own when `run()` is busy or
-//! does not return; and whichever it is, the worker exits with `terminate()`'s
-//! value, also when `terminate()` waits for `run()` to finish.
+//! Which thread calls `terminate()`: the run thread when `run()` has returned, a
+//! thread of its own when `run()` is busy or does not return; and whichever it
+//! is, `terminate()` runs once and the worker exits with its value, also when
+//! `terminate()` waits for `run()` to finish.
+//!
+//! Where the thread depends on timing, the tests do not assert it: a `run()`
+//! that returns as the stop wakes it leaves `terminate()` to its thread only if
+//! it returns within 50 ms of waking up, and on a loaded machine it may not get
+//! the CPU for that long (then a thread of its own calls it: both are correct).
 
 use cotyledon_testing::{Scenario, Signal};
 
@@ -30,21 +35,56 @@ fn stop(s: &mut Scenario, pid: i32, code: i32, line: &str) {
     );
 }
 
+/// The threads `terminate()` of service `name` ran on, one per call (`run` or
+/// `terminate`), from its "NAME terminate on THREAD" lines.
+fn terminate_threads(s: &Scenario, name: &str) -> Vec<String> {
+    let prefix = format!("ERROR:scenarios::handoff:{name} terminate on ");
+    s.lines()
+        .iter()
+        .filter_map(|l| l.strip_prefix(&prefix))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Asserts that `terminate()` of `name` ran exactly once, on the run thread or
+/// a thread of its own (which one depends on timing).
+#[track_caller]
+fn terminated_once_on_either_thread(s: &Scenario, name: &str) {
+    let threads = terminate_threads(s, name);
+    assert!(
+        matches!(&threads[..], [t] if t == "run" || t == "terminate"),
+        "{name}: terminate() ran on {threads:?}: {:#?}",
+        s.lines()
+    );
+}
+
 #[test]
-fn a_run_that_returns_as_it_wakes_up_leaves_terminate_to_its_thread() {
+fn a_run_that_returns_as_it_wakes_up_gets_terminate_once_with_its_value() {
     let (mut s, [waiter, ..]) = handoff_app();
-    stop(&mut s, waiter, 42, "waiter terminate on run");
+    s.kill(waiter, Signal::SIGTERM);
+    s.wait_for_line(&format!("Child {waiter} exited with status 42"), SOON);
+    // terminate() waits until run() has returned (the scenario's own order).
     assert_in_order(
         &s.masked_lines(),
         &[
             "INFO:cotyledon::worker:Caught SIGTERM signal, graceful exiting of service waiter(0) [XXXX]",
             "ERROR:scenarios::handoff:waiter run returns",
-            "ERROR:scenarios::handoff:waiter terminate on run",
+            "INFO:cotyledon::manager:Child XXXX exited with status 42",
+        ],
+    );
+    terminated_once_on_either_thread(&s, "waiter");
+    let terminate = terminate_threads(&s, "waiter").remove(0);
+    assert_in_order(
+        &s.masked_lines(),
+        &[
+            "ERROR:scenarios::handoff:waiter run returns",
+            &format!("ERROR:scenarios::handoff:waiter terminate on {terminate}"),
             "INFO:cotyledon::manager:Child XXXX exited with status 42",
         ],
     );
     s.end_with(Signal::SIGTERM, 0);
     s.assert_no_process_left(SOON);
+    terminated_once_on_either_thread(&s, "waiter");
 }
 
 #[test]
@@ -75,12 +115,18 @@ fn a_busy_run_gets_a_terminate_thread() {
 #[test]
 fn terminate_may_wait_for_a_run_that_finishes_its_job_after_the_stop() {
     let (mut s, [.., finisher]) = handoff_app();
-    stop(&mut s, finisher, 46, "finisher terminate on terminate");
+    s.kill(finisher, Signal::SIGTERM);
+    s.wait_for_line(&format!("Child {finisher} exited with status 46"), SOON);
+    // Usually on a thread of its own (run() does not return within 50 ms of
+    // waking up: its job takes 1 s), but a worker whose main thread got no CPU
+    // for that second finds run() returned: the run thread may call it then.
+    terminated_once_on_either_thread(&s, "finisher");
+    let terminate = terminate_threads(&s, "finisher").remove(0);
     assert_in_order(
         &s.masked_lines(),
         &[
             "ERROR:scenarios::handoff:finisher job done",
-            "ERROR:scenarios::handoff:finisher terminate on terminate",
+            &format!("ERROR:scenarios::handoff:finisher terminate on {terminate}"),
             "INFO:cotyledon::manager:Child XXXX exited with status 46",
         ],
     );
@@ -97,17 +143,16 @@ fn the_master_shutdown_ends_each_worker_with_terminate_s_value() {
         let line = format!("INFO:cotyledon::manager:Child XXXX exited with status {code}");
         assert!(lines.contains(&line), "missing {line:?} in {lines:#?}");
     }
-    for line in [
-        "ERROR:scenarios::handoff:waiter terminate on run",
-        "ERROR:scenarios::handoff:returner terminate on run",
-        "ERROR:scenarios::handoff:lingerer terminate on terminate",
-        "ERROR:scenarios::handoff:busy terminate on terminate",
-        "ERROR:scenarios::handoff:finisher terminate on terminate",
+    // Each terminate() once; the threads that do not depend on timing.
+    for (name, thread) in [
+        ("returner", "run"),
+        ("lingerer", "terminate"),
+        ("busy", "terminate"),
     ] {
-        assert!(
-            lines.iter().any(|l| l == line),
-            "missing {line:?} in {lines:#?}"
-        );
+        assert_eq!(terminate_threads(&s, name), [thread], "{lines:#?}");
+    }
+    for name in ["waiter", "finisher"] {
+        terminated_once_on_either_thread(&s, name);
     }
     s.assert_no_process_left(SOON);
 }

@@ -74,7 +74,9 @@ fn async_http_server_under_wrk_drops_no_request_on_reloads_kills_and_sigterm() {
 
 #[test]
 fn a_users_axum_service_with_the_drain_drops_no_request_through_rolling_reloads() {
-    let stdout = run_load_smoke("axum_service", &["--example", "axum_service"]);
+    let Some(stdout) = run_load_smoke("axum_service", &["--example", "axum_service"]) else {
+        return;
+    };
     let row = "| rolling reloads, axum with the drain |";
     assert!(stdout.contains(row), "no row {row}:\n{stdout}");
     assert!(
@@ -86,7 +88,9 @@ fn a_users_axum_service_with_the_drain_drops_no_request_through_rolling_reloads(
 /// Runs `cargo xtask load --smoke ARGS` against the HTTP server `example` and
 /// checks that it passed, printed a row per phase, and left no process.
 fn load_smoke(example: &str, args: &[&str]) {
-    let stdout = run_load_smoke(example, args);
+    let Some(stdout) = run_load_smoke(example, args) else {
+        return;
+    };
     // What the task printed: a table row per phase, every check passed.
     for phase in [
         "| baseline |",
@@ -110,7 +114,20 @@ fn load_smoke(example: &str, args: &[&str]) {
 /// Runs `cargo xtask load --smoke ARGS` against the example `example`, checks
 /// that every check passed and that no process of the example is left; what it
 /// printed.
-fn run_load_smoke(example: &str, args: &[&str]) -> String {
+/// `None` under `--under-load`: skipped.
+fn run_load_smoke(example: &str, args: &[&str]) -> Option<String> {
+    if crate::under_load() {
+        // This is a load test itself (wrk saturates both cores), and some of its
+        // checks are timing windows of the example's design (an idle keep-alive
+        // connection is answered if its request comes within the 1 s drain
+        // grace; no request takes as long as a 500 ms boot): with busy threads
+        // on every core besides, they judge the machine. The unloaded runs run it.
+        eprintln!(
+            "\n!!! SKIPPED under load: `cargo xtask load --smoke {}` !!!\n",
+            args.join(" ")
+        );
+        return None;
+    }
     let _alone = crate::heavy();
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(|d| workspace_root().join(d))
@@ -148,5 +165,5 @@ fn run_load_smoke(example: &str, args: &[&str]) -> String {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
-    stdout
+    Some(stdout)
 }

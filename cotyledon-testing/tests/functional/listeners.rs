@@ -1,7 +1,8 @@
 //! Listeners owned by the manager: bound before the first fork and shared by every
 //! worker (TCP over IPv4 and IPv6, Unix-domain), typed errors for what cannot be
 //! bound, close-on-exec, and systemd socket activation with the real activator
-//! (`systemd-socket-activate`), including what must not be adopted.
+//! (`systemd-socket-activate`), by name or by address, including what must not be
+//! adopted.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
@@ -16,6 +17,7 @@ use nix::errno::Errno;
 
 use crate::{SOON, assert_in_order, bin};
 
+mod by_address;
 mod systemd;
 
 /// A fresh directory for one test, removed on drop.

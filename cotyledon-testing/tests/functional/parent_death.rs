@@ -14,8 +14,10 @@ fn sigkill_of_the_master_ends_every_worker_within_a_second() {
     let workers = [app.heavy[0], app.heavy[1], app.light];
     app.s.signal(Signal::SIGKILL);
     app.s.wait_exit(SOON).assert().interrupted();
-    // All workers gone within 1 s (the deadline of this wait).
-    app.s.assert_no_process_left(Duration::from_secs(1));
+    // All workers gone within 1 s (the deadline of this wait); on a machine
+    // loaded on purpose, within the usual deadline (a speed, not a promise).
+    app.s
+        .assert_no_process_left(crate::target_or_soon(Duration::from_secs(1)));
     for pid in workers {
         assert!(!is_alive(pid));
     }

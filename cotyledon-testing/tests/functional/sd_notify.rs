@@ -1,7 +1,8 @@
 //! systemd notification: READY=1 once the initial workers are started, to a path
 //! or an abstract socket, whatever its bytes; a full socket never blocks the
 //! master; NOTIFY_SOCKET is not inherited by workers, unless the master has other
-//! threads, where changing the environment would be unsound.
+//! threads, where changing the environment would be unsound. The watchdog pings,
+//! and a notify socket that goes away while they run: `watchdog.rs`.
 
 use std::ffi::OsStr;
 use std::io::ErrorKind;
@@ -14,6 +15,8 @@ use std::time::Duration;
 use cotyledon_testing::{Scenario, Signal};
 
 use crate::{SOON, bin};
+
+mod watchdog;
 
 /// A datagram socket bound at `NAME` in a directory of its own, removed on drop.
 struct Bound {
@@ -293,83 +296,4 @@ fn the_notify_protocol_says_ready_reloading_ready_stopping_in_order() {
     );
     assert_eq!(notes, ["READY=1", "RELOADING=1", "READY=1", "STOPPING=1"]);
     s.expect_exit(0);
-}
-
-#[test]
-fn the_watchdog_is_pinged_every_half_period_only_while_the_loop_runs() {
-    let bound = Bound::new("watchdog", b"notify");
-    let release = bound.dir.join("release");
-    let mut s = Scenario::builder(bin(), "blocking_hook_app")
-        .env("NOTIFY_SOCKET", bound.path.as_os_str())
-        .env("WATCHDOG_USEC", "200000")
-        .env("SCENARIO_BLOCK", "reload")
-        .env("SCENARIO_GRACEFUL_MS", "60000")
-        .env("SCENARIO_RELEASE_FILE", release.as_os_str())
-        .spawn();
-    s.wait_for_run("light", 1, SOON);
-    // 1.5 s of notifications: pings every 100 ms.
-    let start = std::time::Instant::now();
-    let mut times = Vec::new();
-    bound
-        .sock
-        .set_read_timeout(Some(Duration::from_millis(500)))
-        .expect("timeout");
-    let mut buf = [0u8; 64];
-    while start.elapsed() < Duration::from_millis(1500) {
-        let n = bound.sock.recv(&mut buf).expect("a ping within 500 ms");
-        if &buf[..n] == b"WATCHDOG=1" {
-            times.push(std::time::Instant::now());
-        }
-    }
-    let mut gaps: Vec<Duration> = times.windows(2).map(|w| w[1] - w[0]).collect();
-    gaps.sort();
-    let median = gaps[gaps.len() / 2];
-    eprintln!("watchdog: {} pings, median gap {median:?}", times.len());
-    assert!(
-        (Duration::from_millis(90)..=Duration::from_millis(110)).contains(&median),
-        "median gap {median:?} for WATCHDOG_USEC=200000 (gaps {gaps:?})"
-    );
-    // A master stuck in a hook stops pinging (systemd's watchdog then acts).
-    s.signal(Signal::SIGHUP);
-    s.wait_for_line("reload hook blocks", SOON);
-    let _ = drain_notes(&bound.sock, Duration::from_millis(150));
-    let stuck = drain_notes(&bound.sock, Duration::from_millis(600));
-    assert!(stuck.is_empty(), "pings while the hook blocks: {stuck:?}");
-    std::fs::write(&release, b"go").expect("release");
-    bound.sock.set_read_timeout(Some(SOON)).expect("timeout");
-    loop {
-        let n = bound.sock.recv(&mut buf).expect("pings again");
-        if &buf[..n] == b"WATCHDOG=1" {
-            break;
-        }
-    }
-    s.end_with(Signal::SIGTERM, 0);
-}
-
-#[test]
-fn a_watchdog_for_another_pid_or_malformed_is_not_used() {
-    for (usec, pid, warned) in [("200000", Some("1"), false), ("soon", None, true)] {
-        let bound = Bound::new("watchdog-not", b"notify");
-        bound.sock.set_read_timeout(Some(SOON)).expect("timeout");
-        let mut b = Scenario::builder(bin(), "notify_app")
-            .env("NOTIFY_SOCKET", bound.path.as_os_str())
-            .env("WATCHDOG_USEC", usec);
-        if let Some(pid) = pid {
-            b = b.env("WATCHDOG_PID", pid);
-        }
-        let mut s = b.spawn();
-        recv_ready(&bound.sock);
-        let later = drain_notes(&bound.sock, Duration::from_millis(400));
-        assert!(
-            !later.iter().any(|(_, m)| m == "WATCHDOG=1"),
-            "{usec} {pid:?}: {later:?}"
-        );
-        if warned {
-            s.wait_for_line(
-                "systemd watchdog not used: WATCHDOG_USEC=\"soon\" is not a positive number",
-                SOON,
-            );
-        }
-        s.end_with(Signal::SIGTERM, 0);
-    }
 }
