@@ -73,7 +73,16 @@ pub(super) fn run(m: ServiceManager) -> Result<Infallible, Error> {
         let mut inputs = std::mem::take(&mut answers);
         inputs.extend(shell.inputs());
         let (facts, now) = shell.facts();
+        // Every step at TRACE level (`COTYLEDON_LOG=trace` with cotyledon's
+        // logger): what came in, what the supervisor said.
+        let trace = log::log_enabled!(target: TARGET, log::Level::Trace);
+        if trace {
+            log!(target: TARGET, log::Level::Trace, "step in={inputs:?} facts={:?}", facts.slots);
+        }
         let actions = shell.m.sup.step(inputs, &facts, now);
+        if trace {
+            log!(target: TARGET, log::Level::Trace, "step out={actions:?}");
+        }
         answers = shell.execute(actions);
     }
 }

@@ -39,6 +39,7 @@ impl Shell {
         let master_pid = self.master_pid;
         let titler = &self.titler;
         crate::notice::reset(slot);
+        let at = std::time::Instant::now();
         let forked = sys::fork::fork_worker(&close, |(read, write)| {
             (entry.start)(WorkerStart {
                 service_id,
@@ -60,6 +61,7 @@ impl Shell {
                     worker,
                     pid: pid.as_raw(),
                     slot,
+                    at,
                 }
             }
             Err(e) => {

@@ -249,8 +249,9 @@ impl Supervisor {
                 worker,
                 pid,
                 slot,
+                at,
             } => {
-                self.table.insert(index, worker, pid, now).slot = slot;
+                self.table.insert(index, worker, pid, at.min(now)).slot = slot;
                 let planned = self.plans[index].replacing(worker);
                 self.pacing.forked(now, planned);
                 // The facts of this step were read before the worker was in

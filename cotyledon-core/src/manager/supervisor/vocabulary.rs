@@ -24,12 +24,15 @@ pub(crate) enum Input {
     GracefulDeadline,
     /// A worker was reaped.
     Reaped(i32, WorkerExit),
-    /// The fork asked for happened: the child's pid and registry slot.
+    /// The fork asked for happened: the child's pid and registry slot, and the
+    /// time just before the fork (the child is a copy of the master as it was
+    /// then: a SIGHUP served in this step came after it).
     Forked {
         index: usize,
         worker: WorkerId,
         pid: i32,
         slot: usize,
+        at: Instant,
     },
     /// The fork asked for failed.
     ForkFailed {

@@ -366,7 +366,40 @@ fn a_new_worker_is_looked_at_again_at_once_after_its_fork() {
         worker: crate::ids::WorkerId::new(0),
         pid: 42,
         slot: 0,
+        at: sim.now,
     };
     sim.sup.step(vec![forked], &facts, sim.now);
     assert_eq!(sim.sup.deadline(), Some(sim.now));
+}
+
+#[test]
+fn a_worker_forked_just_before_a_sighup_served_with_its_fork_is_reloaded_too() {
+    // The SIGHUP and the answer of the fork that preceded it come in one step:
+    // the new worker is a copy of the master from before the SIGHUP.
+    let mut sim = Sim::new(&[(2, Behaviour::default())]);
+    sim.sup.services[0].policy.reload = Reload::Rolling { batch: 1 };
+    let facts = super::Facts {
+        room: true,
+        ..Default::default()
+    };
+    let t0 = sim.now;
+    sim.sup.step(Vec::new(), &facts, t0);
+    let fork = |worker, pid, at| Input::Forked {
+        index: 0,
+        worker: crate::ids::WorkerId::new(worker),
+        pid,
+        slot: pid as usize,
+        at,
+    };
+    sim.sup.step(vec![fork(0, 10, t0)], &facts, t0);
+    let t1 = t0 + ms(1);
+    let hup_step = t1 + ms(1);
+    sim.sup
+        .step(vec![fork(1, 11, t1), Input::Hangup], &facts, hup_step);
+    let started = sim
+        .sup
+        .table
+        .get(0, crate::ids::WorkerId::new(1))
+        .map(|r| r.started);
+    assert_eq!(started, Some(t1), "the fork's own time, not the step's");
 }

@@ -217,6 +217,7 @@ impl Sim {
                         worker,
                         pid,
                         slot: pid as usize,
+                        at: self.now,
                     });
                 }
                 Action::RunHooks(call) => {
