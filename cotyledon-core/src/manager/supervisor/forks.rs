@@ -28,33 +28,28 @@ impl Supervisor {
             }
         }
         let Some((index, worker)) = ready else {
-            self.spawn_at = backing_off;
             out.wake_at(backing_off);
             return;
         };
         // The emergency path must see every worker: fork only with a free
         // registry slot (a reap frees one and wakes the loop).
         if !room {
-            self.spawn_at = None;
             return;
         }
-        if self.spawn_at.is_some_and(|at| now < at) {
-            out.wake_at(self.spawn_at);
-            return;
-        }
-        match self.pacing.gate(now, self.table.expected()) {
+        // Pacing is asked again at every step: its pauses are its own state.
+        let next = match self.pacing.gate(now, self.table.expected()) {
             Gate::Open => {
                 out.actions.push(Action::Fork { index, worker });
                 // Come straight back: the next fork may be due at once, and
                 // the pipe is read in between.
-                self.spawn_at = Some(now);
+                now
             }
-            Gate::Until(at) => self.spawn_at = Some(at),
+            Gate::Until(at) => at,
             Gate::TooFast(at) => {
                 out.log(Level::Info, "Forking too fast, sleeping");
-                self.spawn_at = Some(at);
+                at
             }
-        }
-        out.wake_at(self.spawn_at);
+        };
+        out.wake_at(Some(next));
     }
 }

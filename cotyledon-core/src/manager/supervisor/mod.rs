@@ -82,8 +82,6 @@ pub(crate) struct Supervisor {
     watchdog: Option<Duration>,
     /// The origin of every worker's recycling grid (the start of `run()`).
     epoch: Instant,
-    /// When the loop should next try to fork.
-    spawn_at: Option<Instant>,
     /// When the workers' memory is read next.
     rss_at: Option<Instant>,
     /// Services whose memory could not be read (warned once).
@@ -117,7 +115,6 @@ impl Supervisor {
             graceful_timeout: settings.graceful_shutdown_timeout,
             watchdog: None,
             epoch: now,
-            spawn_at: Some(now),
             rss_at: None,
             rss_warned: Vec::new(),
             rss_small_warned: Vec::new(),
@@ -153,7 +150,6 @@ impl Supervisor {
     /// and systemd's watchdog period (half `WATCHDOG_USEC`).
     pub(crate) fn start(&mut self, now: Instant, watchdog: Option<Duration>) {
         self.epoch = now;
-        self.spawn_at = Some(now);
         self.wake = Some(now);
         self.watchdog = watchdog;
     }

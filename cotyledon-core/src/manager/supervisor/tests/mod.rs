@@ -2,6 +2,7 @@
 //! reliability issue as a story, then random interleavings checked against the
 //! invariants (capacity, no lost reload, bounded steps, SIGTERM first).
 
+mod forks;
 mod random;
 mod sim;
 
@@ -343,63 +344,4 @@ fn sigint_and_the_graceful_timeout_say_stopping() {
     assert!(sim.notes().contains(&"STOPPING=1"));
     sim.run(ms(50));
     assert_eq!(sim.exited, Some(1));
-}
-
-#[test]
-fn a_new_worker_is_looked_at_again_at_once_after_its_fork() {
-    // The shell reads the slots before the step that learns the new pid: a
-    // notice the new worker sent meanwhile was consumed with that step's
-    // inputs, so the supervisor must come back at once to read its slot.
-    let mut sim = Sim::new(&[(1, Behaviour::default())]);
-    let facts = super::Facts {
-        room: true,
-        ..Default::default()
-    };
-    let actions = sim.sup.step(Vec::new(), &facts, sim.now);
-    assert!(
-        actions
-            .iter()
-            .any(|a| matches!(a, super::Action::Fork { .. }))
-    );
-    let forked = Input::Forked {
-        index: 0,
-        worker: crate::ids::WorkerId::new(0),
-        pid: 42,
-        slot: 0,
-        at: sim.now,
-    };
-    sim.sup.step(vec![forked], &facts, sim.now);
-    assert_eq!(sim.sup.deadline(), Some(sim.now));
-}
-
-#[test]
-fn a_worker_forked_just_before_a_sighup_served_with_its_fork_is_reloaded_too() {
-    // The SIGHUP and the answer of the fork that preceded it come in one step:
-    // the new worker is a copy of the master from before the SIGHUP.
-    let mut sim = Sim::new(&[(2, Behaviour::default())]);
-    sim.sup.services[0].policy.reload = Reload::Rolling { batch: 1 };
-    let facts = super::Facts {
-        room: true,
-        ..Default::default()
-    };
-    let t0 = sim.now;
-    sim.sup.step(Vec::new(), &facts, t0);
-    let fork = |worker, pid, at| Input::Forked {
-        index: 0,
-        worker: crate::ids::WorkerId::new(worker),
-        pid,
-        slot: pid as usize,
-        at,
-    };
-    sim.sup.step(vec![fork(0, 10, t0)], &facts, t0);
-    let t1 = t0 + ms(1);
-    let hup_step = t1 + ms(1);
-    sim.sup
-        .step(vec![fork(1, 11, t1), Input::Hangup], &facts, hup_step);
-    let started = sim
-        .sup
-        .table
-        .get(0, crate::ids::WorkerId::new(1))
-        .map(|r| r.started);
-    assert_eq!(started, Some(t1), "the fork's own time, not the step's");
 }
