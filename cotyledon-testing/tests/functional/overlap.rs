@@ -119,19 +119,24 @@ fn a_sighup_during_a_rolling_reload_folds_into_it_and_capacity_holds() {
     s.wait_for_line("web boot id=1", ROLLOUT);
     let second = s.lines().len();
     s.signal(Signal::SIGHUP);
-    s.wait_for_line("folded into the rollout under way", SOON);
     s.wait_for_line("Rolling reload of web done", ROLLOUT);
     let lines = s.lines().to_vec();
     assert_eq!(most_out(&lines[start..]), 1, "{lines:#?}");
     all_forked_after(&s, second, 3);
+    assert!(
+        lines[second..]
+            .iter()
+            .any(|l| l.contains("folded into the rollout under way")),
+        "{lines:#?}"
+    );
     s.end_with(Signal::SIGTERM, 0);
 }
 
 /// Issue 15 item 1, with a `reconfigure` (2 → 3 workers, from the reload hook)
-/// during the rollout: of the two workers, one at least serves all along (a
-/// new id booting is not a worker out of service), and at the end all three
-/// are processes forked after the second SIGHUP. Before, none of the two
-/// served for a while.
+/// while the rollout replaces worker 1: of the two workers, one at least
+/// serves all along (a new id booting is not a worker out of service), and at
+/// the end all three are processes forked after the second SIGHUP. Before,
+/// the new rollout stopped worker 0 at once: none of the two served.
 #[test]
 fn a_reconfigure_during_a_rolling_reload_keeps_capacity_and_ends_fresh() {
     let dir = temp_dir("overlap-scale");
@@ -147,8 +152,9 @@ fn a_reconfigure_during_a_rolling_reload_keeps_capacity_and_ends_fresh() {
     let start = s.lines().len();
     s.signal(Signal::SIGHUP);
     s.wait_for_line("Rolling reload of web: 2 workers, 1 at a time", SOON);
-    // Worker 0's replacement boots: scale to 3 and SIGHUP again.
-    s.wait_for_line("web boot id=0", ROLLOUT);
+    s.wait_for_line("web ready id=0", ROLLOUT);
+    // Worker 1's replacement boots: scale to 3 and SIGHUP again.
+    s.wait_for_line("web boot id=1", ROLLOUT);
     std::fs::write(&control, "scale 3").expect("control file");
     let second = s.lines().len();
     s.signal(Signal::SIGHUP);
