@@ -10,12 +10,17 @@ use log::error;
 use super::{Light, env_or};
 
 /// Blocks until `SCENARIO_RELEASE_FILE` exists (for ever if it is not set),
-/// checking every 10 ms.
+/// checking every 10 ms; with `SCENARIO_RELEASE_ONCE=1` it removes the file as
+/// it returns, so its next run blocks again.
 fn block(kind: &str) {
     error!("{kind} hook blocks");
     let release = std::env::var_os("SCENARIO_RELEASE_FILE");
+    let once = std::env::var("SCENARIO_RELEASE_ONCE").is_ok_and(|v| v == "1");
     loop {
         if release.as_deref().is_some_and(|p| Path::new(p).exists()) {
+            if once && let Some(path) = &release {
+                let _ = std::fs::remove_file(path);
+            }
             error!("{kind} hook released");
             return;
         }

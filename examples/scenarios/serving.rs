@@ -2,7 +2,8 @@
 //! one service, `web`, shaped by environment variables.
 
 use std::path::Path;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 use cotyledon::{BoxError, Context, Error, Readiness, Reload, Service, ServiceManager, WorkerId};
 use log::error;
@@ -26,10 +27,14 @@ impl cotyledon::Service for Web {
     }
 }
 
-/// As [`Web`], with a reload() done in place (it only logs).
+/// As [`Web`], with a reload() done in place: it logs `web reload id=N`, takes
+/// `SCENARIO_RELOAD_MS` (0), then logs `web reloaded id=N n=K` (K: this
+/// process's count) and, if `SCENARIO_TRACE_SOCKET` names a datagram socket,
+/// sends it the same text before it returns (so the test can order it against
+/// the master's notifications on one socket).
 #[derive(Service)]
 #[service(name = "web")]
-struct WebInPlace(WorkerId);
+struct WebInPlace(WorkerId, AtomicU32);
 
 impl cotyledon::Service for WebInPlace {
     fn run(&self, ctx: &Context) -> Result<(), BoxError> {
@@ -38,12 +43,36 @@ impl cotyledon::Service for WebInPlace {
 
     fn reload(&self) {
         error!("web reload id={}", self.0);
+        std::thread::sleep(Duration::from_millis(env_or("SCENARIO_RELOAD_MS", 0)));
+        let n = self.1.fetch_add(1, Ordering::SeqCst) + 1;
+        let done = format!("web reloaded id={} n={n}", self.0);
+        error!("{done}");
+        if let Some(path) = std::env::var_os("SCENARIO_TRACE_SOCKET")
+            && let Ok(sock) = std::os::unix::net::UnixDatagram::unbound()
+        {
+            let _ = sock.send_to(done.as_bytes(), path);
+        }
+    }
+}
+
+/// Builds the service, unless `SCENARIO_FACTORY_FAIL_FILE` exists: then the
+/// factory fails (the worker exits with status 2 before `run()`).
+fn factory<S>(make: fn(WorkerId) -> S) -> impl Fn(WorkerId) -> Result<S, String> {
+    move |id| {
+        if exists("SCENARIO_FACTORY_FAIL_FILE") {
+            return Err(format!("web factory fails id={id}"));
+        }
+        Ok(make(id))
     }
 }
 
 fn web_run(id: WorkerId, ctx: &Context) -> Result<(), BoxError> {
     let stall = exists("SCENARIO_STALL_FILE");
     error!("web boot id={id}");
+    let boot = Duration::from_millis(env_or("SCENARIO_BOOT_MS", 0));
+    if !boot.is_zero() && ctx.wait_timeout(boot) {
+        return Ok(());
+    }
     while (stall || std::env::var_os("SCENARIO_READY_FILE").is_some())
         && !exists("SCENARIO_READY_FILE")
     {
@@ -58,14 +87,17 @@ fn web_run(id: WorkerId, ctx: &Context) -> Result<(), BoxError> {
     error!("web ready id={id}");
     ctx.ready();
     let mut hung = false;
+    let beat_every = Duration::from_millis(env_or("SCENARIO_BEAT_MS", 10));
+    let mut beat_at = Instant::now();
     while !ctx.wait_timeout(Duration::from_millis(10)) {
         // Beats until SCENARIO_HANG_FILE exists; then it looks hung.
         if !hung && exists("SCENARIO_HANG_FILE") {
             hung = true;
             error!("web hangs id={id}");
         }
-        if !hung {
+        if !hung && beat_at.elapsed() >= beat_every {
             ctx.heartbeat();
+            beat_at = Instant::now();
         }
         if let Some(path) = std::env::var_os("SCENARIO_RECYCLE_FILE")
             && std::fs::remove_file(&path).is_ok()
@@ -88,15 +120,19 @@ fn web_run(id: WorkerId, ctx: &Context) -> Result<(), BoxError> {
 /// none); `SCENARIO_HANG_FILE` (workers stop beating once it exists);
 /// `SCENARIO_MAX_LIFETIME_MS`, `SCENARIO_MAX_RSS` (0: none) and
 /// `SCENARIO_RECYCLE_FILE` (a worker that sees it asks to be recycled); `SCENARIO_IN_PLACE=1`
-/// for a reload() that only logs. The reload hook reads commands from
-/// `SCENARIO_CONTROL_FILE`: `restart N`, `stop N`, `start N`, `rolling`, `list`.
+/// for a reload() done in place (see [`WebInPlace`]); `SCENARIO_BOOT_MS` (0): how
+/// long a worker takes between `web boot` and `web ready`; `SCENARIO_BEAT_MS`
+/// (10): its heartbeat period; `SCENARIO_FACTORY_FAIL_FILE` (the factory fails
+/// while it exists). The reload hook reads commands from `SCENARIO_CONTROL_FILE`:
+/// `restart N`, `stop N`, `start N`, `rolling`, `scale N` (reconfigure to N
+/// workers), `list`.
 pub(super) fn serving_app() -> Result<ServiceManager, Error> {
     let mut m = manager()?;
     let workers = env_or("SCENARIO_WORKERS", 3);
     let web = if std::env::var("SCENARIO_IN_PLACE").is_ok_and(|v| v == "1") {
-        m.add(WebInPlace, workers)?
+        m.add(factory(|id| WebInPlace(id, AtomicU32::new(0))), workers)?
     } else {
-        m.add(Web, workers)?
+        m.add(factory(Web), workers)?
     };
     let reload = match std::env::var("SCENARIO_RELOAD").as_deref() {
         Ok("all") => Reload::AllAtOnce,
@@ -130,6 +166,7 @@ pub(super) fn serving_app() -> Result<ServiceManager, Error> {
             "stop" => handle.stop_worker(web, id()?)?,
             "start" => handle.start_worker(web, id()?)?,
             "rolling" => handle.rolling_restart(web)?,
+            "scale" => handle.reconfigure(web, id()?.get())?,
             _ => {
                 let ids: Vec<String> = handle
                     .running_workers()

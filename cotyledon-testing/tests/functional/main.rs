@@ -3,6 +3,7 @@
 //! code and on the processes left (none). Run with `cargo xtask functional-tests`,
 //! which enables the `tokio` feature (the async scenarios and their tests).
 
+mod after_reload;
 #[cfg(feature = "tokio")]
 mod asynchronous;
 mod blocking_hooks;
@@ -14,12 +15,14 @@ mod handoff;
 mod hooks;
 mod http;
 mod listeners;
+mod overlap;
 mod parent_death;
 mod reconfigure;
 mod respawn;
 mod robustness;
 mod sd_notify;
 mod serving;
+mod shutdown_first;
 mod sighup;
 mod sigint;
 mod sigterm;
