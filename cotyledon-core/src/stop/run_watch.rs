@@ -41,6 +41,9 @@ pub(crate) struct RunWatch {
     woke_at: AtomicU64,
     /// `NOT_YET`, `OFFERED` or `TAKEN`.
     claim: AtomicU8,
+    /// `run()` returned `Ok`: its thread is in our own code, on its way to
+    /// take `terminate()` at the stop, so the main thread never takes it back.
+    returned: AtomicBool,
 }
 
 impl Default for RunWatch {
@@ -49,6 +52,7 @@ impl Default for RunWatch {
             waiting: AtomicBool::new(false),
             woke_at: AtomicU64::new(0),
             claim: AtomicU8::new(NOT_YET),
+            returned: AtomicBool::new(false),
         }
     }
 }
@@ -91,6 +95,16 @@ impl RunWatch {
     /// Whether the run thread is in a wait of the `Context` (read under its lock).
     pub(crate) fn is_waiting(&self) -> bool {
         self.waiting.load(Ordering::Relaxed)
+    }
+
+    /// `run()` returned `Ok` (on the run thread, before it waits for the stop).
+    pub(crate) fn mark_returned(&self) {
+        self.returned.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether `run()` returned `Ok`: its thread takes `terminate()` itself.
+    pub(crate) fn returned(&self) -> bool {
+        self.returned.load(Ordering::SeqCst)
     }
 
     /// The stop offers `terminate()` to the run thread (before it wakes it).

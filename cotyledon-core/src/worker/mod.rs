@@ -203,7 +203,11 @@ impl<S: Service> Worker<S> {
         self.deadline = self.timeout.and_then(|t| Instant::now().checked_add(t));
         let watch = self.ctx.run_watch();
         watch.offer();
-        if self.ctx.stop() {
+        let waiting = self.ctx.stop();
+        if watch.returned() {
+            // run() returned: its thread, in our own code, takes terminate()
+            // as it sees the stop, however long it waits for a CPU.
+        } else if waiting {
             // The run thread was waiting on its context: it may come for
             // terminate() as run() returns.
             self.handoff = Some(Instant::now() + run_watch::HANDOFF);

@@ -73,6 +73,7 @@ pub(super) fn spawn_run<S: Service>(run: Run<S>) -> io::Result<()> {
                 // The worker stays alive until told to stop; this thread is then
                 // free to call terminate().
                 Ok(Ok(())) => {
+                    ctx.run_watch().mark_returned();
                     ctx.wait_for_stop();
                     if ctx.run_watch().take() {
                         terminate::call(&*service, &title);

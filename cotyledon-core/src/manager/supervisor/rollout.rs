@@ -198,6 +198,7 @@ impl Plan {
     ) -> Advance {
         let mut out = Advance::default();
         let mut stuck = None;
+        let bound = |from: Instant| boot_timeout.map(|t| super::pacing::deadline_after(from, t));
         self.steps.retain(|&worker, step| {
             if stuck.is_some() {
                 return true;
@@ -272,6 +273,9 @@ impl Plan {
                         },
                     );
                     out.start.push((worker, r.pid, why));
+                    // Its bound: an in-place reload()'s end is the only thing
+                    // that would wake the master otherwise.
+                    out.deadline = earliest(out.deadline, bound(now));
                 }
                 // Waits for a free place in the batch, or to be ready.
                 Life::Ready | Life::Booting | Life::Reloading { .. } => {

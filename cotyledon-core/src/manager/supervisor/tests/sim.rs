@@ -88,6 +88,9 @@ pub(super) struct Sim {
     pub(super) ids: Vec<ServiceId>,
     /// Readings of memory that fail.
     pub(super) rss_unreadable: bool,
+    /// A worker did something it would signal the master about (its death,
+    /// readiness, a finished reload, leaving): the master wakes.
+    signalled: bool,
 }
 
 impl Sim {
@@ -126,6 +129,7 @@ impl Sim {
             on_hooks: Box::new(|_, _| (Ok(()), Vec::new())),
             ids,
             rss_unreadable: false,
+            signalled: false,
         }
     }
 
@@ -241,11 +245,13 @@ impl Sim {
         match signal {
             Signal::SIGTERM if !p.leaving => {
                 p.leaving = true;
+                self.signalled = true;
                 p.die = p.die.or(Some((now + b.terminate, WorkerExit::Exited(0))));
             }
             Signal::SIGHUP if !p.leaving => match b.reload {
                 None => {
                     p.leaving = true;
+                    self.signalled = true;
                     p.die = p.die.or(Some((now + b.terminate, WorkerExit::Exited(0))));
                 }
                 Some(_) if p.reloading.is_some() => p.again = true,
@@ -264,14 +270,19 @@ impl Sim {
         }
     }
 
-    /// Advances the clock by `d` in ticks of `tick`, stepping at each, and
-    /// checks `check` after every step.
+    /// Advances the clock by `d` in ticks of `tick`, and checks `check` at
+    /// each. The master steps as the real one wakes: when a worker signals it
+    /// (a death, a notice) or when the deadline it asked for has come, never
+    /// otherwise, so a decision that forgets to ask for a wake-up is caught.
     pub(super) fn run_for(&mut self, d: Duration, tick: Duration, mut check: impl FnMut(&Sim)) {
         let end = self.now + d;
         while self.now < end && self.exited.is_none() {
             self.now += tick;
             self.live();
-            self.step(Vec::new());
+            let due = self.sup.deadline().is_some_and(|at| self.now >= at);
+            if std::mem::take(&mut self.signalled) || due || !self.reaped.is_empty() {
+                self.step(Vec::new());
+            }
             check(self);
         }
     }
@@ -295,11 +306,13 @@ impl Sim {
             }
             if !p.ready && !b.factory_fails && now >= p.forked + b.boot {
                 p.ready = true;
+                self.signalled = true;
             }
             if let Some((start, end)) = p.reloading
                 && now >= end
             {
                 p.reloaded_from = Some(start);
+                self.signalled = true;
                 p.reloading = p.again.then(|| (now, now + b.reload.unwrap_or_default()));
                 p.again = false;
             }
