@@ -68,6 +68,11 @@ impl Notifier {
         }
     }
 
+    /// `NOTIFY_SOCKET` as it was (a path, or `@name`), if set.
+    pub(crate) fn socket(&self) -> Option<&OsStr> {
+        self.socket.as_deref()
+    }
+
     /// How often to send `WATCHDOG=1`: half of `WATCHDOG_USEC`, if systemd asked.
     pub(crate) fn watchdog(&self) -> Option<std::time::Duration> {
         self.watchdog

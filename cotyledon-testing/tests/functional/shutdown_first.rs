@@ -138,7 +138,6 @@ fn in_blocked_hook(
 /// exits at once (the signal handler does it, the loop being stuck), and
 /// systemd must hear `STOPPING=1` there too.
 #[test]
-#[ignore = "library bug (issue 15 item 11): the emergency exit sends no STOPPING=1"]
 fn sigint_while_a_hook_blocks_tells_systemd_stopping() {
     let _serial = heavy();
     let dir = temp_dir("shutdown-first-sigint-hook");
@@ -153,7 +152,6 @@ fn sigint_while_a_hook_blocks_tells_systemd_stopping() {
 /// arms the graceful timeout, whose instantaneous exit (by the signal handler)
 /// must tell systemd `STOPPING=1`.
 #[test]
-#[ignore = "library bug (issue 15 item 11): the emergency exit sends no STOPPING=1"]
 fn the_graceful_timeout_while_a_hook_blocks_tells_systemd_stopping() {
     let _serial = heavy();
     let dir = temp_dir("shutdown-first-timeout-hook");

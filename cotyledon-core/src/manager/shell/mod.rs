@@ -63,6 +63,9 @@ pub(super) fn run(m: ServiceManager) -> Result<Infallible, Error> {
         pid1: master_pid.as_raw() == 1,
         checked_threads: false,
     };
+    if let Some(socket) = shell.notifier.socket() {
+        emergency::prepare_notify(socket);
+    }
     let watchdog = shell.notifier.watchdog();
     shell.m.sup.start(Instant::now(), watchdog);
     let mut answers = Vec::new();
@@ -176,7 +179,12 @@ impl Shell {
         for action in actions {
             match action {
                 Action::Log(level, msg) => log!(target: TARGET, level, "{msg}"),
-                Action::Notify(msg) => self.notifier.send(&msg),
+                Action::Notify(msg) => {
+                    if msg == "STOPPING=1" {
+                        emergency::mark_stopping();
+                    }
+                    self.notifier.send(&msg);
+                }
                 Action::Signal(pid, signal) => {
                     let _ = kill(Pid::from_raw(pid), signal);
                 }

@@ -30,7 +30,8 @@ impl Shell {
         flush_output();
         let m = &mut self.m;
         let [pipe_read, pipe_write] = m.pipe.raw_fds();
-        let close = [pipe_read, pipe_write, m.death_write.as_raw_fd()];
+        let mut close = vec![pipe_read, pipe_write, m.death_write.as_raw_fd()];
+        close.extend(emergency::notify_fd());
         let service_id = m.sup.table.service(index).id;
         let explicit_ready = m.sup.services[index].policy.readiness == Readiness::Explicit;
         let entry = &m.entries[index];

@@ -22,6 +22,7 @@
 //! without it.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -179,7 +180,92 @@ fn begin(kind: Kind) {
     for pid in live_pids() {
         let _ = kill(pid, Signal::SIGINT);
     }
+    send_stopping();
     retry();
+}
+
+/// The notify socket as the handler uses it: an unbound datagram socket of its
+/// own (-1: none) and the address to send to, made before the loop starts.
+static NOTIFY_FD: AtomicI32 = AtomicI32::new(-1);
+static NOTIFY_ADDR: OnceLock<(libc::sockaddr_un, libc::socklen_t)> = OnceLock::new();
+/// `STOPPING=1` went out (from the loop or from here): once is enough.
+static STOPPING_SENT: AtomicBool = AtomicBool::new(false);
+
+/// Prepares `STOPPING=1` for the emergency exits: systemd then knows the
+/// master is going even when the loop cannot say so (a hook blocks). `socket`
+/// is `NOTIFY_SOCKET` (a path, or `@name` for an abstract one); best effort.
+pub(crate) fn prepare_notify(socket: &std::ffi::OsStr) {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::io::IntoRawFd;
+    let bytes = socket.as_bytes();
+    // SAFETY: sockaddr_un is plain old data: all zeroes is a valid value.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let (path, abstract_name) = match bytes.strip_prefix(b"@") {
+        Some(name) => (name, true),
+        None => (bytes, false),
+    };
+    let start = usize::from(abstract_name);
+    if path.is_empty() || start + path.len() >= addr.sun_path.len() {
+        return;
+    }
+    for (i, b) in path.iter().enumerate() {
+        addr.sun_path[start + i] = *b as libc::c_char;
+    }
+    let base = std::mem::size_of::<libc::sa_family_t>();
+    let len = base + start + path.len() + usize::from(!abstract_name);
+    let Ok(len) = libc::socklen_t::try_from(len) else {
+        return;
+    };
+    let Ok(sock) = std::os::unix::net::UnixDatagram::unbound() else {
+        return;
+    };
+    if sock.set_nonblocking(true).is_err() || NOTIFY_ADDR.set((addr, len)).is_err() {
+        return;
+    }
+    // Kept for the life of the process (close-on-exec, as std makes it).
+    NOTIFY_FD.store(sock.into_raw_fd(), Ordering::SeqCst);
+}
+
+/// The emergency notify socket's fd, for the child to close after a fork.
+pub(crate) fn notify_fd() -> Option<i32> {
+    let fd = NOTIFY_FD.load(Ordering::SeqCst);
+    (fd >= 0).then_some(fd)
+}
+
+/// The loop sends `STOPPING=1` itself: the emergency exits need not.
+pub(crate) fn mark_stopping() {
+    STOPPING_SENT.store(true, Ordering::SeqCst);
+}
+
+/// Sends `STOPPING=1`, once (async-signal-safe: an atomic, `sendto` on a
+/// non-blocking socket made beforehand).
+fn send_stopping() {
+    if STOPPING_SENT.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let fd = NOTIFY_FD.load(Ordering::SeqCst);
+    let Some((addr, len)) = NOTIFY_ADDR.get() else {
+        return;
+    };
+    if fd < 0 {
+        return;
+    }
+    let msg = b"STOPPING=1";
+    // SAFETY: `fd` is the datagram socket `prepare_notify` made and never
+    // closes; `msg` is a live buffer of `msg.len()` bytes; `addr` is a valid
+    // sockaddr_un of `len` bytes, alive for the process (a OnceLock). sendto(2)
+    // is async-signal-safe and, with MSG_DONTWAIT, never blocks.
+    let _ = unsafe {
+        libc::sendto(
+            fd,
+            msg.as_ptr().cast(),
+            msg.len(),
+            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+            std::ptr::from_ref(addr).cast(),
+            *len,
+        )
+    };
 }
 
 /// Tries to log the exit's message, then [`finish`]es. The interrupted code may
