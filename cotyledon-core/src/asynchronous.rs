@@ -349,5 +349,4 @@ pub(crate) fn current_runtime() -> Option<tokio::runtime::RuntimeFlavor> {
 }
 
 #[cfg(test)]
-#[path = "asynchronous/tests.rs"]
 mod tests;

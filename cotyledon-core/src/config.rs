@@ -382,5 +382,4 @@ impl ServiceManager {
 }
 
 #[cfg(test)]
-#[path = "config/tests.rs"]
 mod tests;

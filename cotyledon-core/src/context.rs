@@ -3,14 +3,13 @@
 //! waited for by blocking, or awaited ([`Context::stopped`], any executor; and, with
 //! the `tokio` feature, as a `CancellationToken`).
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
-use std::task::Waker;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use crate::ids::WorkerId;
 use crate::notice::Notice;
-use crate::stop::{RunWatch, Wakers};
+use crate::stop::RunWatch;
+use crate::stop::token::StopToken;
 
 /// What a running service can know about its worker, and the way to wait for stop.
 ///
@@ -49,55 +48,10 @@ pub struct Context {
 struct Inner {
     worker_id: WorkerId,
     service_name: &'static str,
-    stopping: AtomicBool,
-    /// Set `stopping` only while holding it, so that a waiter that saw `false`
-    /// under it is either already waiting (condvar) or registered (wakers).
-    lock: Mutex<Waiters>,
-    cond: Condvar,
     /// The line to the master (none in unit tests).
     notice: Option<Notice>,
-    /// Where the worker's run thread is, and who calls `terminate()`.
-    run: RunWatch,
-}
-
-/// What [`Context::stop`] wakes besides the condvar.
-#[derive(Debug, Default)]
-struct Waiters {
-    /// The wakers of pending [`Stopped`](crate::Stopped) futures.
-    wakers: Wakers,
-    /// The parent of every token `cancellation_token()` hands out, once asked for.
-    #[cfg(feature = "tokio")]
-    token: Option<tokio_util::sync::CancellationToken>,
-}
-
-impl Waiters {
-    /// Empties the table for the stop (no slot is handed out after it).
-    fn take_for_stop(&mut self) -> ToWake {
-        ToWake {
-            wakers: self.wakers.take_all(),
-            #[cfg(feature = "tokio")]
-            token: self.token.clone(),
-        }
-    }
-}
-
-/// What [`Context::stop`] wakes once it has released the lock.
-struct ToWake {
-    wakers: Vec<Waker>,
-    #[cfg(feature = "tokio")]
-    token: Option<tokio_util::sync::CancellationToken>,
-}
-
-impl ToWake {
-    fn wake(self) {
-        for waker in self.wakers {
-            waker.wake();
-        }
-        #[cfg(feature = "tokio")]
-        if let Some(token) = self.token {
-            token.cancel();
-        }
-    }
+    /// The stop: flag, waiters, run watch.
+    stop: StopToken,
 }
 
 impl Context {
@@ -115,11 +69,8 @@ impl Context {
             inner: Arc::new(Inner {
                 worker_id,
                 service_name,
-                stopping: AtomicBool::new(false),
-                lock: Mutex::new(Waiters::default()),
-                cond: Condvar::new(),
                 notice,
-                run: RunWatch::default(),
+                stop: StopToken::default(),
             }),
         }
     }
@@ -217,7 +168,7 @@ impl Context {
     /// # let _ = Worker;
     /// ```
     pub fn is_stopping(&self) -> bool {
-        self.inner.stopping.load(Ordering::Acquire)
+        self.inner.stop.is_stopping()
     }
 
     /// Blocks until the worker is told to stop: the end of a `run` that started
@@ -237,20 +188,7 @@ impl Context {
     /// # let _ = Server;
     /// ```
     pub fn wait_for_stop(&self) {
-        let mut guard = self.lock();
-        if self.is_stopping() {
-            return;
-        }
-        let watched = self.inner.run.enter_wait();
-        while !self.is_stopping() {
-            guard = self
-                .inner
-                .cond
-                .wait(guard)
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-        }
-        self.inner.run.leave_wait(watched, true);
-        drop(guard);
+        self.inner.stop.wait_for_stop();
     }
 
     /// Blocks until the worker is told to stop or `timeout` has passed; returns
@@ -273,32 +211,7 @@ impl Context {
     /// # let _ = Ticker;
     /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        let Some(deadline) = Instant::now().checked_add(timeout) else {
-            self.wait_for_stop();
-            return true;
-        };
-        let mut guard = self.lock();
-        if self.is_stopping() {
-            return true;
-        }
-        let watched = self.inner.run.enter_wait();
-        loop {
-            if self.is_stopping() {
-                self.inner.run.leave_wait(watched, true);
-                return true;
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                self.inner.run.leave_wait(watched, false);
-                return false;
-            }
-            guard = self
-                .inner
-                .cond
-                .wait_timeout(guard, deadline - now)
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .0;
-        }
+        self.inner.stop.wait_timeout(timeout)
     }
 
     /// Marks the worker as stopping and wakes every waiter: blocked threads,
@@ -307,38 +220,17 @@ impl Context {
     /// released, so woken waiters do not queue on it. Returns whether the run
     /// thread was waiting on the context (it wakes up and may take `terminate()`).
     pub(crate) fn stop(&self) -> bool {
-        let (to_wake, run_waiting) = {
-            let mut waiters = self.lock();
-            self.inner.stopping.store(true, Ordering::Release);
-            (waiters.take_for_stop(), self.inner.run.is_waiting())
-        };
-        self.inner.cond.notify_all();
-        to_wake.wake();
-        run_waiting
+        self.inner.stop.stop()
     }
 
     /// Where the worker's run thread is, and who calls `terminate()`.
     pub(crate) fn run_watch(&self) -> &RunWatch {
-        &self.inner.run
+        self.inner.stop.run_watch()
     }
 
-    /// How many [`Stopped`](crate::Stopped) futures have a waker stored.
-    #[cfg(test)]
-    pub(crate) fn waker_count(&self) -> usize {
-        self.lock().wakers.len()
-    }
-
-    /// How many slots the waker table has (used or free).
-    #[cfg(test)]
-    pub(crate) fn waker_slots(&self) -> usize {
-        self.lock().wakers.capacity()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Waiters> {
-        self.inner
-            .lock
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// The stop token itself.
+    pub(crate) fn token(&self) -> &StopToken {
+        &self.inner.stop
     }
 }
 

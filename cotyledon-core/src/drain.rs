@@ -201,5 +201,4 @@ impl Shared {
 }
 
 #[cfg(test)]
-#[path = "drain/tests.rs"]
 mod tests;

@@ -69,40 +69,28 @@ impl Context {
     /// ```
     #[cfg(feature = "tokio")]
     pub fn cancellation_token(&self) -> tokio_util::sync::CancellationToken {
-        let (root, stopping) = {
-            let mut waiters = self.lock();
-            let root = waiters.token.get_or_insert_with(Default::default).clone();
-            // Read under the lock: if the stop came before, it may not have seen
-            // this token, so cancel it here; if it comes after, it will.
-            (root, self.is_stopping())
-        };
-        if stopping {
-            root.cancel();
-        }
-        root.child_token()
+        self.token().cancellation_token()
     }
 
     /// Polls the stop for a [`Stopped`] future that owns `slot` of the waker table.
     pub(crate) fn poll_stop(&self, slot: &mut Option<usize>, waker: &Waker) -> Poll<()> {
-        if self.is_stopping() {
-            return Poll::Ready(());
-        }
-        let mut waiters = self.lock();
-        // Checked again under the lock: `stop` sets the flag and takes the wakers
-        // under it, so a waker stored while the flag is still clear is woken.
-        if self.is_stopping() {
-            return Poll::Ready(());
-        }
-        waiters.wakers.register(slot, waker);
-        Poll::Pending
+        self.token().poll_stop(slot, waker)
     }
 
     /// Frees the waker slot of a dropped [`Stopped`] future.
     pub(crate) fn forget_waker(&self, slot: usize) {
-        let mut waiters = self.lock();
-        // After the stop the table was emptied and no slot is handed out again.
-        if !self.is_stopping() {
-            waiters.wakers.remove(slot);
-        }
+        self.token().forget_waker(slot);
+    }
+
+    /// How many [`Stopped`] futures have a waker stored.
+    #[cfg(test)]
+    pub(crate) fn waker_count(&self) -> usize {
+        self.token().waker_count()
+    }
+
+    /// How many slots the waker table has (used or free).
+    #[cfg(test)]
+    pub(crate) fn waker_slots(&self) -> usize {
+        self.token().waker_slots()
     }
 }

@@ -1,10 +1,12 @@
 //! The worker's stop, as a leaf that the public API (`Context`, `Stopped`, the
 //! async adapter, `Service::reload`'s default) and the worker runtime both use:
-//! the request for a graceful exit, the wakers of pending stop futures, and the
-//! watch on the run thread that decides who calls `terminate()`. Nothing here
+//! the stop token (flag, condvar, wakers, cancellation token), the request for
+//! a graceful exit, and the watch on the run thread that decides who calls
+//! `terminate()`. Nothing here
 //! imports the worker, the manager or the public types.
 
 pub(crate) mod run_watch;
+pub(crate) mod token;
 pub(crate) mod wakers;
 
 use std::sync::atomic::{AtomicBool, Ordering};
