@@ -15,7 +15,7 @@ use crate::context::Context;
 /// shutting down or dying, the default `reload()`): the awaitable form of
 /// [`Context::wait_for_stop`], returned by [`Context::stopped`].
 ///
-/// It needs no particular executor (it only uses the [`Waker`] it is polled
+/// It needs no particular executor (it only uses the [`Waker`](std::task::Waker) it is polled
 /// with), is `Send`, `Unpin` and `'static`, and may be polled from any thread.
 /// Already-stopped contexts give futures that are ready at once. A clone is a new,
 /// independent future on the same context.
