@@ -45,6 +45,10 @@ struct Shell {
     master_pid: Pid,
     pid1: bool,
     checked_threads: bool,
+    /// What each shared slot said when last passed on (by slot: its worker's
+    /// pid and reading): only what changed is passed to the supervisor, so a
+    /// step costs a read per worker, not a decision per worker.
+    seen: Vec<Option<(i32, notice::Reading)>>,
 }
 
 pub(super) fn run(m: ServiceManager) -> Result<Infallible, Error> {
@@ -62,6 +66,7 @@ pub(super) fn run(m: ServiceManager) -> Result<Infallible, Error> {
         master_pid,
         pid1: master_pid.as_raw() == 1,
         checked_threads: false,
+        seen: Vec::new(),
     };
     if let Some(socket) = shell.notifier.socket() {
         emergency::prepare_notify(socket);
@@ -131,7 +136,7 @@ impl Shell {
     /// and the time. `CLOCK_MONOTONIC` is read just before `Instant::now()`, so
     /// a worker's stamp converted to an `Instant` is never earlier than it was
     /// (a reload begun after a step's signal never seems to have begun before).
-    fn facts(&self) -> (Facts, Instant) {
+    fn facts(&mut self) -> (Facts, Instant) {
         let now_ns = sys::timer::monotonic_ns();
         let now = Instant::now();
         // A CLOCK_MONOTONIC stamp as an Instant on the same clock.
@@ -143,6 +148,13 @@ impl Shell {
                 let Some(s) = notice::read(r.slot, r.pid) else {
                     continue;
                 };
+                if self.seen.len() <= r.slot {
+                    self.seen.resize(r.slot + 1, None);
+                }
+                if self.seen[r.slot] == Some((r.pid, s)) {
+                    continue;
+                }
+                self.seen[r.slot] = Some((r.pid, s));
                 slots.push((
                     r.pid,
                     SlotFacts {

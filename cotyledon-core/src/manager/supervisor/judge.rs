@@ -37,6 +37,7 @@ impl Supervisor {
             };
             self.table
                 .observe(index, worker, f.reloaded_from, f.beat, f.recycle);
+            self.recycle_asked[index] |= f.recycle;
             let Some(r) = self.table.get(index, worker) else {
                 continue;
             };
@@ -82,16 +83,43 @@ impl Supervisor {
 
     /// Boot timeouts, heartbeats and aborts of the workers of every service.
     pub(super) fn judge(&mut self, now: Instant, out: &mut Out) {
-        for (index, worker, _) in self.table.workers() {
+        for index in 0..self.services.len() {
+            let policy = self.services[index].policy;
+            // Nothing to judge without a boot timeout or a watchdog (aborts only
+            // come from the watchdog).
+            if policy.boot_timeout.is_none() && policy.heartbeat_timeout.is_none() {
+                continue;
+            }
+            let workers: Vec<_> = self
+                .table
+                .service(index)
+                .running()
+                .map(|(w, _)| w)
+                .collect();
+            for worker in workers {
+                self.judge_one(index, worker, now, out);
+            }
+        }
+    }
+
+    /// The timers of one worker.
+    fn judge_one(
+        &mut self,
+        index: usize,
+        worker: crate::ids::WorkerId,
+        now: Instant,
+        out: &mut Out,
+    ) {
+        {
             let policy = self.services[index].policy;
             let name = self.services[index].name;
             let Some(r) = self.table.get(index, worker).copied() else {
-                continue;
+                return;
             };
             match r.life {
                 Life::Booting => {
                     let Some(limit) = policy.boot_timeout else {
-                        continue;
+                        return;
                     };
                     match after(r.started, Some(limit)) {
                         Some(at) if now >= at => {
@@ -110,7 +138,7 @@ impl Supervisor {
                 }
                 Life::Ready => {
                     let Some(limit) = policy.heartbeat_timeout else {
-                        continue;
+                        return;
                     };
                     let heard = r.beat.max(r.ready_at).unwrap_or(r.started);
                     let from = heard.max(self.judged_from[index].unwrap_or(heard));

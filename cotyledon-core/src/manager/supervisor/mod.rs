@@ -43,6 +43,7 @@ mod recycle;
 mod reload;
 mod requests;
 pub(crate) mod rollout;
+mod status;
 pub(crate) mod table;
 #[cfg(test)]
 mod tests;
@@ -88,6 +89,8 @@ pub(crate) struct Supervisor {
     rss_warned: Vec<bool>,
     /// Services whose `max_rss` is below a new worker's size (warned once).
     rss_small_warned: Vec<bool>,
+    /// Services one of whose workers asked to be recycled (looked at since).
+    recycle_asked: Vec<bool>,
     /// Per service: heartbeats are judged from no earlier than this (a fresh
     /// period after the master itself did not run).
     judged_from: Vec<Option<Instant>>,
@@ -100,6 +103,9 @@ pub(crate) struct Supervisor {
     queued: Vec<Input>,
     /// `CLOCK_MONOTONIC` in microseconds at the last facts.
     mono_us: u64,
+    /// The status line and whether all are ready, for the table's version and
+    /// the trouble they were computed with.
+    view: Option<(u64, Option<String>, bool, String)>,
 }
 
 impl Supervisor {
@@ -118,12 +124,14 @@ impl Supervisor {
             rss_at: None,
             rss_warned: Vec::new(),
             rss_small_warned: Vec::new(),
+            recycle_asked: Vec::new(),
             judged_from: Vec::new(),
             wake: None,
             trouble: None,
             then: None,
             queued: Vec::new(),
             mono_us: 0,
+            view: None,
         }
     }
 
@@ -142,6 +150,7 @@ impl Supervisor {
         self.plans.push(Plan::default());
         self.rss_warned.push(false);
         self.rss_small_warned.push(false);
+        self.recycle_asked.push(false);
         self.judged_from.push(None);
         Ok(index)
     }
@@ -328,8 +337,8 @@ impl Supervisor {
                 self.stop_excess(now, out);
                 self.spawn(facts.room, now, out);
                 let busy = self.plans.iter().any(|p| p.rollout.is_some());
-                let status = self.status();
-                out.notify(self.protocol.serving(self.table.all_ready(), busy, status));
+                let (all_ready, status) = self.view();
+                out.notify(self.protocol.serving(all_ready, busy, status));
             }
             Phase::Graceful { deadline } => {
                 if self.table.is_empty() {
@@ -361,27 +370,6 @@ impl Supervisor {
         let (msgs, next) = self.protocol.tick(self.watchdog, now);
         out.notify(msgs);
         out.wake_at(next);
-    }
-
-    /// What `systemctl status` shows: workers ready per service, and the last
-    /// reload's failure until a reload succeeds.
-    fn status(&self) -> String {
-        let parts: Vec<String> = self
-            .table
-            .services()
-            .map(|(index, slots)| {
-                let ready = slots.running().filter(|(_, r)| r.life.serving()).count();
-                format!(
-                    "{} {ready}/{} ready",
-                    self.services[index].name, slots.desired
-                )
-            })
-            .collect();
-        let workers = format!("Workers: {}", parts.join(", "));
-        match &self.trouble {
-            Some(trouble) => format!("{trouble}; {workers}"),
-            None => workers,
-        }
     }
 }
 

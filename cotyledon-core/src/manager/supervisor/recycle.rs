@@ -63,7 +63,11 @@ impl Supervisor {
             if policy.max_rss.is_some() {
                 out.wake_at(self.rss_at.or(Some(now)));
             }
-            if self.plans[index].busy() {
+            // Only services that recycle, or one of whose workers asked.
+            let watched = policy.max_lifetime.is_some()
+                || policy.max_rss.is_some()
+                || self.recycle_asked[index];
+            if !watched || self.plans[index].busy() {
                 continue;
             }
             let slots = self.table.service(index);

@@ -16,74 +16,12 @@ use std::time::Instant;
 pub(crate) use super::life::{Life, Running, StopWhy};
 use crate::error::Error;
 use crate::ids::{ServiceId, WorkerId};
+pub(crate) use slots::Slots;
 
 /// The most workers of one service, and the most over all services (the sum of
 /// their counts). `add` and `reconfigure` refuse more with
 /// [`Error::TooManyWorkers`](crate::Error::TooManyWorkers).
 pub(crate) const MAX_WORKERS: usize = 4096;
-
-/// The slots of one service.
-// Clone: a configuration reload's checkpoint (see `handle::Checkpoint`).
-#[derive(Clone, Debug)]
-pub(crate) struct Slots {
-    pub(crate) id: ServiceId,
-    pub(crate) desired: usize,
-    /// Running workers.
-    running: BTreeMap<WorkerId, Running>,
-    /// Ids below `desired` held down by `stop_worker`: not respawned.
-    held: BTreeSet<WorkerId>,
-    /// Missing ids below `frontier` (all below `desired`).
-    holes: BTreeSet<WorkerId>,
-    /// Ids from here to `desired` are missing unless running; `frontier <= desired`,
-    /// and the id at `frontier` (if below `desired`) is not running.
-    frontier: usize,
-}
-
-impl Slots {
-    /// Missing ids, ascending (held ones excepted).
-    fn missing(&self) -> impl Iterator<Item = WorkerId> + '_ {
-        let fresh = (self.frontier..self.desired)
-            .map(WorkerId::new)
-            .filter(|w| !self.running.contains_key(w));
-        self.holes
-            .iter()
-            .copied()
-            .chain(fresh)
-            .filter(|w| !self.held.contains(w))
-    }
-
-    /// The running workers, ids ascending.
-    pub(crate) fn running(&self) -> impl Iterator<Item = (WorkerId, &Running)> + '_ {
-        self.running.iter().map(|(w, r)| (*w, r))
-    }
-
-    /// The running worker with this id.
-    pub(crate) fn get(&self, worker: WorkerId) -> Option<&Running> {
-        self.running.get(&worker)
-    }
-
-    /// Whether `worker` runs above the count and was told to stop.
-    #[cfg(test)]
-    pub(crate) fn is_stopping(&self, worker: WorkerId) -> bool {
-        let scaled_down = |r: &Running| matches!(r.life, Life::Stopping { why, .. } if why == StopWhy::ScaledDown);
-        self.running.get(&worker).is_some_and(scaled_down)
-    }
-
-    /// Whether id `worker` is wanted: below the count and not held down.
-    pub(crate) fn is_wanted(&self, worker: WorkerId) -> bool {
-        worker.get() < self.desired && !self.held.contains(&worker)
-    }
-
-    /// Moves the frontier past the running ids it stands on, so that the first
-    /// missing id is found in O(log n).
-    fn settle_frontier(&mut self) {
-        while self.frontier < self.desired
-            && self.running.contains_key(&WorkerId::new(self.frontier))
-        {
-            self.frontier += 1;
-        }
-    }
-}
 
 /// A reaped worker, as [`Table::remove_pid`] returns it.
 #[derive(Debug, PartialEq, Eq)]
@@ -103,6 +41,9 @@ pub(crate) struct Removed {
 pub(crate) struct Table {
     services: Vec<Slots>,
     by_pid: HashMap<i32, (usize, WorkerId)>,
+    /// Bumped by every change of a count, a worker or a phase: what is derived
+    /// from the table (the status line) is recomputed only when it moved.
+    version: u64,
 }
 
 /// Checks one service's worker count: `1..=MAX_WORKERS`.
@@ -160,6 +101,7 @@ impl Table {
 
     /// Changes the desired count of a service; on an error nothing changes.
     pub(crate) fn set_desired(&mut self, id: ServiceId, workers: usize) -> Result<(), Error> {
+        self.version = self.version.wrapping_add(1);
         check_count(workers)?;
         let index = self.index_of(id)?;
         let others = self.expected() - self.services[index].desired;
@@ -200,6 +142,7 @@ impl Table {
     /// to stop yet; they are marked as stopping (scaled down) at `now`. Returns
     /// their pids.
     pub(crate) fn take_excess(&mut self, now: Instant) -> Vec<i32> {
+        self.version = self.version.wrapping_add(1);
         let mut pids = Vec::new();
         for s in &mut self.services {
             for (_, r) in s.running.range_mut(WorkerId::new(s.desired)..) {
@@ -224,6 +167,7 @@ impl Table {
         pid: i32,
         now: Instant,
     ) -> &mut Running {
+        self.version = self.version.wrapping_add(1);
         let s = &mut self.services[index];
         let entry = Running {
             pid,
@@ -277,6 +221,7 @@ impl Table {
         life: Life,
         now: Instant,
     ) -> Option<Life> {
+        self.version = self.version.wrapping_add(1);
         let r = self.running_mut(index, worker)?;
         let old = std::mem::replace(&mut r.life, life);
         if life == Life::Ready && r.ready_at.is_none() {
@@ -323,6 +268,7 @@ impl Table {
     /// Holds id `worker` down (not respawned) or releases it. Returns whether
     /// the id is one of the service's (below its count).
     pub(crate) fn hold(&mut self, index: usize, worker: WorkerId, held: bool) -> bool {
+        self.version = self.version.wrapping_add(1);
         let Some(s) = self.services.get_mut(index) else {
             return false;
         };
@@ -353,6 +299,7 @@ impl Table {
 
     /// Forgets the worker with this pid.
     pub(crate) fn remove_pid(&mut self, pid: i32) -> Option<Removed> {
+        self.version = self.version.wrapping_add(1);
         let (index, worker) = self.by_pid.remove(&pid)?;
         let s = &mut self.services[index];
         let running = s.running.remove(&worker)?;
@@ -386,11 +333,17 @@ impl Table {
         self.by_pid.keys().copied().collect()
     }
 
+    /// The table's version: it changes whenever a count, a worker or a phase does.
+    pub(crate) fn version(&self) -> u64 {
+        self.version
+    }
+
     /// Whether no worker is running.
     pub(crate) fn is_empty(&self) -> bool {
         self.by_pid.is_empty()
     }
 }
 
+mod slots;
 #[cfg(test)]
 mod tests;
