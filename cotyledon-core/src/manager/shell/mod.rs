@@ -49,6 +49,10 @@ struct Shell {
     /// pid and reading): only what changed is passed to the supervisor, so a
     /// step costs a read per worker, not a decision per worker.
     seen: Vec<Option<(i32, notice::Reading)>>,
+    /// Whether the next step reads the slots: a worker signalled that it wrote
+    /// in its slot (everything but a heartbeat comes with that signal), or a
+    /// fork's answer came (see `run`).
+    read_slots: bool,
 }
 
 pub(super) fn run(m: ServiceManager) -> Result<Infallible, Error> {
@@ -67,6 +71,7 @@ pub(super) fn run(m: ServiceManager) -> Result<Infallible, Error> {
         pid1: master_pid.as_raw() == 1,
         checked_threads: false,
         seen: Vec::new(),
+        read_slots: true,
     };
     if let Some(socket) = shell.notifier.socket() {
         emergency::prepare_notify(socket);
@@ -80,7 +85,11 @@ pub(super) fn run(m: ServiceManager) -> Result<Infallible, Error> {
         }
         let mut inputs = std::mem::take(&mut answers);
         inputs.extend(shell.inputs());
-        let (facts, now) = shell.facts();
+        // A new worker's notice may have come with the answer of its fork,
+        // before its slot was known: its slot is read at the next step too.
+        let forked = inputs.iter().any(|i| matches!(i, Input::Forked { .. }));
+        let read = std::mem::replace(&mut shell.read_slots, forked) || shell.m.sup.needs_beats();
+        let (facts, now) = shell.facts(read);
         // Every step at TRACE level (`COTYLEDON_LOG=trace` with cotyledon's
         // logger): what came in, what the supervisor said.
         let trace = log::log_enabled!(target: TARGET, log::Level::Trace);
@@ -125,8 +134,9 @@ impl Shell {
                 }
                 // The kernel timer armed when SIGTERM arrived: the graceful deadline.
                 Event::Alarm if emergency::graceful_armed() => inputs.push(Input::GracefulDeadline),
-                // Slots are read at every step.
-                Event::Notice | Event::Alarm | Event::ParentDied | Event::Wake => {}
+                // A worker wrote in its slot: read them.
+                Event::Notice => self.read_slots = true,
+                Event::Alarm | Event::ParentDied | Event::Wake => {}
             }
         }
         inputs
@@ -136,14 +146,14 @@ impl Shell {
     /// and the time. `CLOCK_MONOTONIC` is read just before `Instant::now()`, so
     /// a worker's stamp converted to an `Instant` is never earlier than it was
     /// (a reload begun after a step's signal never seems to have begun before).
-    fn facts(&mut self) -> (Facts, Instant) {
+    fn facts(&mut self, read: bool) -> (Facts, Instant) {
         let now_ns = sys::timer::monotonic_ns();
         let now = Instant::now();
         // A CLOCK_MONOTONIC stamp as an Instant on the same clock.
         let at =
             |ns: u64| (ns != 0 && ns <= now_ns).then(|| now - Duration::from_nanos(now_ns - ns));
         let mut slots = Vec::new();
-        for (_, slots_of) in self.m.sup.table.services() {
+        for (_, slots_of) in self.m.sup.table.services().filter(|_| read) {
             for (_, r) in slots_of.running() {
                 let Some(s) = notice::read(r.slot, r.pid) else {
                     continue;

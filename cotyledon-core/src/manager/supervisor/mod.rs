@@ -3,8 +3,8 @@
 //!
 //! One entry point, [`Supervisor::step`]: the shell passes what happened
 //! ([`Input`]: signals, reaped exits, the outcome of what it was last asked to
-//! do), what it read just before ([`Facts`]: each worker's shared slot, memory
-//! readings) and the time; the supervisor updates its state and returns what
+//! do), what it read just before ([`Facts`]: the workers' shared slots that
+//! changed, memory readings) and the time; the supervisor updates its state and returns what
 //! the shell must do, in order ([`Action`]: fork, signal, notify systemd, run
 //! hooks, log, exit). The path of an event is readable in this module and its
 //! children:
@@ -173,6 +173,16 @@ impl Supervisor {
     /// when something happens).
     pub(crate) fn deadline(&self) -> Option<Instant> {
         self.wake
+    }
+
+    /// Whether every step needs the workers' slots read (heartbeats, which
+    /// come with no signal), beyond the steps a worker's notice wakes.
+    pub(crate) fn needs_beats(&self) -> bool {
+        self.phase == Phase::Running
+            && self
+                .services
+                .iter()
+                .any(|s| s.policy.heartbeat_timeout.is_some())
     }
 
     /// Whether the next step wants memory readings in its facts.
