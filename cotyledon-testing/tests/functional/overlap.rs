@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use cotyledon_testing::{Scenario, Signal, is_alive};
 
-use crate::{SOON, bin};
+use crate::SOON;
 
 /// A rollout of several boots of 0.8 s on a loaded machine: generous.
 pub(crate) const ROLLOUT: Duration = Duration::from_secs(40);
@@ -27,15 +27,7 @@ pub(crate) fn temp_dir(tag: &str) -> PathBuf {
 /// Starts serving_app (web × `n`) with `env`, waits for its workers to be
 /// ready, then sets aside every line read so far; returns their pids by id.
 pub(crate) fn serving(env: &[(&str, &str)], n: usize) -> (Scenario, Vec<i32>) {
-    let mut b = Scenario::builder(bin(), "serving_app").env("SCENARIO_WORKERS", n.to_string());
-    for (k, v) in env {
-        b = b.env(k, v);
-    }
-    let mut s = b.spawn();
-    let pids = (0..n).map(|i| s.wait_for_run("web", i, SOON)).collect();
-    for i in 0..n {
-        s.wait_for_line(&format!("web ready id={i}"), SOON);
-    }
+    let (mut s, pids) = crate::serving::serving(env, n);
     // Each worker logs its boot line before its ready line: all are read.
     s.skip_pending_lines();
     (s, pids)

@@ -17,7 +17,7 @@ fn temp(tag: &str) -> PathBuf {
 
 /// Starts serving_app with `env` and waits for its `n` workers to be ready;
 /// returns their pids by id.
-fn serving(env: &[(&str, &str)], n: usize) -> (Scenario, Vec<i32>) {
+pub(crate) fn serving(env: &[(&str, &str)], n: usize) -> (Scenario, Vec<i32>) {
     let mut b = Scenario::builder(bin(), "serving_app").env("SCENARIO_WORKERS", n.to_string());
     for (k, v) in env {
         b = b.env(k, v);
