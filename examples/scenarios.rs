@@ -346,6 +346,7 @@ fn main() {
         "exec_app" => hardening::exec_app(),
         "closer_app" => hardening::closer_app(),
         "forker_app" => hostile::forker_app(),
+        "stale_child_app" => hostile::stale_child_app(),
         "dispositions" => return one_shot(&name, hardening::dispositions()),
         "threaded_master" => threaded_master(),
         "limiter_app" => limiter_app(),

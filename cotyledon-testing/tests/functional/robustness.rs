@@ -209,3 +209,30 @@ fn fifty_workers_are_gone_within_100ms_of_a_master_sigkill() {
         killed.elapsed()
     );
 }
+
+/// Issue 15 item 11: a worker's plain-forked child keeps the worker's
+/// `Context`, so after the worker is gone and its shared slot went to its
+/// replacement, the child's heartbeats must not land on the replacement: the
+/// replacement, which never beats, is aborted by the watchdog all the same.
+#[test]
+fn a_dead_workers_plain_child_cannot_beat_for_its_replacement() {
+    let marker = std::env::temp_dir().join(format!("cotyledon-stale-{}", std::process::id()));
+    let _ = std::fs::remove_file(&marker);
+    let env = marker.to_str().expect("utf-8").to_owned();
+    let mut s = Scenario::builder(bin(), "stale_child_app")
+        .env("SCENARIO_STALE_FILE", &env)
+        .spawn();
+    let first = s.wait_for_run("beater", 0, SOON);
+    s.wait_for_line("beater left a beating child", SOON);
+    s.wait_for_line(&format!("Child {first} exited with status 0"), SOON);
+    let second = s.wait_for_run("beater", 0, SOON);
+    s.wait_for_line("beater silent id=0", SOON);
+    // The child beats every 50 ms until the marker is gone (20 s at most);
+    // the watchdog's timeout is 1 s.
+    s.wait_for_line(
+        &format!("Worker beater(0) [{second}] sent no heartbeat for"),
+        Duration::from_secs(8),
+    );
+    let _ = std::fs::remove_file(&marker);
+    s.end_with(Signal::SIGTERM, 0);
+}
