@@ -50,9 +50,11 @@ struct Shell {
     /// step costs a read per worker, not a decision per worker.
     seen: Vec<Option<(i32, notice::Reading)>>,
     /// Whether the next step reads the slots: a worker signalled that it wrote
-    /// in its slot (everything but a heartbeat comes with that signal), or a
-    /// fork's answer came (see `run`).
+    /// in its slot (everything but a heartbeat comes with that signal).
     read_slots: bool,
+    /// Workers (pid, slot) whose fork's answer came at the last step: their
+    /// slots are read at this one whatever else (see `run`).
+    fresh: Vec<(i32, usize)>,
 }
 
 pub(super) fn run(m: ServiceManager) -> Result<Infallible, Error> {
@@ -72,6 +74,7 @@ pub(super) fn run(m: ServiceManager) -> Result<Infallible, Error> {
         checked_threads: false,
         seen: Vec::new(),
         read_slots: true,
+        fresh: Vec::new(),
     };
     if let Some(socket) = shell.notifier.socket() {
         emergency::prepare_notify(socket);
@@ -87,9 +90,16 @@ pub(super) fn run(m: ServiceManager) -> Result<Infallible, Error> {
         inputs.extend(shell.inputs());
         // A new worker's notice may have come with the answer of its fork,
         // before its slot was known: its slot is read at the next step too.
-        let forked = inputs.iter().any(|i| matches!(i, Input::Forked { .. }));
-        let read = std::mem::replace(&mut shell.read_slots, forked) || shell.m.sup.needs_beats();
-        let (facts, now) = shell.facts(read);
+        let forked: Vec<(i32, usize)> = inputs
+            .iter()
+            .filter_map(|i| match *i {
+                Input::Forked { pid, slot, .. } => Some((pid, slot)),
+                _ => None,
+            })
+            .collect();
+        let read = std::mem::take(&mut shell.read_slots) || shell.m.sup.needs_beats();
+        let fresh = std::mem::replace(&mut shell.fresh, forked);
+        let (facts, now) = shell.facts(read, &fresh);
         // Every step at TRACE level (`COTYLEDON_LOG=trace` with cotyledon's
         // logger): what came in, what the supervisor said.
         let trace = log::log_enabled!(target: TARGET, log::Level::Trace);
@@ -146,36 +156,42 @@ impl Shell {
     /// and the time. `CLOCK_MONOTONIC` is read just before `Instant::now()`, so
     /// a worker's stamp converted to an `Instant` is never earlier than it was
     /// (a reload begun after a step's signal never seems to have begun before).
-    fn facts(&mut self, read: bool) -> (Facts, Instant) {
+    fn facts(&mut self, read: bool, fresh: &[(i32, usize)]) -> (Facts, Instant) {
         let now_ns = sys::timer::monotonic_ns();
         let now = Instant::now();
         // A CLOCK_MONOTONIC stamp as an Instant on the same clock.
         let at =
             |ns: u64| (ns != 0 && ns <= now_ns).then(|| now - Duration::from_nanos(now_ns - ns));
-        let mut slots = Vec::new();
-        for (_, slots_of) in self.m.sup.table.services().filter(|_| read) {
-            for (_, r) in slots_of.running() {
-                let Some(s) = notice::read(r.slot, r.pid) else {
-                    continue;
-                };
-                if self.seen.len() <= r.slot {
-                    self.seen.resize(r.slot + 1, None);
-                }
-                if self.seen[r.slot] == Some((r.pid, s)) {
-                    continue;
-                }
-                self.seen[r.slot] = Some((r.pid, s));
-                slots.push((
-                    r.pid,
-                    SlotFacts {
-                        ready: s.ready,
-                        reloaded_from: at(s.reloaded_from_ns),
-                        beat: at(s.beat_ns),
-                        recycle: s.recycle,
-                        leaving: s.leaving,
-                    },
-                ));
+        let mut wanted: Vec<(i32, usize)> = Vec::new();
+        if read {
+            for (_, slots_of) in self.m.sup.table.services() {
+                wanted.extend(slots_of.running().map(|(_, r)| (r.pid, r.slot)));
             }
+        } else {
+            wanted.extend_from_slice(fresh);
+        }
+        let mut slots = Vec::new();
+        for (pid, slot) in wanted {
+            let Some(s) = notice::read(slot, pid) else {
+                continue;
+            };
+            if self.seen.len() <= slot {
+                self.seen.resize(slot + 1, None);
+            }
+            if self.seen[slot] == Some((pid, s)) {
+                continue;
+            }
+            self.seen[slot] = Some((pid, s));
+            slots.push((
+                pid,
+                SlotFacts {
+                    ready: s.ready,
+                    reloaded_from: at(s.reloaded_from_ns),
+                    beat: at(s.beat_ns),
+                    recycle: s.recycle,
+                    leaving: s.leaving,
+                },
+            ));
         }
         let rss = self.m.sup.rss_due(now).then(|| {
             self.m
