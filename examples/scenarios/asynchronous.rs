@@ -45,6 +45,9 @@ impl AsyncService for Drain {
             token.cancelled().await;
             error!("drain token fired id={id}");
         });
+        // Logged before telling too: that line is written before the master can
+        // act on the readiness, so tests may order other lines after it.
+        error!("drain telling ready id={id}");
         ctx.ready();
         error!("drain ready id={id}");
 

@@ -39,8 +39,10 @@ pub(super) fn forker_app() -> Result<ServiceManager, Error> {
 }
 
 /// The first of its id leaves a plain child that beats with its `Context` every
-/// 50 ms while `SCENARIO_STALE_FILE` exists (20 s at most), then restarts itself; the next ones never beat (a hung worker for the
-/// watchdog). The first is told apart by `SCENARIO_STALE_FILE`, created by it.
+/// 50 ms until `SCENARIO_STALE_FILE` + `.stop` exists (20 s at most), then
+/// restarts itself; the next ones never beat (a hung worker for the watchdog).
+/// The first is told apart by `SCENARIO_STALE_FILE`, created by it and left in
+/// place, so that however late a later one starts it stays silent.
 #[derive(Service)]
 #[service(name = "beater")]
 struct Beater;
@@ -57,12 +59,14 @@ impl cotyledon::Service for Beater {
             return Ok(());
         }
         std::fs::write(&marker, b"")?;
+        let mut stop = marker.clone();
+        stop.push(".stop");
         // SAFETY: the child only stats a file, reads the clock (vDSO), stores
         // into shared memory, sleeps and _exits: no lock another thread may hold.
         match unsafe { nix::unistd::fork() }? {
             ForkResult::Child => {
                 for _ in 0..400 {
-                    if !std::path::Path::new(&marker).exists() {
+                    if std::path::Path::new(&stop).exists() {
                         break;
                     }
                     ctx.heartbeat();

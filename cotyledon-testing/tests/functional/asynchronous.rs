@@ -225,13 +225,18 @@ fn a_sighup_rolls_async_workers_through_their_drain_one_at_a_time() {
     s.wait_for_line("Rolling reload of drain done", SOON);
     // The default async reload is a graceful restart: each old worker drained
     // and exited 0, and its replacement said it is ready (ctx.ready() from async
-    // code gates the next step) before the next old worker was asked.
-    let readies = s.lines().iter().filter(|l| l.contains("drain ready id=0"));
+    // code gates the next step) before the next old worker was asked. The line
+    // written before ctx.ready() is the one ordered before the master's answer
+    // (the one after it may come later than the next worker's lines).
+    let readies = s
+        .lines()
+        .iter()
+        .filter(|l| l.contains("drain telling ready id=0"));
     assert_eq!(readies.count(), 2, "the old worker 0 and its replacement");
     let ready_1 = s
         .lines()
         .iter()
-        .rposition(|l| l.contains("drain ready id=0"));
+        .rposition(|l| l.contains("drain telling ready id=0"));
     let caught_1 = index_of(
         &s,
         &format!("graceful exiting of service drain(1) [{}]", old[1]),

@@ -217,7 +217,9 @@ fn fifty_workers_are_gone_within_100ms_of_a_master_sigkill() {
 #[test]
 fn a_dead_workers_plain_child_cannot_beat_for_its_replacement() {
     let marker = std::env::temp_dir().join(format!("cotyledon-stale-{}", std::process::id()));
+    let stop = marker.with_extension("stop");
     let _ = std::fs::remove_file(&marker);
+    let _ = std::fs::remove_file(&stop);
     let env = marker.to_str().expect("utf-8").to_owned();
     let mut s = Scenario::builder(bin(), "stale_child_app")
         .env("SCENARIO_STALE_FILE", &env)
@@ -227,12 +229,15 @@ fn a_dead_workers_plain_child_cannot_beat_for_its_replacement() {
     s.wait_for_line(&format!("Child {first} exited with status 0"), SOON);
     let second = s.wait_for_run("beater", 0, SOON);
     s.wait_for_line("beater silent id=0", SOON);
-    // The child beats every 50 ms until the marker is gone (20 s at most);
-    // the watchdog's timeout is 1 s.
+    // The child beats every 50 ms until the stop file exists (20 s at most);
+    // the watchdog's timeout is 1 s. The marker stays until the end: the
+    // replacements forked after the abort find it and stay silent.
     s.wait_for_line(
         &format!("Worker beater(0) [{second}] sent no heartbeat for"),
         Duration::from_secs(8),
     );
-    let _ = std::fs::remove_file(&marker);
+    std::fs::write(&stop, b"").expect("the stop file");
     s.end_with(Signal::SIGTERM, 0);
+    let _ = std::fs::remove_file(&marker);
+    let _ = std::fs::remove_file(&stop);
 }
