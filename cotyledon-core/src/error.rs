@@ -122,6 +122,14 @@ pub enum Error {
     /// [`logger::init`](crate::logger::init) (feature `logger`) found a logger
     /// already installed in this process.
     SetLogger(log::SetLoggerError),
+    /// [`upgrade_timeout`](crate::ServiceManagerBuilder::upgrade_timeout) outside
+    /// [`MIN_UPGRADE_TIMEOUT`](crate::ServiceManagerBuilder::MIN_UPGRADE_TIMEOUT)
+    /// ..= [`MAX_UPGRADE_TIMEOUT`](crate::ServiceManagerBuilder::MAX_UPGRADE_TIMEOUT).
+    InvalidUpgradeTimeout(std::time::Duration),
+    /// This process was started by a binary upgrade (`COTYLEDON_UPGRADE` is
+    /// set) that it cannot take over: a hand-over version it does not speak, or
+    /// a malformed value. The old master keeps serving.
+    Handover(String),
 }
 
 impl fmt::Display for Error {
@@ -173,6 +181,13 @@ impl fmt::Display for Error {
                 write!(f, "listener {name} is not a {expected} listener")
             }
             Error::SetLogger(_) => f.write_str("could not install the logger"),
+            Error::InvalidUpgradeTimeout(t) => write!(
+                f,
+                "the upgrade timeout must be between {:?} and {:?}, got {t:?}",
+                crate::ServiceManagerBuilder::MIN_UPGRADE_TIMEOUT,
+                crate::ServiceManagerBuilder::MAX_UPGRADE_TIMEOUT
+            ),
+            Error::Handover(why) => write!(f, "cannot take over from the old master: {why}"),
         }
     }
 }

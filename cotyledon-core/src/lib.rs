@@ -231,6 +231,7 @@ mod stop;
 mod stopped;
 #[allow(unsafe_code)]
 mod sys;
+mod upgrade;
 mod worker;
 
 #[cfg(feature = "tokio")]

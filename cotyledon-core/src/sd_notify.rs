@@ -68,6 +68,16 @@ impl Notifier {
         }
     }
 
+    /// A notifier that sends nothing (a master that handed over to a new one
+    /// after an upgrade: systemd hears only from that one).
+    pub(crate) fn silent() -> Self {
+        Notifier {
+            socket: None,
+            watchdog: None,
+            throttle: std::sync::Mutex::default(),
+        }
+    }
+
     /// `NOTIFY_SOCKET` as it was (a path, or `@name`), if set.
     pub(crate) fn socket(&self) -> Option<&OsStr> {
         self.socket.as_deref()

@@ -29,19 +29,22 @@ pub(crate) enum Event {
     Notice,
     /// A thread of ours woke the loop (a finished run/terminate/reload).
     Wake,
+    /// SIGUSR2: a binary upgrade (master; ignored by workers).
+    Upgrade,
 }
 
 /// The byte threads write to wake the loop.
 pub(crate) const WAKE: u8 = 0;
 
 /// Every byte that maps to an event, in the order leftover flags are served.
-fn kinds() -> [libc::c_int; 8] {
+fn kinds() -> [libc::c_int; 9] {
     [
         libc::SIGINT,
         libc::SIGTERM,
         libc::SIGALRM,
         parent_death(),
         libc::SIGHUP,
+        libc::SIGUSR2,
         libc::SIGCHLD,
         sys::signal::notice_signal(),
         libc::c_int::from(WAKE),
@@ -70,6 +73,7 @@ pub(crate) fn decode(byte: u8) -> Option<Event> {
         0 => Some(Event::Wake),
         s if s == parent_death() => Some(Event::ParentDied),
         s if s == sys::signal::notice_signal() => Some(Event::Notice),
+        libc::SIGUSR2 => Some(Event::Upgrade),
         _ => None,
     }
 }
@@ -205,5 +209,7 @@ mod tests {
         assert_eq!(decode(libc::SIGALRM as u8), Some(Event::Alarm));
         assert_eq!(decode(WAKE), Some(Event::Wake));
         assert_eq!(decode(libc::SIGUSR1 as u8), None);
+        #[cfg(target_os = "linux")]
+        assert_eq!(decode(libc::SIGUSR2 as u8), Some(Event::Upgrade));
     }
 }

@@ -18,7 +18,7 @@ mod systemd;
 
 use std::fmt;
 use std::net::{SocketAddr, TcpListener};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -210,6 +210,25 @@ fn local_addr(fd: &OwnedFd) -> String {
 pub(crate) fn adopt_from_systemd() {
     let adopted = systemd::adopt();
     registry().extend(adopted);
+}
+
+/// Every listener of this process for a binary upgrade's new master, in order:
+/// the name it is passed under (`LISTEN_FDNAMES`: one that systemd's
+/// colon-separated list cannot carry goes as `unknown`, and is still taken by
+/// address) and its fd. The sockets stay open here: the old master keeps
+/// serving on them until it leaves.
+pub(crate) fn for_handover() -> Vec<(String, RawFd)> {
+    registry()
+        .iter()
+        .map(|e| {
+            let name = if e.name.is_empty() || e.name.contains(':') || e.name.contains('\0') {
+                "unknown".to_owned()
+            } else {
+                e.name.clone()
+            };
+            (name, e.fd.as_raw_fd())
+        })
+        .collect()
 }
 
 /// The address a listening socket is bound to, as a spec would name it (`None`

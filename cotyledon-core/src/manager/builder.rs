@@ -2,6 +2,7 @@
 //! defaults, and `build()`, which creates the manager.
 
 use std::ffi::OsString;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -31,6 +32,8 @@ pub struct ServiceManagerBuilder {
     pub(super) graceful_shutdown_timeout: Duration,
     pub(super) fork_limiter: bool,
     pub(super) crash_backoff: (Duration, Duration),
+    pub(super) upgrade_timeout: Duration,
+    pub(super) upgrade_exe: Option<PathBuf>,
 }
 
 impl Default for ServiceManagerBuilder {
@@ -40,6 +43,8 @@ impl Default for ServiceManagerBuilder {
             graceful_shutdown_timeout: Self::DEFAULT_GRACEFUL_SHUTDOWN_TIMEOUT,
             fork_limiter: true,
             crash_backoff: (Self::DEFAULT_CRASH_BACKOFF, Self::DEFAULT_CRASH_BACKOFF_MAX),
+            upgrade_timeout: Self::DEFAULT_UPGRADE_TIMEOUT,
+            upgrade_exe: None,
         }
     }
 }
@@ -53,6 +58,13 @@ impl ServiceManagerBuilder {
     pub const DEFAULT_CRASH_BACKOFF: Duration = Duration::from_millis(100);
     /// Default longest delay of the per-worker crash-loop back-off.
     pub const DEFAULT_CRASH_BACKOFF_MAX: Duration = Duration::from_secs(30);
+    /// Default time a new master has to get every worker ready in a binary
+    /// upgrade.
+    pub const DEFAULT_UPGRADE_TIMEOUT: Duration = Duration::from_secs(60);
+    /// The shortest upgrade timeout [`build`](Self::build) accepts.
+    pub const MIN_UPGRADE_TIMEOUT: Duration = Duration::from_millis(1);
+    /// The longest upgrade timeout [`build`](Self::build) accepts (a day).
+    pub const MAX_UPGRADE_TIMEOUT: Duration = Duration::from_secs(86_400);
 
     /// Time between two forks (default 10 ms). `Duration::ZERO` forks as fast as
     /// the loop turns.
@@ -137,6 +149,48 @@ impl ServiceManagerBuilder {
         self.crash_backoff = (initial, max);
         self
     }
+
+    /// How long the new master of a binary upgrade (SIGUSR2) may take until
+    /// every one of its workers is ready (default 60 s): past it, the attempt
+    /// fails, the new master is killed and this one keeps serving. Between
+    /// [`MIN_UPGRADE_TIMEOUT`](Self::MIN_UPGRADE_TIMEOUT) and
+    /// [`MAX_UPGRADE_TIMEOUT`](Self::MAX_UPGRADE_TIMEOUT) (else `build()`
+    /// fails with [`Error::InvalidUpgradeTimeout`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// // Workers that warm a cache for a minute or two.
+    /// let manager = cotyledon::ServiceManager::builder()
+    ///     .upgrade_timeout(Duration::from_secs(180))
+    ///     .build()?;
+    /// # drop(manager);
+    /// # Ok::<(), cotyledon::Error>(())
+    /// ```
+    pub fn upgrade_timeout(mut self, timeout: Duration) -> Self {
+        self.upgrade_timeout = timeout;
+        self
+    }
+
+    /// The program a binary upgrade starts (default: the path this program
+    /// was started from, as the kernel resolved it when the manager was built,
+    /// `/proc/self/exe` then; so a new build installed at that path, by a
+    /// rename over the old file, is what the upgrade runs). Relative paths are
+    /// resolved when the manager is built. Give a stable path here when the
+    /// program is started through a symlink that deployments switch
+    /// (`/opt/app/current/bin/app`), since the kernel resolves symlinks.
+    ///
+    /// ```
+    /// let manager = cotyledon::ServiceManager::builder()
+    ///     .upgrade_exe("/opt/app/current/bin/app")
+    ///     .build()?;
+    /// # drop(manager);
+    /// # Ok::<(), cotyledon::Error>(())
+    /// ```
+    pub fn upgrade_exe(mut self, path: impl Into<PathBuf>) -> Self {
+        self.upgrade_exe = Some(path.into());
+        self
+    }
 }
 
 impl ServiceManagerBuilder {
@@ -163,7 +217,11 @@ impl ServiceManagerBuilder {
     /// # drop(again);
     /// # Ok::<(), cotyledon::Error>(())
     /// ```
-    pub fn build(self) -> Result<ServiceManager, Error> {
+    pub fn build(mut self) -> Result<ServiceManager, Error> {
+        if !(Self::MIN_UPGRADE_TIMEOUT..=Self::MAX_UPGRADE_TIMEOUT).contains(&self.upgrade_timeout)
+        {
+            return Err(Error::InvalidUpgradeTimeout(self.upgrade_timeout));
+        }
         if INSTANCE
             .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
             .is_err()
@@ -171,12 +229,21 @@ impl ServiceManagerBuilder {
             return Err(Error::AlreadyExists);
         }
         let guard = InstanceGuard;
+        // Started by an upgrade: the old master's pipe (its fd comes right
+        // after the listeners, which are adopted next like systemd's).
+        let handover = crate::upgrade::Handover::from_env()?;
         crate::listen::adopt_from_systemd(); // LISTEN_FDS: before any fd of ours exists
         // args_os, not args: an argument that is not UTF-8 must not panic.
         let argv: Vec<OsString> = std::env::args_os().collect();
-        if !in_terminal_foreground() {
+        // The new master of an upgrade stays in the old one's session and
+        // process group (a terminal's Ctrl-C, `kill -- -PGID`).
+        if handover.is_none() && !in_terminal_foreground() {
             let _ = nix::unistd::setsid();
         }
+        let exe = match self.upgrade_exe.take() {
+            Some(path) => std::path::absolute(&path).unwrap_or(path),
+            None => std::env::current_exe().unwrap_or_default(),
+        };
         let (death_read, death_write) = sys::pipe::pipe().map_err(Error::SignalSetup)?;
         // The region workers write (readiness, reloads), one slot per pid-registry
         // slot, mapped before any fork.
@@ -189,6 +256,7 @@ impl ServiceManagerBuilder {
                 graceful_shutdown_timeout: self.graceful_shutdown_timeout,
                 fork_limiter: self.fork_limiter,
                 crash_backoff: self.crash_backoff,
+                upgrade_timeout: self.upgrade_timeout,
             },
             Instant::now(),
         );
@@ -201,6 +269,8 @@ impl ServiceManagerBuilder {
             death_read,
             death_write,
             argv,
+            exe,
+            handover,
             saved_actions: Vec::new(),
             _instance: guard,
         };
@@ -212,10 +282,11 @@ impl ServiceManagerBuilder {
 }
 
 /// The signals the master handles. SIGALRM is its graceful-shutdown deadline
-/// (`ITIMER_REAL`): the master owns it. The notice signal comes from workers
+/// (`ITIMER_REAL`): the master owns it. SIGUSR2 is a binary upgrade. The notice signal comes from workers
 /// whose shared slot changed (ready, reloaded).
-fn master_signals() -> [libc::c_int; 6] {
+fn master_signals() -> [libc::c_int; 7] {
     [
+        libc::SIGUSR2,
         libc::SIGTERM,
         libc::SIGINT,
         libc::SIGHUP,

@@ -134,6 +134,27 @@ impl<'a> ManagerHandle<'a> {
         self.requests.push(Request::Shutdown);
     }
 
+    /// Starts a binary upgrade once the hooks return, as SIGUSR2 does: the
+    /// program at [`upgrade_exe`](crate::ServiceManagerBuilder::upgrade_exe)'s
+    /// path is started as a new master with every listener; once all of its
+    /// workers are ready this master hands over and leaves (exit 0). If the
+    /// attempt fails, this master keeps serving. Ignored (with a log line)
+    /// during another upgrade or the shutdown.
+    ///
+    /// ```
+    /// # #[derive(cotyledon::Service)] struct Web;
+    /// # impl cotyledon::Service for Web {}
+    /// # let mut manager = cotyledon::ServiceManager::new()?;
+    /// # let web = manager.add(|_| Web, 4)?;
+    /// // `systemctl reload` (SIGHUP) also picks up a new build.
+    /// manager.on_reload(|handle| handle.upgrade());
+    /// # let _ = web;
+    /// # Ok::<(), cotyledon::Error>(())
+    /// ```
+    pub fn upgrade(&mut self) {
+        self.requests.push(Request::Upgrade);
+    }
+
     /// Every running worker, services in registration order, ids ascending
     /// (workers being stopped included).
     ///

@@ -61,6 +61,10 @@ pub struct ServiceManager {
     death_read: OwnedFd,
     death_write: OwnedFd,
     argv: Vec<OsString>,
+    /// What a binary upgrade executes (see `ServiceManagerBuilder::upgrade_exe`).
+    exe: std::path::PathBuf,
+    /// Set in the new master of an upgrade: the pipe to the old one.
+    handover: Option<crate::upgrade::Handover>,
     /// The dispositions the program had before the manager installed its own.
     saved_actions: Vec<sys::signal::SavedAction>,
     _instance: InstanceGuard,

@@ -183,6 +183,39 @@ pub(crate) fn reset_default(signals: &[libc::c_int]) -> io::Result<()> {
     Ok(())
 }
 
+/// Gives every signal that has a handler its default disposition back
+/// (ignored ones stay ignored), as `execve` would: for a child about to exec,
+/// whose mask is then lifted, so that no handler of the parent's runs in it.
+/// Async-signal-safe (`sigaction` only).
+pub(crate) fn reset_handled_to_default() {
+    for signum in 1..max_signal() {
+        let mut old = MaybeUninit::<libc::sigaction>::zeroed();
+        // SAFETY: a null new action only reads the current one into `old`,
+        // writable storage for one sigaction; a bad number is EINVAL.
+        let rc = unsafe { libc::sigaction(signum, std::ptr::null(), old.as_mut_ptr()) };
+        if rc != 0 {
+            continue;
+        }
+        // SAFETY: sigaction succeeded, so it filled `old`.
+        let handler = unsafe { old.assume_init() }.sa_sigaction;
+        if handler != libc::SIG_DFL && handler != libc::SIG_IGN {
+            let _ = set_action(signum, libc::SIG_DFL, 0);
+        }
+    }
+}
+
+/// One past the highest signal number.
+fn max_signal() -> libc::c_int {
+    #[cfg(target_os = "linux")]
+    {
+        libc::SIGRTMAX() + 1
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        32
+    }
+}
+
 /// Sets one disposition and returns the previous one (async-signal-safe).
 fn set_action(
     signum: libc::c_int,

@@ -152,7 +152,8 @@ fn serve<S: Service>(
                         w.begin_terminate();
                     }
                 }
-                Event::Child | Event::Alarm | Event::Notice | Event::Wake => {}
+                // SIGUSR2 is the master's (an upgrade): a worker that gets it ignores it.
+                Event::Child | Event::Alarm | Event::Notice | Event::Wake | Event::Upgrade => {}
             }
         }
         w.handle_outcomes();

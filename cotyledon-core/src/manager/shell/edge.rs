@@ -13,11 +13,18 @@ use crate::signals;
 
 const TARGET: &str = "cotyledon::manager";
 
-/// Polls `fd` for input until `deadline` (forever if `None`). EINTR is a wake-up.
-pub(super) fn poll_readable(fd: BorrowedFd<'_>, deadline: Option<Instant>) -> std::io::Result<()> {
+/// Polls `fds` for input until one is readable (or hung up) or `deadline`
+/// (forever if `None`). EINTR is a wake-up.
+pub(super) fn poll_readable(
+    fds: &[BorrowedFd<'_>],
+    deadline: Option<Instant>,
+) -> std::io::Result<()> {
     use nix::poll::{PollFd, PollFlags, poll};
     let timeout = signals::poll_timeout(deadline);
-    let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+    let mut fds: Vec<PollFd<'_>> = fds
+        .iter()
+        .map(|fd| PollFd::new(*fd, PollFlags::POLLIN))
+        .collect();
     match poll(&mut fds, timeout) {
         Ok(_) | Err(Errno::EINTR) => Ok(()),
         Err(e) => Err(e.into()),

@@ -12,6 +12,7 @@
 mod edge;
 mod reap;
 mod spawn;
+mod upgrade;
 
 use std::convert::Infallible;
 use std::time::{Duration, Instant};
@@ -55,6 +56,8 @@ struct Shell {
     /// Workers (pid, slot) whose fork's answer came at the last step: their
     /// slots are read at this one whatever else (see `run`).
     fresh: Vec<(i32, usize)>,
+    /// The new master of a binary upgrade, until it is reaped.
+    link: Option<upgrade::Link>,
 }
 
 pub(super) fn run(m: ServiceManager) -> Result<Infallible, Error> {
@@ -75,12 +78,22 @@ pub(super) fn run(m: ServiceManager) -> Result<Infallible, Error> {
         seen: Vec::new(),
         read_slots: true,
         fresh: Vec::new(),
+        link: None,
     };
     if let Some(socket) = shell.notifier.socket() {
         emergency::prepare_notify(socket);
     }
     let watchdog = shell.notifier.watchdog();
-    shell.m.sup.start(Instant::now(), watchdog);
+    let inherited = shell.m.handover.is_some();
+    if let Some(h) = &shell.m.handover {
+        log!(
+            target: TARGET,
+            log::Level::Info,
+            "Upgrade: this master takes over from the old master [{}]",
+            h.old_pid
+        );
+    }
+    shell.m.sup.start(Instant::now(), watchdog, inherited);
     let mut answers = Vec::new();
     loop {
         if answers.is_empty() {
@@ -120,7 +133,9 @@ impl Shell {
         if let Err(e) = self.m.pipe.repair() {
             log!(target: TARGET, log::Level::Error, "Could not re-create the signal pipe: {e}");
         }
-        poll_readable(self.m.pipe.poll_fd(), self.m.sup.deadline()).map_err(Error::EventLoop)
+        let mut fds = vec![self.m.pipe.poll_fd()];
+        fds.extend(self.link_fd());
+        poll_readable(&fds, self.m.sup.deadline()).map_err(Error::EventLoop)
     }
 
     /// The signals that came, as inputs; SIGCHLD reaps.
@@ -139,17 +154,28 @@ impl Shell {
                 Event::Interrupt => inputs.push(Input::Interrupt),
                 Event::Hangup => inputs.push(Input::Hangup),
                 Event::Child => {
-                    let dead = reap::collect_dead(&self.m.sup.table, self.pid1);
-                    inputs.extend(dead.into_iter().map(|(pid, exit)| Input::Reaped(pid, exit)));
+                    let extra = self.m.sup.upgrade_pid();
+                    let dead = reap::collect_dead(&self.m.sup.table, extra, self.pid1);
+                    for (pid, exit) in dead {
+                        self.upgrade_reaped(pid);
+                        inputs.push(Input::Reaped(pid, exit));
+                    }
                 }
                 // The kernel timer armed when SIGTERM arrived: the graceful deadline.
                 Event::Alarm if emergency::graceful_armed() => inputs.push(Input::GracefulDeadline),
                 // A worker wrote in its slot: read them.
                 Event::Notice => self.read_slots = true,
+                Event::Upgrade => inputs.push(Input::Upgrade { signal: true }),
                 Event::Alarm | Event::ParentDied | Event::Wake => {}
             }
         }
+        inputs.extend(self.upgrade_inputs());
         inputs
+    }
+
+    /// The new master's hand-over pipe, while it may still say something.
+    fn link_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        self.link.as_ref()?.read_fd()
     }
 
     /// What the workers' shared slots say, and their memory when it is due;
@@ -232,6 +258,9 @@ impl Shell {
                 Action::ArmGraceful => emergency::arm_graceful(),
                 Action::SetGracefulTimeout(timeout) => emergency::set_graceful(timeout),
                 Action::Exit(code) => exit(code),
+                Action::StartUpgrade => answers.push(self.start_upgrade()),
+                Action::HandOver(pid) => self.hand_over(pid),
+                Action::TellReady => self.tell_ready(),
             }
         }
         answers

@@ -11,14 +11,19 @@ use crate::manager::supervisor::Table;
 
 const TARGET: &str = "cotyledon::manager";
 
-/// Reaps dead workers and returns their pids and exits.
+/// Reaps dead workers (and `extra`, the new master of an upgrade) and returns
+/// their pids and exits.
 ///
 /// Only known pids are reaped, so that the statuses of the program's own
 /// children stay theirs (except as PID 1, where every child is reaped). On
 /// Linux a `waitid(WNOWAIT)` peek finds the dead child without reaping it, so a
 /// death costs O(1) rather than a `waitpid` on every worker; when the peek
 /// shows a child that is not a worker, every worker pid is tried in turn.
-pub(super) fn collect_dead(table: &Table, pid1: bool) -> Vec<(i32, WorkerExit)> {
+pub(super) fn collect_dead(
+    table: &Table,
+    extra: Option<i32>,
+    pid1: bool,
+) -> Vec<(i32, WorkerExit)> {
     let mut dead = Vec::new();
     if pid1 {
         while let Ok(status) = waitpid(None, Some(WaitPidFlag::WNOHANG)) {
@@ -41,7 +46,7 @@ pub(super) fn collect_dead(table: &Table, pid1: bool) -> Vec<(i32, WorkerExit)> 
                 },
                 Err(_) => return dead,
             };
-            if !table.contains(pid.as_raw()) {
+            if !table.contains(pid.as_raw()) && extra != Some(pid.as_raw()) {
                 break;
             }
             if let Ok(status) = waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
@@ -49,7 +54,7 @@ pub(super) fn collect_dead(table: &Table, pid1: bool) -> Vec<(i32, WorkerExit)> 
             }
         }
     }
-    for pid in table.pids() {
+    for pid in table.pids().into_iter().chain(extra) {
         if dead.iter().any(|(p, _)| *p == pid) {
             continue;
         }

@@ -28,10 +28,12 @@ impl Shell {
             };
         };
         flush_output();
+        let upgrade_fds = self.upgrade_fds();
         let m = &mut self.m;
         let [pipe_read, pipe_write] = m.pipe.raw_fds();
         let mut close = vec![pipe_read, pipe_write, m.death_write.as_raw_fd()];
         close.extend(emergency::notify_fd());
+        close.extend(upgrade_fds);
         let service_id = m.sup.table.service(index).id;
         let explicit_ready = m.sup.services[index].policy.readiness == Readiness::Explicit;
         let entry = &m.entries[index];

@@ -15,6 +15,9 @@ use crate::ids::WorkerId;
 impl Supervisor {
     /// A reaped worker: the log line, the back-off, the dead-worker hooks.
     pub(super) fn reaped(&mut self, pid: i32, exit: WorkerExit, now: Instant, out: &mut Out) {
+        if self.upgrade_reaped(pid, exit, now, out) {
+            return;
+        }
         let Some(removed) = self.table.remove_pid(pid) else {
             return;
         };
@@ -70,6 +73,13 @@ impl Supervisor {
             "Caught SIGTERM signal, graceful exiting of master process",
         );
         out.notify(self.protocol.stopping());
+        self.upgrade_stopping(Signal::SIGTERM, out);
+        self.enter_graceful(now, out);
+    }
+
+    /// The graceful shutdown's course: the deadline, the terminate hooks, then
+    /// SIGTERM to every worker (also how a master leaves after an upgrade).
+    pub(super) fn enter_graceful(&mut self, now: Instant, out: &mut Out) {
         out.actions.push(Action::ArmGraceful);
         let timeout = self.graceful_timeout;
         self.phase = Phase::Graceful {
@@ -98,6 +108,7 @@ impl Supervisor {
     /// once they are gone (SIGKILL after a second).
     pub(super) fn begin_instant(&mut self, now: Instant, out: &mut Out) {
         out.notify(self.protocol.stopping());
+        self.upgrade_stopping(Signal::SIGINT, out);
         self.phase = Phase::Instant {
             deadline: pacing::deadline_after(now, INSTANT_EXIT_GRACE),
         };

@@ -47,6 +47,7 @@ mod status;
 pub(crate) mod table;
 #[cfg(test)]
 mod tests;
+mod upgrade;
 mod vocabulary;
 
 use std::time::{Duration, Instant};
@@ -106,6 +107,13 @@ pub(crate) struct Supervisor {
     /// The status line and whether all are ready, for the table's version and
     /// the trouble they were computed with.
     view: Option<(u64, Option<String>, bool, String)>,
+    /// The binary upgrade under way, if any (`upgrade.rs`).
+    upgrade: Option<upgrade::Attempt>,
+    /// How long a new master may take to be ready.
+    upgrade_timeout: Duration,
+    /// This master is the new one of an upgrade and has not told the old one
+    /// it is ready yet.
+    handover_pending: bool,
 }
 
 impl Supervisor {
@@ -132,6 +140,9 @@ impl Supervisor {
             queued: Vec::new(),
             mono_us: 0,
             view: None,
+            upgrade: None,
+            upgrade_timeout: settings.upgrade_timeout,
+            handover_pending: false,
         }
     }
 
@@ -156,11 +167,14 @@ impl Supervisor {
     }
 
     /// The loop starts at `now`: the recycling grid's origin, the first fork,
-    /// and systemd's watchdog period (half `WATCHDOG_USEC`).
-    pub(crate) fn start(&mut self, now: Instant, watchdog: Option<Duration>) {
+    /// and systemd's watchdog period (half `WATCHDOG_USEC`). `inherited`: this
+    /// master is the new one of an upgrade (its first readiness goes to the old
+    /// master, not systemd).
+    pub(crate) fn start(&mut self, now: Instant, watchdog: Option<Duration>, inherited: bool) {
         self.epoch = now;
         self.wake = Some(now);
         self.watchdog = watchdog;
+        self.handover_pending = inherited;
     }
 
     /// The phase.
@@ -258,6 +272,10 @@ impl Supervisor {
                 }
             }
             Input::Hangup => self.begin_reload(now, out),
+            Input::Upgrade { signal } => self.begin_upgrade(signal, out),
+            Input::UpgradeStarted { pid } => self.upgrade_started(pid, now, out),
+            Input::UpgradeFailed(reason) => self.upgrade_failed(&reason, now, out),
+            Input::UpgradeReady => self.upgrade_ready(now, out),
             Input::Reaped(pid, exit) => self.reaped(pid, exit, now, out),
             Input::Forked {
                 index,
@@ -346,12 +364,18 @@ impl Supervisor {
                 }
                 self.stop_excess(now, out);
                 self.spawn(facts.room, now, out);
+                self.upgrade_tick(now, out);
                 let busy = self.plans.iter().any(|p| p.rollout.is_some());
                 let (all_ready, status) = self.view();
-                out.notify(self.protocol.serving(all_ready, busy, status));
+                // An upgrade under way holds READY=1 back like a rollout does.
+                let busy = busy || self.upgrade_pending();
+                let mut msgs = self.protocol.serving(all_ready, busy, status);
+                self.tell_ready_if_first(&mut msgs, out);
+                out.notify(msgs);
             }
             Phase::Graceful { deadline } => {
-                if self.table.is_empty() {
+                self.upgrade_tick(now, out);
+                if self.table.is_empty() && !self.upgrade_pending() {
                     out.log(Level::Debug, "Shutdown finish");
                     out.actions.push(Action::Exit(0));
                     return;
@@ -363,7 +387,7 @@ impl Supervisor {
                 out.wake_at(deadline);
             }
             Phase::Instant { deadline } => {
-                if self.table.is_empty() {
+                if self.table.is_empty() && !self.upgrade_pending() {
                     out.actions.push(Action::Exit(1));
                     return;
                 }
@@ -371,6 +395,7 @@ impl Supervisor {
                     for pid in self.table.pids() {
                         out.signal(pid, Signal::SIGKILL);
                     }
+                    self.upgrade_kill(out);
                     out.actions.push(Action::Exit(1));
                     return;
                 }

@@ -12,7 +12,10 @@
 //!   systemd's reload job ends;
 //! - `STOPPING=1` when the shutdown starts;
 //! - `WATCHDOG=1` every half `WATCHDOG_USEC`, from the event loop itself, so that a
-//!   master stuck in a hook stops pinging and systemd acts.
+//!   master stuck in a hook stops pinging and systemd acts;
+//! - a binary upgrade is a reload to systemd: `RELOADING=1`, then `READY=1`
+//!   when it failed, or `MAINPID=NEW` with `READY=1` when the new master took
+//!   over (sent by the shell): this master is then silent for good.
 
 use std::time::{Duration, Instant};
 
@@ -27,6 +30,9 @@ pub(super) struct Protocol {
     /// The first line of why the last reload was refused, shown in `STATUS=`
     /// until the next SIGHUP.
     failed: Option<String>,
+    /// The master handed over to a new one after an upgrade: systemd hears
+    /// only from that one now.
+    silent: bool,
 }
 
 impl Protocol {
@@ -38,7 +44,7 @@ impl Protocol {
         status: String,
     ) -> Vec<String> {
         let mut out = Vec::new();
-        if self.stopping {
+        if self.stopping || self.silent {
             return out;
         }
         let status = match &self.failed {
@@ -59,7 +65,7 @@ impl Protocol {
 
     /// SIGHUP: the reload starts (`monotonic_usec`: `CLOCK_MONOTONIC` now).
     pub(super) fn reloading(&mut self, monotonic_usec: u64) -> Vec<String> {
-        if self.stopping {
+        if self.stopping || self.silent {
             return Vec::new();
         }
         self.reloading = true;
@@ -80,7 +86,7 @@ impl Protocol {
         all_ready: bool,
         rolling: bool,
     ) -> Vec<String> {
-        if self.stopping {
+        if self.stopping || self.silent {
             return Vec::new();
         }
         let first = reason.lines().next().unwrap_or_default().trim();
@@ -91,9 +97,15 @@ impl Protocol {
         self.serving(all_ready && ready, rolling, status)
     }
 
+    /// The master handed over to a new one (`MAINPID=` went out): nothing
+    /// more, not even `STOPPING=1` or the watchdog.
+    pub(super) fn silence(&mut self) {
+        self.silent = true;
+    }
+
     /// The shutdown starts.
     pub(super) fn stopping(&mut self) -> Vec<String> {
-        if std::mem::replace(&mut self.stopping, true) {
+        if std::mem::replace(&mut self.stopping, true) || self.silent {
             return Vec::new();
         }
         vec!["STOPPING=1".to_owned()]
@@ -106,7 +118,7 @@ impl Protocol {
         period: Option<Duration>,
         now: Instant,
     ) -> (Vec<String>, Option<Instant>) {
-        let Some(period) = period else {
+        let Some(period) = period.filter(|_| !self.silent) else {
             return (Vec::new(), None);
         };
         let due = self.next_ping.is_none_or(|at| now >= at);

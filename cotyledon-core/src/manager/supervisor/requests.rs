@@ -50,6 +50,12 @@ impl Supervisor {
                     };
                     self.start_rollout(index, true, batch, now, out);
                 }
+                Request::Upgrade => {
+                    let input = Input::Upgrade { signal: false };
+                    if !self.queued.contains(&input) {
+                        self.queued.push(input);
+                    }
+                }
             }
         }
     }

@@ -46,18 +46,30 @@ pub(crate) enum Input {
         outcome: Result<(), String>,
         requests: Vec<Request>,
     },
+    /// SIGUSR2 (`signal`), or `upgrade()` from a hook: a binary upgrade.
+    Upgrade { signal: bool },
+    /// The new master asked for by [`Action::StartUpgrade`] runs.
+    UpgradeStarted { pid: i32 },
+    /// The new master could not be started, or said it cannot take over.
+    UpgradeFailed(String),
+    /// The new master said every one of its workers is ready.
+    UpgradeReady,
 }
 
 impl Input {
     /// The order in which inputs of one batch are served.
     pub(super) fn rank(&self) -> u8 {
         match self {
-            Input::Forked { .. } | Input::ForkFailed { .. } | Input::HooksDone { .. } => 0,
+            Input::Forked { .. }
+            | Input::ForkFailed { .. }
+            | Input::HooksDone { .. }
+            | Input::UpgradeStarted { .. }
+            | Input::UpgradeFailed(_) => 0,
             Input::Interrupt => 1,
             Input::Terminate => 2,
             Input::GracefulDeadline => 3,
-            Input::Reaped(..) => 4,
-            Input::Hangup => 5,
+            Input::Reaped(..) | Input::UpgradeReady => 4,
+            Input::Hangup | Input::Upgrade { .. } => 5,
         }
     }
 }
@@ -129,6 +141,16 @@ pub(crate) enum Action {
     SetGracefulTimeout(Duration),
     /// Exit the master with this status.
     Exit(i32),
+    /// Start the new master of a binary upgrade; answer with `UpgradeStarted`
+    /// or `UpgradeFailed`, and later `UpgradeReady` or `UpgradeFailed` for
+    /// what it says on its hand-over pipe.
+    StartUpgrade,
+    /// The new master (this pid) took over: tell systemd (`MAINPID=`,
+    /// `READY=1`), then never notify again.
+    HandOver(i32),
+    /// This master is the new one of an upgrade and every worker is ready:
+    /// tell the old master.
+    TellReady,
 }
 
 /// Where the master is in its life.
@@ -187,6 +209,7 @@ pub(crate) struct Service {
 /// The manager-wide settings the supervisor applies.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Settings {
+    pub(crate) upgrade_timeout: Duration,
     pub(crate) wait_interval: Duration,
     pub(crate) graceful_shutdown_timeout: Duration,
     pub(crate) fork_limiter: bool,
@@ -211,4 +234,6 @@ pub(crate) enum Request {
     Start(usize, WorkerId),
     /// A rolling restart of a service.
     RollingRestart(usize),
+    /// A binary upgrade.
+    Upgrade,
 }

@@ -5,6 +5,7 @@
 mod forks;
 mod random;
 mod sim;
+mod upgrade;
 
 use std::time::Duration;
 

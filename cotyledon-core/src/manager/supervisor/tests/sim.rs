@@ -70,8 +70,50 @@ pub(super) struct Proc {
     pub(super) rss: u64,
 }
 
+/// How a simulated new master of an upgrade behaves.
+#[derive(Clone, Debug)]
+pub(super) struct NewMaster {
+    /// The shell could not start it (the binary is missing, say).
+    pub(super) start_error: Option<String>,
+    /// From its start to "ready" on its pipe (`None`: never).
+    pub(super) ready_after: Option<Duration>,
+    /// It exits on its own this long after its start.
+    pub(super) dies_after: Option<(Duration, WorkerExit)>,
+    /// From SIGTERM or SIGINT to its exit (`None`: it ignores them).
+    pub(super) stop: Option<Duration>,
+}
+
+impl Default for NewMaster {
+    fn default() -> Self {
+        NewMaster {
+            start_error: None,
+            ready_after: Some(ms(500)),
+            dies_after: None,
+            stop: Some(ms(20)),
+        }
+    }
+}
+
+/// A running simulated new master.
+#[derive(Clone, Debug)]
+pub(super) struct NewProc {
+    pub(super) pid: i32,
+    pub(super) started: Instant,
+    pub(super) told: bool,
+    pub(super) die: Option<(Instant, WorkerExit)>,
+}
+
 /// The world.
 pub(super) struct Sim {
+    /// What the next new master does, and the one running.
+    pub(super) new_master: NewMaster,
+    pub(super) new_proc: Option<NewProc>,
+    /// New masters started, and the pids handed over to.
+    pub(super) upgrades_started: usize,
+    pub(super) new_pids: Vec<i32>,
+    pub(super) handed_over: Vec<i32>,
+    /// This master (a new one) told the old one it is ready.
+    pub(super) told_ready: bool,
     pub(super) sup: Supervisor,
     pub(super) t0: Instant,
     pub(super) now: Instant,
@@ -103,6 +145,7 @@ impl Sim {
                 graceful_shutdown_timeout: Duration::from_secs(60),
                 fork_limiter: false,
                 crash_backoff: (Duration::ZERO, Duration::ZERO),
+                upgrade_timeout: Duration::from_secs(5),
             },
             t0,
         );
@@ -113,8 +156,14 @@ impl Sim {
                 .expect("valid count");
             ids.push(id);
         }
-        sup.start(t0, None);
+        sup.start(t0, None, false);
         Sim {
+            new_master: NewMaster::default(),
+            new_proc: None,
+            upgrades_started: 0,
+            new_pids: Vec::new(),
+            handed_over: Vec::new(),
+            told_ready: false,
             sup,
             t0,
             now: t0,
@@ -229,14 +278,51 @@ impl Sim {
                     answers.push(Input::HooksDone { outcome, requests });
                 }
                 Action::Exit(code) => self.exited = Some(code),
+                Action::StartUpgrade => answers.push(self.start_new_master()),
+                Action::HandOver(pid) => self.handed_over.push(pid),
+                Action::TellReady => self.told_ready = true,
                 Action::Release(_) | Action::ArmGraceful | Action::SetGracefulTimeout(_) => {}
             }
         }
         answers
     }
 
+    /// The shell's answer to `StartUpgrade`.
+    fn start_new_master(&mut self) -> Input {
+        self.upgrades_started += 1;
+        if let Some(e) = &self.new_master.start_error {
+            return Input::UpgradeFailed(e.clone());
+        }
+        let pid = self.next_pid;
+        self.next_pid += 1;
+        self.new_pids.push(pid);
+        self.new_proc = Some(NewProc {
+            pid,
+            started: self.now,
+            told: false,
+            die: self
+                .new_master
+                .dies_after
+                .map(|(after, exit)| (self.now + after, exit)),
+        });
+        Input::UpgradeStarted { pid }
+    }
+
     fn deliver(&mut self, pid: i32, signal: Signal) {
         let now = self.now;
+        if let Some(n) = self.new_proc.as_mut().filter(|n| n.pid == pid) {
+            match (signal, self.new_master.stop) {
+                (Signal::SIGKILL, _) => n.die = Some((now, WorkerExit::Signaled(9))),
+                (Signal::SIGTERM, Some(d)) => {
+                    n.die = n.die.or(Some((now + d, WorkerExit::Exited(0))))
+                }
+                (Signal::SIGINT, Some(d)) => {
+                    n.die = n.die.or(Some((now + d, WorkerExit::Exited(1))))
+                }
+                _ => {}
+            }
+            return;
+        }
         let Some(p) = self.procs.get_mut(&pid) else {
             return;
         };
@@ -324,6 +410,22 @@ impl Sim {
         for (pid, exit) in dead {
             self.procs.remove(&pid);
             self.reaped.push(Input::Reaped(pid, exit));
+        }
+        if let Some(n) = &mut self.new_proc {
+            if let Some((at, exit)) = n.die
+                && now >= at
+            {
+                self.reaped.push(Input::Reaped(n.pid, exit));
+                self.new_proc = None;
+            } else if !n.told
+                && self
+                    .new_master
+                    .ready_after
+                    .is_some_and(|d| now >= n.started + d)
+            {
+                n.told = true;
+                self.reaped.push(Input::UpgradeReady);
+            }
         }
     }
 

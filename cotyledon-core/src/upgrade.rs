@@ -1,0 +1,234 @@
+//! The binary upgrade's hand-over protocol, both sides (see the README's
+//! "Zero-downtime binary upgrade"): the old master forks and execs the new
+//! binary with every listener at fds 3, 4, … (`LISTEN_FDS`, `LISTEN_FDNAMES`,
+//! `LISTEN_PID`, as systemd's socket activation passes them, so the new master
+//! adopts them by name or address like systemd's) and the write end of a pipe
+//! named by [`VAR`]: `v1:FD:OLD_PID`. The new master writes one line on that
+//! pipe once every one of its workers is ready; the old one then hands over.
+//!
+//! Lines, each `cotyledon-upgrade vN WORD…\n`: `ready`; `exec-failed ERRNO`
+//! (from the forked child when `execve` fails); `refused REASON` (a new master
+//! that cannot take over, e.g. a hand-over version it does not speak).
+
+use std::ffi::OsString;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+use crate::error::Error;
+use crate::sys;
+
+/// The variable that tells a master it is the new one of an upgrade.
+pub(crate) const VAR: &str = "COTYLEDON_UPGRADE";
+
+/// The hand-over version this binary speaks.
+pub(crate) const VERSION: u32 = 1;
+
+/// What each line starts with.
+const WORD: &str = "cotyledon-upgrade";
+
+/// The longest line read from a new master (longer: garbage).
+pub(crate) const MAX_LINE: usize = 512;
+
+/// The prefix of the line the forked child writes when `execve` fails.
+pub(crate) fn exec_failed_prefix() -> Vec<u8> {
+    format!("{WORD} v{VERSION} exec-failed ").into_bytes()
+}
+
+/// The value of [`VAR`] for a new master: the pipe's fd there and our pid.
+pub(crate) fn var_value(fd: RawFd, old_pid: u32) -> OsString {
+    OsString::from(format!("v{VERSION}:{fd}:{old_pid}"))
+}
+
+/// What a new master said on its hand-over pipe.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Said {
+    /// Every worker is ready.
+    Ready,
+    /// `execve` failed with this errno.
+    ExecFailed(i32),
+    /// It cannot take over, and why.
+    Refused(String),
+    /// It speaks another hand-over version (as written).
+    OtherVersion(String),
+    /// Not a line of the protocol (as read, shortened).
+    Garbage(String),
+}
+
+/// Reads one line (without its newline).
+pub(crate) fn parse_line(line: &[u8]) -> Said {
+    let text = String::from_utf8_lossy(line);
+    let shown = || text.chars().take(80).collect::<String>();
+    let mut words = text.splitn(3, ' ');
+    if words.next() != Some(WORD) {
+        return Said::Garbage(shown());
+    }
+    let version = words.next().unwrap_or_default();
+    if version != format!("v{VERSION}") {
+        return Said::OtherVersion(version.chars().take(16).collect());
+    }
+    let rest = words.next().unwrap_or_default();
+    let (word, arg) = rest.split_once(' ').unwrap_or((rest, ""));
+    match (word, arg) {
+        ("ready", "") => Said::Ready,
+        ("exec-failed", errno) => match errno.parse() {
+            Ok(n) => Said::ExecFailed(n),
+            Err(_) => Said::Garbage(shown()),
+        },
+        ("refused", why) => Said::Refused(why.chars().take(200).collect()),
+        _ => Said::Garbage(shown()),
+    }
+}
+
+/// The new master's side: the pipe to the old one, from [`VAR`].
+#[derive(Debug)]
+pub(crate) struct Handover {
+    pipe: OwnedFd,
+    /// The old master's pid, for log lines.
+    pub(crate) old_pid: u32,
+}
+
+/// What [`VAR`] says, before its fd is taken.
+#[derive(Debug, PartialEq, Eq)]
+enum Value {
+    V1 {
+        fd: RawFd,
+        old_pid: u32,
+    },
+    /// Another version, with the fd to answer on if it can be read.
+    Other {
+        version: String,
+        fd: Option<RawFd>,
+    },
+}
+
+fn parse_value(value: &str) -> Result<Value, String> {
+    let mut parts = value.split(':');
+    let version = parts.next().unwrap_or_default();
+    let fd: Option<RawFd> = parts.next().and_then(|f| f.parse().ok()).filter(|&f| f > 2);
+    if version != format!("v{VERSION}") {
+        return Ok(Value::Other {
+            version: version.chars().take(16).collect(),
+            fd,
+        });
+    }
+    let old_pid = parts.next().and_then(|p| p.parse::<u32>().ok());
+    match (fd, old_pid, parts.next()) {
+        (Some(fd), Some(old_pid), None) => Ok(Value::V1 { fd, old_pid }),
+        _ => Err(format!("{VAR}={value:?} is not FORMAT v{VERSION}:FD:PID")),
+    }
+}
+
+impl Handover {
+    /// Takes the hand-over from the environment (and removes [`VAR`] from it,
+    /// so workers never see it): `None` when this master was not started by an
+    /// upgrade.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Handover`] for a value that is malformed, names an fd that is
+    /// not a pipe, or speaks another hand-over version (then `refused` is
+    /// written on that fd, if it can be read from the value).
+    pub(crate) fn from_env() -> Result<Option<Handover>, Error> {
+        let Some(raw) = std::env::var_os(VAR) else {
+            return Ok(None);
+        };
+        let _ = sys::env::remove_var_if_single_threaded(VAR);
+        let value = raw.to_string_lossy();
+        match parse_value(&value).map_err(Error::Handover)? {
+            Value::V1 { fd, old_pid } => {
+                let Some(pipe) = sys::fd::take_handover_pipe(fd) else {
+                    return Err(Error::Handover(format!(
+                        "{VAR}={value:?}: fd {fd} is not a pipe"
+                    )));
+                };
+                Ok(Some(Handover { pipe, old_pid }))
+            }
+            Value::Other { version, fd } => {
+                let why = format!(
+                    "the old master speaks hand-over version {version}; this binary speaks \
+                     v{VERSION}"
+                );
+                if let Some(pipe) = fd.and_then(sys::fd::take_handover_pipe) {
+                    let line = format!("{WORD} v{VERSION} refused {why}\n");
+                    let _ = nix::unistd::write(&pipe, line.as_bytes());
+                }
+                Err(Error::Handover(why))
+            }
+        }
+    }
+
+    /// Tells the old master that every worker is ready; the pipe is closed.
+    pub(crate) fn tell_ready(self) -> io::Result<()> {
+        let line = format!("{WORD} v{VERSION} ready\n");
+        nix::unistd::write(&self.pipe, line.as_bytes())?;
+        Ok(())
+    }
+
+    /// The pipe's fd (for a forked worker to close).
+    pub(crate) fn raw_fd(&self) -> RawFd {
+        self.pipe.as_raw_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_of_the_protocol_are_read() {
+        assert_eq!(parse_line(b"cotyledon-upgrade v1 ready"), Said::Ready);
+        assert_eq!(
+            parse_line(b"cotyledon-upgrade v1 exec-failed 2"),
+            Said::ExecFailed(2)
+        );
+        assert_eq!(
+            parse_line(b"cotyledon-upgrade v1 refused too old"),
+            Said::Refused("too old".into())
+        );
+        assert_eq!(
+            parse_line(b"cotyledon-upgrade v2 ready"),
+            Said::OtherVersion("v2".into())
+        );
+        assert!(matches!(parse_line(b"\xff\xfe hello"), Said::Garbage(_)));
+        assert!(matches!(
+            parse_line(b"cotyledon-upgrade v1 ready now"),
+            Said::Garbage(_)
+        ));
+        assert!(matches!(
+            parse_line(b"cotyledon-upgrade v1 exec-failed x"),
+            Said::Garbage(_)
+        ));
+        let mut prefix = exec_failed_prefix();
+        prefix.extend_from_slice(b"13");
+        assert_eq!(parse_line(&prefix), Said::ExecFailed(13));
+    }
+
+    #[test]
+    fn the_variable_is_read_strictly() {
+        assert_eq!(
+            parse_value("v1:7:1234"),
+            Ok(Value::V1 {
+                fd: 7,
+                old_pid: 1234
+            })
+        );
+        assert_eq!(
+            parse_value("v2:7:1234"),
+            Ok(Value::Other {
+                version: "v2".into(),
+                fd: Some(7)
+            })
+        );
+        assert_eq!(
+            parse_value("garbage"),
+            Ok(Value::Other {
+                version: "garbage".into(),
+                fd: None
+            })
+        );
+        for bad in ["v1", "v1:x:1", "v1:7", "v1:7:1:2", "v1:2:1", "v1:-1:5"] {
+            assert!(parse_value(bad).is_err(), "{bad}");
+        }
+        assert_eq!(var_value(9, 42), OsString::from("v1:9:42"));
+    }
+}
