@@ -33,6 +33,8 @@ mod robustness;
 mod scaling;
 #[path = "scenarios/serving.rs"]
 mod serving;
+#[path = "scenarios/upgrade.rs"]
+mod upgrade;
 
 /// Prints `LEVEL:TARGET:MESSAGE` lines to stdout.
 struct LineLogger;
@@ -370,6 +372,7 @@ fn main() {
         #[cfg(feature = "tokio")]
         "async_master_runtime_app" => asynchronous::master_runtime_app(),
         "listen_app" => listeners::listen_app(),
+        "upgrade_app" => upgrade::upgrade_app(),
         "listen_errors" => return one_shot(&name, listeners::listen_errors()),
         other => {
             eprintln!("unknown scenario {other:?}");

@@ -207,9 +207,23 @@ fn local_addr(fd: &OwnedFd) -> String {
 /// Adopts the sockets systemd passed to this process (`LISTEN_FDS`), once; see
 /// [`systemd`]. Called when the manager is built, before any `listen()` call
 /// and before the manager opens fds of its own.
-pub(crate) fn adopt_from_systemd() {
+pub(crate) fn adopt_from_systemd(by_upgrade: bool) {
+    BY_UPGRADE.store(by_upgrade, std::sync::atomic::Ordering::SeqCst);
     let adopted = systemd::adopt();
     registry().extend(adopted);
+}
+
+/// Set in the new master of a binary upgrade: its `LISTEN_FDS` come from the
+/// old master, not from systemd (for log lines).
+static BY_UPGRADE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Who passed this process its sockets, as log lines name it.
+fn passer() -> &'static str {
+    if BY_UPGRADE.load(std::sync::atomic::Ordering::SeqCst) {
+        "the old master"
+    } else {
+        "systemd"
+    }
 }
 
 /// Every listener of this process for a binary upgrade's new master, in order:
@@ -249,6 +263,7 @@ fn bound_addr(fd: &OwnedFd) -> Option<Addr> {
 /// Binds `spec` under `name`, or takes the socket systemd passed under that name
 /// or bound to that address (see [`matching`]).
 fn listen(name: &str, spec: Listen) -> Result<(), Error> {
+    let passer = passer();
     let mut reg = registry();
     let addrs: Vec<Option<Addr>> = reg
         .iter()
@@ -282,7 +297,7 @@ fn listen(name: &str, spec: Listen) -> Result<(), Error> {
             entry.origin = Origin::SystemdClaimed;
             info!(
                 target: TARGET,
-                "Using the socket {name} passed by systemd ({}) instead of {spec}",
+                "Using the socket {name} passed by {passer} ({}) instead of {spec}",
                 local_addr(&entry.fd)
             );
             Ok(())
@@ -296,7 +311,7 @@ fn listen(name: &str, spec: Listen) -> Result<(), Error> {
                     .collect();
                 warn!(
                     target: TARGET,
-                    "The sockets {} passed by systemd are all bound to {spec}: the first is \
+                    "The sockets {} passed by {passer} are all bound to {spec}: the first is \
                      used for listener {name}",
                     fds.join(", ")
                 );
@@ -304,7 +319,7 @@ fn listen(name: &str, spec: Listen) -> Result<(), Error> {
             let entry = &mut reg[first];
             info!(
                 target: TARGET,
-                "Using the socket {} (fd {}) passed by systemd for listener {name}: it is \
+                "Using the socket {} (fd {}) passed by {passer} for listener {name}: it is \
                  bound to {spec}",
                 entry.name,
                 entry.fd.as_raw_fd()

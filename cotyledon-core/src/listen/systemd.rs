@@ -110,6 +110,7 @@ pub(super) fn plan(
 /// Reads the variables, adopts what they pass (see the module's doc) and removes
 /// them from the environment. Returns the sockets to offer.
 pub(super) fn adopt() -> Vec<Entry> {
+    let passer = super::passer();
     let vars: [Option<OsString>; 3] = [PID, FDS, NAMES].map(std::env::var_os);
     if vars.iter().all(Option::is_none) {
         return Vec::new();
@@ -127,13 +128,13 @@ pub(super) fn adopt() -> Vec<Entry> {
         Plan::NotOurs(pid) => {
             info!(
                 target: TARGET,
-                "{PID}={pid} is not this process ({}): the sockets passed by systemd are ignored",
+                "{PID}={pid} is not this process ({}): the sockets passed by {passer} are ignored",
                 std::process::id()
             );
             Vec::new()
         }
         Plan::Malformed(why, ours) => {
-            warn!(target: TARGET, "{why}: the sockets passed by systemd are ignored");
+            warn!(target: TARGET, "{why}: the sockets passed by {passer} are ignored");
             sys::socket::mark_listen_fds_cloexec(ours);
             Vec::new()
         }
@@ -143,13 +144,14 @@ pub(super) fn adopt() -> Vec<Entry> {
 
 /// Takes fds 3.. and keeps those that can be offered under their names.
 fn take(names: Vec<String>) -> Vec<Entry> {
+    let passer = super::passer();
     let mut entries: Vec<Entry> = Vec::new();
     let taken = sys::socket::take_listen_fds(names.len());
     for ((fd, owned), name) in taken.into_iter().zip(names) {
         let owned = match owned {
             Ok(owned) => owned,
             Err(e) => {
-                warn!(target: TARGET, "The fd {fd} ({name}) passed by systemd cannot be used: {e}");
+                warn!(target: TARGET, "The fd {fd} ({name}) passed by {passer} cannot be used: {e}");
                 continue;
             }
         };
@@ -158,7 +160,7 @@ fn take(names: Vec<String>) -> Vec<Entry> {
             Err(why) => {
                 warn!(
                     target: TARGET,
-                    "The fd {fd} ({name}) passed by systemd {why}: not offered to workers"
+                    "The fd {fd} ({name}) passed by {passer} {why}: not offered to workers"
                 );
                 sys::pipe::abandon(owned);
                 continue;
@@ -166,14 +168,14 @@ fn take(names: Vec<String>) -> Vec<Entry> {
         };
         info!(
             target: TARGET,
-            "Adopted the socket {name} (fd {fd}, {}) passed by systemd",
+            "Adopted the socket {name} (fd {fd}, {}) passed by {passer}",
             local_addr(&owned)
         );
         let mut origin = Origin::Systemd;
         if let Some(first) = entries.iter().find(|e| e.name == name) {
             info!(
                 target: TARGET,
-                "The fd {fd} passed by systemd has the name {name} of fd {} too: offered to \
+                "The fd {fd} passed by {passer} has the name {name} of fd {} too: offered to \
                  workers by that name only if a listen() call asks for its address",
                 first.fd.as_raw_fd()
             );
@@ -215,11 +217,12 @@ pub(super) fn check(fd: &OwnedFd) -> Result<Kind, String> {
 }
 
 fn set_blocking(fd: &OwnedFd) -> nix::Result<()> {
+    let passer = super::passer();
     let flags = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL)?);
     if flags.contains(OFlag::O_NONBLOCK) {
         debug!(
             target: TARGET,
-            "The fd {} passed by systemd was non-blocking: made blocking",
+            "The fd {} passed by {passer} was non-blocking: made blocking",
             fd.as_raw_fd()
         );
         fcntl(fd, FcntlArg::F_SETFL(flags - OFlag::O_NONBLOCK))?;

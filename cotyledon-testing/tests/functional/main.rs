@@ -27,6 +27,7 @@ mod sighup;
 mod sigint;
 mod sigterm;
 mod titles;
+mod upgrade;
 mod worker_exits;
 
 use std::path::PathBuf;
