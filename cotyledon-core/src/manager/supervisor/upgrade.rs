@@ -276,6 +276,8 @@ impl Supervisor {
         if let Some(i) = msgs.iter().position(|m| m == "READY=1") {
             msgs.remove(i);
             self.handover_pending = false;
+            // The status that says all are ready goes out first.
+            out.notify(std::mem::take(msgs));
             out.log(
                 Level::Info,
                 "Upgrade: every worker is ready; telling the old master to hand over",
