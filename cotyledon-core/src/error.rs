@@ -125,7 +125,14 @@ pub enum Error {
     /// [`upgrade_timeout`](crate::ServiceManagerBuilder::upgrade_timeout) outside
     /// [`MIN_UPGRADE_TIMEOUT`](crate::ServiceManagerBuilder::MIN_UPGRADE_TIMEOUT)
     /// ..= [`MAX_UPGRADE_TIMEOUT`](crate::ServiceManagerBuilder::MAX_UPGRADE_TIMEOUT).
-    InvalidUpgradeTimeout(std::time::Duration),
+    InvalidUpgradeTimeout {
+        /// The timeout that was asked for.
+        timeout: std::time::Duration,
+        /// The shortest accepted.
+        min: std::time::Duration,
+        /// The longest accepted.
+        max: std::time::Duration,
+    },
     /// This process was started by a binary upgrade (`COTYLEDON_UPGRADE` is
     /// set) that it cannot take over: a hand-over version it does not speak, or
     /// a malformed value. The old master keeps serving.
@@ -181,11 +188,9 @@ impl fmt::Display for Error {
                 write!(f, "listener {name} is not a {expected} listener")
             }
             Error::SetLogger(_) => f.write_str("could not install the logger"),
-            Error::InvalidUpgradeTimeout(t) => write!(
+            Error::InvalidUpgradeTimeout { timeout, min, max } => write!(
                 f,
-                "the upgrade timeout must be between {:?} and {:?}, got {t:?}",
-                crate::ServiceManagerBuilder::MIN_UPGRADE_TIMEOUT,
-                crate::ServiceManagerBuilder::MAX_UPGRADE_TIMEOUT
+                "the upgrade timeout must be between {min:?} and {max:?}, got {timeout:?}"
             ),
             Error::Handover(why) => write!(f, "cannot take over from the old master: {why}"),
         }

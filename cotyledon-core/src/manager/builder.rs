@@ -220,7 +220,11 @@ impl ServiceManagerBuilder {
     pub fn build(mut self) -> Result<ServiceManager, Error> {
         if !(Self::MIN_UPGRADE_TIMEOUT..=Self::MAX_UPGRADE_TIMEOUT).contains(&self.upgrade_timeout)
         {
-            return Err(Error::InvalidUpgradeTimeout(self.upgrade_timeout));
+            return Err(Error::InvalidUpgradeTimeout {
+                timeout: self.upgrade_timeout,
+                min: Self::MIN_UPGRADE_TIMEOUT,
+                max: Self::MAX_UPGRADE_TIMEOUT,
+            });
         }
         if INSTANCE
             .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)

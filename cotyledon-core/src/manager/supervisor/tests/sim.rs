@@ -9,6 +9,7 @@ use log::Level;
 use nix::sys::signal::Signal;
 
 use super::super::{Action, Facts, HookCall, Input, Settings, SlotFacts, Supervisor};
+pub(super) use super::new_master::{NewMaster, NewProc};
 use crate::hooks::WorkerExit;
 use crate::ids::ServiceId;
 use crate::manager::supervisor::Request;
@@ -70,39 +71,6 @@ pub(super) struct Proc {
     pub(super) rss: u64,
 }
 
-/// How a simulated new master of an upgrade behaves.
-#[derive(Clone, Debug)]
-pub(super) struct NewMaster {
-    /// The shell could not start it (the binary is missing, say).
-    pub(super) start_error: Option<String>,
-    /// From its start to "ready" on its pipe (`None`: never).
-    pub(super) ready_after: Option<Duration>,
-    /// It exits on its own this long after its start.
-    pub(super) dies_after: Option<(Duration, WorkerExit)>,
-    /// From SIGTERM or SIGINT to its exit (`None`: it ignores them).
-    pub(super) stop: Option<Duration>,
-}
-
-impl Default for NewMaster {
-    fn default() -> Self {
-        NewMaster {
-            start_error: None,
-            ready_after: Some(ms(500)),
-            dies_after: None,
-            stop: Some(ms(20)),
-        }
-    }
-}
-
-/// A running simulated new master.
-#[derive(Clone, Debug)]
-pub(super) struct NewProc {
-    pub(super) pid: i32,
-    pub(super) started: Instant,
-    pub(super) told: bool,
-    pub(super) die: Option<(Instant, WorkerExit)>,
-}
-
 /// The world.
 pub(super) struct Sim {
     /// What the next new master does, and the one running.
@@ -119,8 +87,8 @@ pub(super) struct Sim {
     pub(super) now: Instant,
     pub(super) behaviour: Vec<Behaviour>,
     pub(super) procs: BTreeMap<i32, Proc>,
-    next_pid: i32,
-    reaped: Vec<Input>,
+    pub(super) next_pid: i32,
+    pub(super) reaped: Vec<Input>,
     pub(super) logs: Vec<(Duration, Level, String)>,
     pub(super) notes: Vec<(Duration, String)>,
     pub(super) signals: Vec<(Duration, i32, Signal)>,
@@ -287,40 +255,9 @@ impl Sim {
         answers
     }
 
-    /// The shell's answer to `StartUpgrade`.
-    fn start_new_master(&mut self) -> Input {
-        self.upgrades_started += 1;
-        if let Some(e) = &self.new_master.start_error {
-            return Input::UpgradeFailed(e.clone());
-        }
-        let pid = self.next_pid;
-        self.next_pid += 1;
-        self.new_pids.push(pid);
-        self.new_proc = Some(NewProc {
-            pid,
-            started: self.now,
-            told: false,
-            die: self
-                .new_master
-                .dies_after
-                .map(|(after, exit)| (self.now + after, exit)),
-        });
-        Input::UpgradeStarted { pid }
-    }
-
     fn deliver(&mut self, pid: i32, signal: Signal) {
         let now = self.now;
-        if let Some(n) = self.new_proc.as_mut().filter(|n| n.pid == pid) {
-            match (signal, self.new_master.stop) {
-                (Signal::SIGKILL, _) => n.die = Some((now, WorkerExit::Signaled(9))),
-                (Signal::SIGTERM, Some(d)) => {
-                    n.die = n.die.or(Some((now + d, WorkerExit::Exited(0))))
-                }
-                (Signal::SIGINT, Some(d)) => {
-                    n.die = n.die.or(Some((now + d, WorkerExit::Exited(1))))
-                }
-                _ => {}
-            }
+        if self.signal_new_master(pid, signal) {
             return;
         }
         let Some(p) = self.procs.get_mut(&pid) else {
@@ -411,22 +348,7 @@ impl Sim {
             self.procs.remove(&pid);
             self.reaped.push(Input::Reaped(pid, exit));
         }
-        if let Some(n) = &mut self.new_proc {
-            if let Some((at, exit)) = n.die
-                && now >= at
-            {
-                self.reaped.push(Input::Reaped(n.pid, exit));
-                self.new_proc = None;
-            } else if !n.told
-                && self
-                    .new_master
-                    .ready_after
-                    .is_some_and(|d| now >= n.started + d)
-            {
-                n.told = true;
-                self.reaped.push(Input::UpgradeReady);
-            }
-        }
+        self.new_master_lives();
     }
 
     /// Processes of service `index` that serve: ready, not leaving.

@@ -252,3 +252,92 @@ fn a_new_master_tells_the_old_one_instead_of_systemd_once_then_speaks_as_usual()
     sim.run(ms(500));
     assert!(sim.notes().contains(&"READY=1"), "{:?}", sim.notes());
 }
+
+/// A small deterministic generator (xorshift64*).
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n.max(1)
+    }
+}
+
+#[test]
+fn random_upgrades_among_reloads_and_crashes_never_touch_the_old_generation_before_a_hand_over() {
+    for seed in 1..=60u64 {
+        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        let mut sim = serving();
+        let mut handed = None;
+        for _ in 0..25 {
+            if sim.exited.is_some() {
+                break;
+            }
+            match rng.below(7) {
+                0 | 1 => {
+                    sim.new_master = match rng.below(5) {
+                        0 => NewMaster {
+                            start_error: Some("missing".into()),
+                            ..NewMaster::default()
+                        },
+                        1 => NewMaster {
+                            ready_after: None,
+                            dies_after: Some((ms(rng.below(800)), WorkerExit::Exited(3))),
+                            ..NewMaster::default()
+                        },
+                        2 => NewMaster {
+                            ready_after: None,
+                            stop: (rng.below(2) == 0).then(|| ms(rng.below(3000))),
+                            ..NewMaster::default()
+                        },
+                        _ => NewMaster {
+                            ready_after: Some(ms(200 + rng.below(3000))),
+                            ..NewMaster::default()
+                        },
+                    };
+                    sim.step(vec![Input::Upgrade { signal: true }]);
+                }
+                2 => sim.step(vec![Input::Hangup]),
+                3 => {
+                    let pids: Vec<i32> = sim.procs.keys().copied().collect();
+                    if let Some(&pid) = pids.get(rng.below(pids.len() as u64) as usize)
+                        && let Some(p) = sim.procs.get_mut(&pid)
+                    {
+                        p.die = Some((sim.now, WorkerExit::Signaled(11)));
+                    }
+                }
+                _ => {}
+            }
+            let before = sim.handed_over.len();
+            sim.run_for(ms(rng.below(1500)), ms(10), |s| {
+                if s.handed_over.is_empty() {
+                    // Until a hand-over, the old workers get only the reloads'
+                    // SIGHUPs: no attempt, failed or not, stops one of them.
+                    let stopped: Vec<_> = to_workers(s, Duration::ZERO)
+                        .into_iter()
+                        .filter(|(_, sig)| *sig != Signal::SIGHUP)
+                        .collect();
+                    assert!(stopped.is_empty(), "seed {seed}: {stopped:?}");
+                }
+            });
+            if sim.handed_over.len() > before {
+                handed = Some(sim.now);
+            }
+        }
+        sim.run(Duration::from_secs(12));
+        match handed {
+            Some(_) => {
+                assert_eq!(sim.handed_over.len(), 1, "seed {seed}");
+                assert_eq!(sim.exited, Some(0), "seed {seed}: {:?}", sim.logs);
+            }
+            None => {
+                assert_eq!(sim.exited, None, "seed {seed}");
+                assert_eq!(sim.sup.upgrade_pid(), None, "seed {seed}: an attempt left");
+                assert!(sim.new_proc.is_none(), "seed {seed}: a new master left");
+                assert_eq!(sim.serving(0), 4, "seed {seed}: {:?}", sim.logs);
+            }
+        }
+    }
+}
