@@ -3,7 +3,6 @@
 //! invariants (capacity, no lost reload, bounded steps, SIGTERM first).
 
 mod forks;
-mod new_master;
 mod random;
 mod sim;
 mod upgrade;

@@ -9,7 +9,9 @@ use log::Level;
 use nix::sys::signal::Signal;
 
 use super::super::{Action, Facts, HookCall, Input, Settings, SlotFacts, Supervisor};
-pub(super) use super::new_master::{NewMaster, NewProc};
+mod new_master;
+
+pub(super) use self::new_master::{NewMaster, NewProc};
 use crate::hooks::WorkerExit;
 use crate::ids::ServiceId;
 use crate::manager::supervisor::Request;

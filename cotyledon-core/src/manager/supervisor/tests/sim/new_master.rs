@@ -6,21 +6,21 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
-use super::super::Input;
-use super::sim::{Sim, ms};
+use super::super::super::Input;
+use super::{Sim, ms};
 use crate::hooks::WorkerExit;
 
 /// How a simulated new master of an upgrade behaves.
 #[derive(Clone, Debug)]
-pub(super) struct NewMaster {
+pub(crate) struct NewMaster {
     /// The shell could not start it (the binary is missing, say).
-    pub(super) start_error: Option<String>,
+    pub(crate) start_error: Option<String>,
     /// From its start to "ready" on its pipe (`None`: never).
-    pub(super) ready_after: Option<Duration>,
+    pub(crate) ready_after: Option<Duration>,
     /// It exits on its own this long after its start.
-    pub(super) dies_after: Option<(Duration, WorkerExit)>,
+    pub(crate) dies_after: Option<(Duration, WorkerExit)>,
     /// From SIGTERM or SIGINT to its exit (`None`: it ignores them).
-    pub(super) stop: Option<Duration>,
+    pub(crate) stop: Option<Duration>,
 }
 
 impl Default for NewMaster {
@@ -36,16 +36,16 @@ impl Default for NewMaster {
 
 /// A running simulated new master.
 #[derive(Clone, Debug)]
-pub(super) struct NewProc {
-    pub(super) pid: i32,
-    pub(super) started: Instant,
-    pub(super) told: bool,
-    pub(super) die: Option<(Instant, WorkerExit)>,
+pub(crate) struct NewProc {
+    pub(crate) pid: i32,
+    pub(crate) started: Instant,
+    pub(crate) told: bool,
+    pub(crate) die: Option<(Instant, WorkerExit)>,
 }
 
 impl Sim {
     /// The shell's answer to `StartUpgrade`.
-    pub(super) fn start_new_master(&mut self) -> Input {
+    pub(crate) fn start_new_master(&mut self) -> Input {
         self.upgrades_started += 1;
         assert!(
             self.new_proc.is_none(),
@@ -70,7 +70,7 @@ impl Sim {
     }
 
     /// A signal to the new master (`false`: `pid` is not it).
-    pub(super) fn signal_new_master(&mut self, pid: i32, signal: Signal) -> bool {
+    pub(crate) fn signal_new_master(&mut self, pid: i32, signal: Signal) -> bool {
         let now = self.now;
         let Some(n) = self.new_proc.as_mut().filter(|n| n.pid == pid) else {
             return false;
@@ -85,7 +85,7 @@ impl Sim {
     }
 
     /// What the new master does on its own up to now.
-    pub(super) fn new_master_lives(&mut self) {
+    pub(crate) fn new_master_lives(&mut self) {
         let now = self.now;
         let Some(n) = &mut self.new_proc else {
             return;
