@@ -3,7 +3,8 @@
 //! binary with every listener at fds 3, 4, … (`LISTEN_FDS`, `LISTEN_FDNAMES`,
 //! `LISTEN_PID`, as systemd's socket activation passes them, so the new master
 //! adopts them by name or address like systemd's) and the write end of a pipe
-//! named by [`VAR`]: `v1:FD:OLD_PID`. The new master writes one line on that
+//! named by [`VAR`]: `v1:FD:OLD_PID:CLAIMED`, CLAIMED the comma-separated
+//! indexes (from fd 3) of the sockets the old master took with `listen()`. The new master writes one line on that
 //! pipe once every one of its workers is ready; the old one then hands over.
 //!
 //! Lines, each `cotyledon-upgrade vN WORD…\n`: `ready`; `exec-failed ERRNO`
@@ -34,9 +35,11 @@ pub(crate) fn exec_failed_prefix() -> Vec<u8> {
     format!("{WORD} v{VERSION} exec-failed ").into_bytes()
 }
 
-/// The value of [`VAR`] for a new master: the pipe's fd there and our pid.
-pub(crate) fn var_value(fd: RawFd, old_pid: u32) -> OsString {
-    OsString::from(format!("v{VERSION}:{fd}:{old_pid}"))
+/// The value of [`VAR`] for a new master: the pipe's fd there, our pid, and
+/// the indexes of the sockets our `listen()` calls took.
+pub(crate) fn var_value(fd: RawFd, old_pid: u32, claimed: &[usize]) -> OsString {
+    let claimed: Vec<String> = claimed.iter().map(usize::to_string).collect();
+    OsString::from(format!("v{VERSION}:{fd}:{old_pid}:{}", claimed.join(",")))
 }
 
 /// What a new master said on its hand-over pipe.
@@ -85,6 +88,9 @@ pub(crate) struct Handover {
     pipe: OwnedFd,
     /// The old master's pid, for log lines.
     pub(crate) old_pid: u32,
+    /// The indexes (from fd 3) of the sockets the old master took with
+    /// `listen()`.
+    pub(crate) claimed: Vec<usize>,
 }
 
 /// What [`VAR`] says, before its fd is taken.
@@ -93,12 +99,10 @@ enum Value {
     V1 {
         fd: RawFd,
         old_pid: u32,
+        claimed: Vec<usize>,
     },
     /// Another version, with the fd to answer on if it can be read.
-    Other {
-        version: String,
-        fd: Option<RawFd>,
-    },
+    Other { version: String, fd: Option<RawFd> },
 }
 
 fn parse_value(value: &str) -> Result<Value, String> {
@@ -112,9 +116,22 @@ fn parse_value(value: &str) -> Result<Value, String> {
         });
     }
     let old_pid = parts.next().and_then(|p| p.parse::<u32>().ok());
-    match (fd, old_pid, parts.next()) {
-        (Some(fd), Some(old_pid), None) => Ok(Value::V1 { fd, old_pid }),
-        _ => Err(format!("{VAR}={value:?} is not FORMAT v{VERSION}:FD:PID")),
+    let claimed: Option<Vec<usize>> = parts.next().and_then(|list| {
+        list.split(',')
+            .filter(|i| !i.is_empty())
+            .map(|i| i.parse().ok())
+            .collect::<Option<Vec<usize>>>()
+            .filter(|v| v.len() <= 1024)
+    });
+    match (fd, old_pid, claimed, parts.next()) {
+        (Some(fd), Some(old_pid), Some(claimed), None) => Ok(Value::V1 {
+            fd,
+            old_pid,
+            claimed,
+        }),
+        _ => Err(format!(
+            "{VAR}={value:?} is not of the form v{VERSION}:FD:PID:CLAIMED"
+        )),
     }
 }
 
@@ -135,13 +152,21 @@ impl Handover {
         let _ = sys::env::remove_var_if_single_threaded(VAR);
         let value = raw.to_string_lossy();
         match parse_value(&value).map_err(Error::Handover)? {
-            Value::V1 { fd, old_pid } => {
+            Value::V1 {
+                fd,
+                old_pid,
+                claimed,
+            } => {
                 let Some(pipe) = sys::fd::take_handover_pipe(fd) else {
                     return Err(Error::Handover(format!(
                         "{VAR}={value:?}: fd {fd} is not a pipe"
                     )));
                 };
-                Ok(Some(Handover { pipe, old_pid }))
+                Ok(Some(Handover {
+                    pipe,
+                    old_pid,
+                    claimed,
+                }))
             }
             Value::Other { version, fd } => {
                 let why = format!(
@@ -206,10 +231,19 @@ mod tests {
     #[test]
     fn the_variable_is_read_strictly() {
         assert_eq!(
-            parse_value("v1:7:1234"),
+            parse_value("v1:7:1234:0,2"),
             Ok(Value::V1 {
                 fd: 7,
-                old_pid: 1234
+                old_pid: 1234,
+                claimed: vec![0, 2]
+            })
+        );
+        assert_eq!(
+            parse_value("v1:7:1234:"),
+            Ok(Value::V1 {
+                fd: 7,
+                old_pid: 1234,
+                claimed: vec![]
             })
         );
         assert_eq!(
@@ -226,9 +260,19 @@ mod tests {
                 fd: None
             })
         );
-        for bad in ["v1", "v1:x:1", "v1:7", "v1:7:1:2", "v1:2:1", "v1:-1:5"] {
+        for bad in [
+            "v1",
+            "v1:x:1",
+            "v1:7",
+            "v1:7:1",
+            "v1:7:1:2:3",
+            "v1:2:1:",
+            "v1:-1:5:",
+            "v1:7:1:x",
+        ] {
             assert!(parse_value(bad).is_err(), "{bad}");
         }
-        assert_eq!(var_value(9, 42), OsString::from("v1:9:42"));
+        assert_eq!(var_value(9, 42, &[0, 3]), OsString::from("v1:9:42:0,3"));
+        assert_eq!(var_value(9, 42, &[]), OsString::from("v1:9:42:"));
     }
 }

@@ -70,9 +70,12 @@ impl cotyledon::Service for Upgraded {
 /// `SCENARIO_UPGRADE_TIMEOUT_MS` (60 s), upgrade program `SCENARIO_UPGRADE_EXE`
 /// (default: this one). The new master of an upgrade misbehaves as
 /// `SCENARIO_NEW_FAILS` says: `exit` (exits 3 before building its manager),
-/// `panic` (every factory panics), `never-ready`.
+/// `panic` (every factory panics), `never-ready`. With
+/// `SCENARIO_LISTENERS_CHANGE`, a first master also listens as `extra`, a new
+/// one as `admin` instead.
 pub(super) fn upgrade_app() -> Result<ServiceManager, Error> {
     let fails = new_fails();
+    let upgraded = std::env::var_os("COTYLEDON_UPGRADE").is_some();
     if fails.as_deref() == Some("exit") {
         error!("new master exits at once");
         std::process::exit(3);
@@ -92,6 +95,12 @@ pub(super) fn upgrade_app() -> Result<ServiceManager, Error> {
         "http",
         Listen::tcp(([127, 0, 0, 1], env_or::<u16>("SCENARIO_PORT", 0))),
     )?;
+    // A build that changes its listeners: the old has `extra`, the new one
+    // `admin` instead.
+    if std::env::var_os("SCENARIO_LISTENERS_CHANGE").is_some() {
+        let name = if upgraded { "admin" } else { "extra" };
+        m.listen(name, Listen::tcp(([127, 0, 0, 1], 0)))?;
+    }
     let panics = fails.as_deref() == Some("panic");
     let never_ready = fails.as_deref() == Some("never-ready");
     let web = m.add(

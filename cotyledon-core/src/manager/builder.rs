@@ -236,7 +236,8 @@ impl ServiceManagerBuilder {
         // Started by an upgrade: the old master's pipe (its fd comes right
         // after the listeners, which are adopted next like systemd's).
         let handover = crate::upgrade::Handover::from_env()?;
-        crate::listen::adopt_from_systemd(handover.is_some()); // LISTEN_FDS: before any fd of ours exists
+        // LISTEN_FDS: before any fd of ours exists.
+        crate::listen::adopt_from_systemd(handover.as_ref().map(|h| h.claimed.as_slice()));
         // args_os, not args: an argument that is not UTF-8 must not panic.
         let argv: Vec<OsString> = std::env::args_os().collect();
         // The new master of an upgrade stays in the old one's session and

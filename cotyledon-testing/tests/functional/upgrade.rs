@@ -228,6 +228,22 @@ fn a_missing_binary_is_an_error_and_the_old_master_keeps_serving() {
 }
 
 #[test]
+fn a_binary_that_is_not_executable_is_an_error_and_the_old_master_keeps_serving() {
+    let path = std::env::temp_dir().join(format!("cotyledon-not-exec-{}", std::process::id()));
+    std::fs::write(&path, b"#!/bin/sh\nexit 0\n").expect("a file");
+    let shown = path.to_str().expect("utf-8").to_owned();
+    let (s, workers, addr) = attempt(&[("SCENARIO_UPGRADE_EXE", &shown)]);
+    failed(
+        s,
+        workers,
+        addr,
+        &format!("{shown} is not executable"),
+        None,
+    );
+    let _ = std::fs::remove_file(&path);
+}
+
+#[test]
 fn a_new_master_that_exits_at_once_is_an_error_and_the_old_master_keeps_serving() {
     let (mut s, workers, addr) = attempt(&[("SCENARIO_NEW_FAILS", "exit")]);
     let new = new_master(&mut s);
@@ -319,4 +335,110 @@ fn a_new_master_of_another_hand_over_version_refuses_with_a_typed_error() {
         SOON,
     );
     s.expect_exit(3);
+}
+
+#[test]
+fn a_listener_the_new_build_drops_is_closed_and_one_it_adds_is_bound() {
+    let mut s = Scenario::builder(bin(), "upgrade_app")
+        .env("SCENARIO_LISTENERS_CHANGE", "1")
+        .spawn();
+    let http = http_addr(&mut s);
+    let line = s.wait_for_line("Listener extra bound to ", SOON);
+    let extra: SocketAddr = line
+        .rsplit(' ')
+        .next()
+        .and_then(|a| a.parse().ok())
+        .expect("an address");
+    let old = s.pid();
+    s.wait_for_line(&format!("upgraded ready id=1 master={old}"), SOON);
+    let old_workers = workers_of(&s, old);
+    s.signal(Signal::SIGUSR2);
+    let new = new_master(&mut s);
+    s.wait_for_line(
+        &format!(
+            "The listener extra (127.0.0.1:{}) of the old master is not in this build: closed",
+            extra.port()
+        ),
+        SOON,
+    );
+    s.wait_for_line("Listener admin bound to 127.0.0.1:", SOON);
+    s.wait_for_line(&format!("Upgrade: new master [{new}] is ready"), SOON);
+    assert_eq!(s.wait_exit(SOON).status.code(), Some(0));
+    for pid in &old_workers {
+        wait_gone(&s, *pid, SOON);
+    }
+    // Nobody holds `extra` any more: refused, not queued for nobody.
+    let refused = TcpStream::connect_timeout(&extra, Duration::from_secs(5));
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused),
+        "{refused:?}"
+    );
+    assert_eq!(master_of(&ask(http).expect("http answers")), new);
+    s.kill(new, Signal::SIGTERM);
+    wait_gone(&s, new, SOON);
+    s.assert_no_process_left(SOON);
+}
+
+#[test]
+fn systemd_hears_reloading_then_mainpid_and_ready_from_the_old_master_then_only_the_new_one() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = std::env::temp_dir().join(format!("cotyledon-upgrade-notify-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("notify");
+    let sock = UnixDatagram::bind(&path).expect("bind");
+    sock.set_read_timeout(Some(SOON)).expect("timeout");
+    let mut s = Scenario::builder(bin(), "upgrade_app")
+        .env("NOTIFY_SOCKET", &path)
+        .spawn();
+    let recv = |sock: &UnixDatagram| {
+        let mut buf = [0u8; 512];
+        let n = sock
+            .recv(&mut buf)
+            .expect("a notification within the deadline");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let mut notes = Vec::new();
+    while notes.last().is_none_or(|n| n != "READY=1") {
+        let msg = recv(&sock);
+        if !msg.starts_with("STATUS=") {
+            notes.push(msg);
+        }
+    }
+    s.signal(Signal::SIGUSR2);
+    let new = new_master(&mut s);
+    while !notes.last().is_some_and(|n| n.starts_with("MAINPID=")) {
+        let msg = recv(&sock);
+        if !msg.starts_with("STATUS=") {
+            notes.push(msg.split('\n').next().unwrap_or_default().to_owned());
+            if msg.starts_with("MAINPID=") {
+                assert_eq!(msg, format!("MAINPID={new}\nREADY=1"));
+            }
+        }
+    }
+    assert_eq!(s.wait_exit(SOON).status.code(), Some(0));
+    // The old master left without a word more (no STOPPING=1): the next
+    // message is the new master's, when it is stopped.
+    s.kill(new, Signal::SIGTERM);
+    loop {
+        let msg = recv(&sock);
+        if !msg.starts_with("STATUS=") {
+            notes.push(msg);
+            break;
+        }
+    }
+    assert_eq!(
+        notes,
+        [
+            "READY=1",
+            "RELOADING=1",
+            &format!("MAINPID={new}"),
+            "STOPPING=1"
+        ]
+    );
+    wait_gone(&s, new, SOON);
+    s.assert_no_process_left(SOON);
+    let _ = std::fs::remove_dir_all(&dir);
 }

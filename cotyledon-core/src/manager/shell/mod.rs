@@ -85,6 +85,9 @@ pub(super) fn run(m: ServiceManager) -> Result<Infallible, Error> {
     }
     let watchdog = shell.notifier.watchdog();
     let inherited = shell.m.handover.is_some();
+    if inherited {
+        crate::listen::close_unclaimed_from_upgrade();
+    }
     if let Some(h) = &shell.m.handover {
         log!(
             target: TARGET,

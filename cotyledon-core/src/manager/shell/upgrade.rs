@@ -89,10 +89,11 @@ impl Shell {
         }
         let (read, write) =
             sys::pipe::pipe().map_err(|e| format!("could not create the hand-over pipe: {e}"))?;
-        let mut fds: Vec<RawFd> = listeners.iter().map(|(_, fd)| *fd).collect();
+        let mut fds: Vec<RawFd> = listeners.iter().map(|(_, fd, _)| *fd).collect();
         fds.push(write.as_raw_fd());
         let pipe_at = 3 + RawFd::try_from(listeners.len()).unwrap_or(0);
-        let names: Vec<&str> = listeners.iter().map(|(n, _)| n.as_str()).collect();
+        let names: Vec<&str> = listeners.iter().map(|(n, _, _)| n.as_str()).collect();
+        let claimed: Vec<usize> = (0..listeners.len()).filter(|&i| listeners[i].2).collect();
         let mut env: Vec<(OsString, OsString)> = std::env::vars_os()
             .filter(|(k, _)| !OURS.iter().any(|o| k.as_bytes() == o.as_bytes()))
             .collect();
@@ -107,7 +108,7 @@ impl Shell {
         }
         env.push((
             upgrade::VAR.into(),
-            upgrade::var_value(pipe_at, std::process::id()),
+            upgrade::var_value(pipe_at, std::process::id(), &claimed),
         ));
         let env_refs: Vec<(&OsStr, &OsStr)> = env
             .iter()
