@@ -15,15 +15,17 @@ use cotyledon_testing::{Scenario, Signal, is_alive, state};
 
 use crate::{SOON, bin};
 
+mod failures;
+
 /// The address of listener `http`, from the master's log line.
-fn http_addr(s: &mut Scenario) -> SocketAddr {
+pub(super) fn http_addr(s: &mut Scenario) -> SocketAddr {
     let line = s.wait_for_line("Listener http bound to ", SOON);
     let addr = line.rsplit(' ').next().expect("an address");
     addr.parse().expect("a socket address")
 }
 
 /// One answer from the service: `master PID worker ID pid PID`.
-fn ask(addr: SocketAddr) -> Result<String, String> {
+pub(super) fn ask(addr: SocketAddr) -> Result<String, String> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
         .map_err(|e| format!("connect: {e}"))?;
     stream
@@ -41,7 +43,7 @@ fn ask(addr: SocketAddr) -> Result<String, String> {
 }
 
 /// The master pid in an answer.
-fn master_of(answer: &str) -> i32 {
+pub(super) fn master_of(answer: &str) -> i32 {
     answer
         .split_whitespace()
         .nth(1)
@@ -79,7 +81,7 @@ impl Client {
 }
 
 /// The pid in "Upgrade: executing … as new master [PID]".
-fn new_master(s: &mut Scenario) -> i32 {
+pub(super) fn new_master(s: &mut Scenario) -> i32 {
     let line = s.wait_for_line("as new master [", SOON);
     let start = line.find("as new master [").expect("the line") + "as new master [".len();
     line[start..]
@@ -90,7 +92,7 @@ fn new_master(s: &mut Scenario) -> i32 {
 }
 
 /// Pids of the workers a master started ("upgraded run id=I pid=P master=M").
-fn workers_of(s: &Scenario, master: i32) -> Vec<i32> {
+pub(super) fn workers_of(s: &Scenario, master: i32) -> Vec<i32> {
     let tail = format!("master={master}");
     s.lines()
         .iter()
@@ -101,12 +103,12 @@ fn workers_of(s: &Scenario, master: i32) -> Vec<i32> {
 
 /// Whether `pid` is dead: gone, or a zombie (an orphan of the old generation
 /// waits for this test process, their subreaper, to reap it at the end).
-fn dead(pid: i32) -> bool {
+pub(super) fn dead(pid: i32) -> bool {
     !is_alive(pid) || state(pid) == Some('Z')
 }
 
 /// Waits until `pid` is dead (or fails the test after `timeout`).
-fn wait_gone(s: &Scenario, pid: i32, timeout: Duration) {
+pub(super) fn wait_gone(s: &Scenario, pid: i32, timeout: Duration) {
     let deadline = Instant::now() + timeout;
     while !dead(pid) {
         if Instant::now() >= deadline {
@@ -165,176 +167,6 @@ fn sigusr2_hands_the_listener_to_a_new_master_without_refusing_a_connection() {
     s.kill(new, Signal::SIGTERM);
     wait_gone(&s, new, SOON);
     s.assert_no_process_left(SOON);
-}
-
-/// Starts `upgrade_app` with `env`, waits for both workers, sends SIGUSR2 and
-/// returns the scenario, the old workers and the listener's address.
-fn attempt(env: &[(&str, &str)]) -> (Scenario, Vec<i32>, SocketAddr) {
-    let mut b = Scenario::builder(bin(), "upgrade_app")
-        .env("SCENARIO_WORKERS", "2")
-        .env("SCENARIO_UPGRADE_TIMEOUT_MS", "2000");
-    for (k, v) in env {
-        b = b.env(k, v);
-    }
-    let mut s = b.spawn();
-    let addr = http_addr(&mut s);
-    let old = s.pid();
-    s.wait_for_line(&format!("upgraded ready id=0 master={old}"), SOON);
-    s.wait_for_line(&format!("upgraded ready id=1 master={old}"), SOON);
-    let workers = workers_of(&s, old);
-    s.signal(Signal::SIGUSR2);
-    (s, workers, addr)
-}
-
-/// After a failed attempt: the ERROR, the old workers all there and
-/// answering, the new master and its workers gone; a second SIGUSR2 starts a
-/// new attempt; SIGTERM ends the old master with 0 and leaves nothing.
-fn failed(mut s: Scenario, workers: Vec<i32>, addr: SocketAddr, why: &str, new: Option<i32>) {
-    let line = s.wait_for_line("ERROR:cotyledon::manager:Upgrade failed: ", SOON);
-    assert!(line.contains(why), "{line}");
-    assert!(line.ends_with("; this master keeps serving"), "{line}");
-    if let Some(new) = new {
-        wait_gone(&s, new, SOON);
-        for pid in workers_of(&s, new) {
-            wait_gone(&s, pid, SOON);
-        }
-    }
-    for pid in &workers {
-        assert!(!dead(*pid), "old worker {pid} is gone: {:#?}", s.lines());
-    }
-    let answer = ask(addr).expect("the old generation still answers");
-    assert_eq!(master_of(&answer), s.pid());
-    // One attempt at a time, but a later one may start.
-    s.skip_pending_lines();
-    s.signal(Signal::SIGUSR2);
-    s.wait_for_line(
-        "Caught SIGUSR2 signal, upgrading: starting a new master",
-        SOON,
-    );
-    s.wait_for_line("ERROR:cotyledon::manager:Upgrade failed: ", SOON);
-    s.end_with(Signal::SIGTERM, 0);
-}
-
-#[test]
-fn a_missing_binary_is_an_error_and_the_old_master_keeps_serving() {
-    let (s, workers, addr) = attempt(&[("SCENARIO_UPGRADE_EXE", "/nonexistent/new-build")]);
-    failed(
-        s,
-        workers,
-        addr,
-        "/nonexistent/new-build: No such file or directory",
-        None,
-    );
-}
-
-#[test]
-fn a_binary_that_is_not_executable_is_an_error_and_the_old_master_keeps_serving() {
-    let path = std::env::temp_dir().join(format!("cotyledon-not-exec-{}", std::process::id()));
-    std::fs::write(&path, b"#!/bin/sh\nexit 0\n").expect("a file");
-    let shown = path.to_str().expect("utf-8").to_owned();
-    let (s, workers, addr) = attempt(&[("SCENARIO_UPGRADE_EXE", &shown)]);
-    failed(
-        s,
-        workers,
-        addr,
-        &format!("{shown} is not executable"),
-        None,
-    );
-    let _ = std::fs::remove_file(&path);
-}
-
-#[test]
-fn a_new_master_that_exits_at_once_is_an_error_and_the_old_master_keeps_serving() {
-    let (mut s, workers, addr) = attempt(&[("SCENARIO_NEW_FAILS", "exit")]);
-    let new = new_master(&mut s);
-    failed(
-        s,
-        workers,
-        addr,
-        &format!("the new master [{new}] exited with status 3 before it was ready"),
-        Some(new),
-    );
-}
-
-#[test]
-fn a_new_build_whose_factories_panic_times_out_and_is_cleared() {
-    let (mut s, workers, addr) = attempt(&[("SCENARIO_NEW_FAILS", "panic")]);
-    let new = new_master(&mut s);
-    failed(
-        s,
-        workers,
-        addr,
-        &format!("the new master [{new}] was not ready within 2s"),
-        Some(new),
-    );
-}
-
-#[test]
-fn a_new_master_never_ready_times_out_and_is_cleared() {
-    let (mut s, workers, addr) = attempt(&[("SCENARIO_NEW_FAILS", "never-ready")]);
-    let new = new_master(&mut s);
-    s.wait_for_line("upgraded never ready id=0", SOON);
-    failed(
-        s,
-        workers,
-        addr,
-        &format!("the new master [{new}] was not ready within 2s"),
-        Some(new),
-    );
-}
-
-#[test]
-fn a_new_master_killed_mid_boot_is_an_error_and_the_old_master_keeps_serving() {
-    let (mut s, workers, addr) = attempt(&[("SCENARIO_NEW_FAILS", "never-ready")]);
-    let new = new_master(&mut s);
-    s.wait_for_line("upgraded never ready id=", SOON);
-    s.kill(new, Signal::SIGKILL);
-    failed(
-        s,
-        workers,
-        addr,
-        &format!("the new master [{new}] was killed by signal SIGKILL before it was ready"),
-        Some(new),
-    );
-}
-
-#[test]
-fn a_second_sigusr2_during_an_upgrade_is_ignored_and_sigterm_ends_both() {
-    let (mut s, workers, _addr) = attempt(&[("SCENARIO_NEW_FAILS", "never-ready")]);
-    let new = new_master(&mut s);
-    s.wait_for_line("upgraded never ready id=", SOON);
-    s.signal(Signal::SIGUSR2);
-    s.wait_for_line(
-        "WARN:cotyledon::manager:Caught SIGUSR2 signal during an upgrade: ignored",
-        SOON,
-    );
-    let new_workers = workers_of(&s, new);
-    assert!(!new_workers.is_empty());
-    s.end_with(Signal::SIGTERM, 0);
-    for pid in workers.iter().chain(&new_workers).chain([&new]) {
-        assert!(!is_alive(*pid), "{pid} left");
-    }
-}
-
-#[test]
-fn sigint_during_an_upgrade_ends_both() {
-    let (mut s, _workers, _addr) = attempt(&[("SCENARIO_NEW_FAILS", "never-ready")]);
-    let _new = new_master(&mut s);
-    s.wait_for_line("upgraded never ready id=", SOON);
-    s.end_with(Signal::SIGINT, 1);
-}
-
-#[test]
-fn a_new_master_of_another_hand_over_version_refuses_with_a_typed_error() {
-    let mut s = Scenario::builder(bin(), "upgrade_app")
-        .env("COTYLEDON_UPGRADE", "v9:7:1")
-        .spawn();
-    s.wait_for_line(
-        "manager failed: cannot take over from the old master: the old master speaks \
-         hand-over version v9; this binary speaks v1",
-        SOON,
-    );
-    s.expect_exit(3);
 }
 
 #[test]
