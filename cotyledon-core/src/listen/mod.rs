@@ -18,7 +18,7 @@ mod systemd;
 mod upgrade;
 
 use upgrade::passer;
-pub(crate) use upgrade::{adopt_from_systemd, close_unclaimed_from_upgrade, for_handover};
+pub(crate) use upgrade::{close_unclaimed_from_upgrade, for_handover};
 
 use std::fmt;
 use std::net::{SocketAddr, TcpListener};
@@ -206,6 +206,21 @@ fn local_addr(fd: &OwnedFd) -> String {
         Ok(addr) => addr.to_string(),
         Err(e) => format!("unknown address ({e})"),
     }
+}
+
+/// Adopts the sockets systemd passed to this process (`LISTEN_FDS`), once; see
+/// [`systemd`]. Called when the manager is built, before any `listen()` call
+/// and before the manager opens fds of its own.
+///
+/// `upgrade`: this process is the new master of a binary upgrade, and these
+/// are the indexes (from fd 3) of the sockets the old master had taken with
+/// `listen()` (see [`close_unclaimed_from_upgrade`]).
+pub(crate) fn adopt_from_systemd(upgrade: Option<&[usize]>) {
+    if let Some(claimed) = upgrade {
+        upgrade::expect(claimed);
+    }
+    let adopted = systemd::adopt();
+    registry().extend(adopted);
 }
 
 /// The address a listening socket is bound to, as a spec would name it (`None`

@@ -7,28 +7,20 @@ use std::sync::Mutex;
 
 use log::info;
 
-use super::{Origin, TARGET, local_addr, registry, systemd};
+use super::{Origin, TARGET, local_addr, registry};
 
-/// Adopts the sockets systemd passed to this process (`LISTEN_FDS`), once; see
-/// [`systemd`]. Called when the manager is built, before any `listen()` call
-/// and before the manager opens fds of its own.
-///
-/// `upgrade`: this process is the new master of an binary upgrade, and these
-/// are the indexes (from fd 3) of the sockets the old master had taken with
-/// `listen()` (see [`close_unclaimed_from_upgrade`]).
-pub(crate) fn adopt_from_systemd(upgrade: Option<&[usize]>) {
-    BY_UPGRADE.store(upgrade.is_some(), std::sync::atomic::Ordering::SeqCst);
-    let adopted = systemd::adopt();
-    registry().extend(adopted);
-    if let Some(claimed) = upgrade {
-        *EXPECTED
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = claimed
-            .iter()
-            .filter_map(|&i| RawFd::try_from(i).ok())
-            .map(|i| i.saturating_add(3))
-            .collect();
-    }
+/// In the new master of an upgrade: remembers which passed sockets the old
+/// master had taken with `listen()` (indexes from fd 3), for
+/// [`close_unclaimed_from_upgrade`]; and that log lines name the old master.
+pub(super) fn expect(claimed: &[usize]) {
+    BY_UPGRADE.store(true, std::sync::atomic::Ordering::SeqCst);
+    *EXPECTED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = claimed
+        .iter()
+        .filter_map(|&i| RawFd::try_from(i).ok())
+        .map(|i| i.saturating_add(3))
+        .collect();
 }
 
 /// Set in the new master of a binary upgrade: its `LISTEN_FDS` come from the
