@@ -18,7 +18,7 @@ use nix::errno::Errno;
 use crate::{SOON, assert_in_order, bin};
 
 mod by_address;
-mod systemd;
+pub(crate) mod systemd;
 
 /// A fresh directory for one test, removed on drop.
 struct TempDir(PathBuf);

@@ -274,3 +274,47 @@ fn systemd_hears_reloading_then_mainpid_and_ready_from_the_old_master_then_only_
     s.assert_no_process_left(SOON);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn sockets_systemd_passed_to_the_old_master_are_handed_to_the_new_one() {
+    use crate::listeners::systemd::{ACTIVATOR, activator_available, free_port, trigger};
+    if !activator_available() {
+        return;
+    }
+    let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let listen = addr.to_string();
+    let mut s = Scenario::builder(bin(), "upgrade_app")
+        .wrapped_in(&[
+            ACTIVATOR,
+            "-l",
+            &listen,
+            "--fdname=http",
+            "-E",
+            "SCENARIO_WORKERS=2",
+        ])
+        .spawn();
+    let mut first = trigger(addr);
+    let old = s.pid();
+    s.wait_for_line(
+        &format!("Using the socket http passed by systemd ({addr}) instead of tcp 127.0.0.1:0"),
+        SOON,
+    );
+    let mut answer = String::new();
+    first.read_to_string(&mut answer).expect("an answer");
+    assert_eq!(master_of(&answer), old, "{answer}");
+    s.wait_for_line(&format!("upgraded ready id=1 master={old}"), SOON);
+    s.signal(Signal::SIGUSR2);
+    let new = new_master(&mut s);
+    s.wait_for_line(
+        &format!(
+            "Using the socket http passed by the old master ({addr}) instead of tcp 127.0.0.1:0"
+        ),
+        SOON,
+    );
+    s.wait_for_line(&format!("Upgrade: new master [{new}] is ready"), SOON);
+    assert_eq!(s.wait_exit(SOON).status.code(), Some(0));
+    assert_eq!(master_of(&ask(addr).expect("an answer")), new);
+    s.kill(new, Signal::SIGTERM);
+    wait_gone(&s, new, SOON);
+    s.assert_no_process_left(SOON);
+}

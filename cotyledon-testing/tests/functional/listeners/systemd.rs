@@ -13,11 +13,11 @@ use cotyledon_testing::{Scenario, Signal, fds};
 use super::{TempDir, ask_tcp, ask_unix, bound_addr, every_worker_answers, read_answer, serving};
 use crate::{SOON, bin};
 
-pub(super) const ACTIVATOR: &str = "systemd-socket-activate";
+pub(crate) const ACTIVATOR: &str = "systemd-socket-activate";
 
 /// Whether the activator can run here. Missing: a loud skip, or a failure when
 /// `COTYLEDON_REQUIRE_SOCKET_ACTIVATE` is set (`.ci/run` sets it).
-pub(super) fn activator_available() -> bool {
+pub(crate) fn activator_available() -> bool {
     if Command::new(ACTIVATOR)
         .arg("--version")
         .output()
@@ -40,7 +40,7 @@ pub(super) fn activator_available() -> bool {
 /// A free port on 127.0.0.1 outside Linux's ephemeral range (32768-60999), so
 /// that no `bind(port 0)` of a concurrent test can take it before the activator
 /// binds it; each call of this process tries other ports.
-pub(super) fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     static NEXT: AtomicU16 = AtomicU16::new(0);
     let base = 20_000 + (std::process::id() % 1000) as u16 * 10;
     for _ in 0..1000 {
@@ -54,7 +54,7 @@ pub(super) fn free_port() -> u16 {
 
 /// Connects to the activator's socket (retrying until it listens, within the
 /// deadline): the first connection is what makes it exec the manager.
-pub(super) fn trigger(addr: SocketAddr) -> TcpStream {
+pub(crate) fn trigger(addr: SocketAddr) -> TcpStream {
     let deadline = Instant::now() + SOON;
     loop {
         match TcpStream::connect(addr) {
