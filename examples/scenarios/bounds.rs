@@ -34,7 +34,15 @@ pub(super) fn bad_input() -> Result<(), Error> {
     // know the first one's service ids.
     let mut m = manager()?;
     report("reconfigure unknown", m.reconfigure(light, 1));
+    // run() consumes the manager: the next one may be built.
     report("run empty", m.run());
+    for (what, timeout) in [
+        ("upgrade timeout zero", Duration::ZERO),
+        ("upgrade timeout Duration::MAX", Duration::MAX),
+    ] {
+        let built = ServiceManager::builder().upgrade_timeout(timeout).build();
+        report(what, built);
+    }
     Ok(())
 }
 

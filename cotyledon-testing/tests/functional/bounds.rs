@@ -38,6 +38,11 @@ fn api_misuse_and_counts_above_the_ceiling_give_typed_errors() {
             "ERROR:scenarios::bounds:second manager: Only one instance of ServiceManager per application is allowed",
             unknown,
             "ERROR:scenarios::bounds:run empty: no service was added to the manager",
+            "ERROR:scenarios::bounds:upgrade timeout zero: the upgrade timeout must be between 1ms and 86400s, got 0ns",
+            &format!(
+                "ERROR:scenarios::bounds:upgrade timeout Duration::MAX: the upgrade timeout must be between 1ms and 86400s, got {:?}",
+                Duration::MAX
+            ),
         ],
     );
     assert!(
