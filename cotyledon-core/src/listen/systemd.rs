@@ -216,7 +216,15 @@ pub(super) fn check(fd: &OwnedFd) -> Result<Kind, String> {
     Ok(kind)
 }
 
+/// Clears `O_NONBLOCK` on a socket systemd passed. Not on one an upgrading
+/// master passed: the mode belongs to the open file description, which the
+/// old generation's workers share and still serve on (an async worker's
+/// `accept` must not start blocking under it); the new workers set the mode
+/// they need as the old ones did.
 fn set_blocking(fd: &OwnedFd) -> nix::Result<()> {
+    if super::upgrade::by_upgrade() {
+        return Ok(());
+    }
     let passer = super::passer();
     let flags = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL)?);
     if flags.contains(OFlag::O_NONBLOCK) {

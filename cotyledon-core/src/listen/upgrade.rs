@@ -27,6 +27,11 @@ pub(super) fn expect(claimed: &[usize]) {
 /// old master, not from systemd (for log lines).
 static BY_UPGRADE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
+/// Whether this process is the new master of an upgrade.
+pub(super) fn by_upgrade() -> bool {
+    BY_UPGRADE.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// Who passed this process its sockets, as log lines name it.
 pub(super) fn passer() -> &'static str {
     if BY_UPGRADE.load(std::sync::atomic::Ordering::SeqCst) {

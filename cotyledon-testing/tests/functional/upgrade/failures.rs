@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 
-use cotyledon_testing::{Scenario, Signal, is_alive};
+use cotyledon_testing::{Scenario, Signal, fds, is_alive};
 
 use super::{ask, dead, http_addr, master_of, new_master, wait_gone, workers_of};
 use crate::{SOON, bin};
@@ -24,8 +24,28 @@ fn attempt(env: &[(&str, &str)]) -> (Scenario, Vec<i32>, SocketAddr) {
     s.wait_for_line(&format!("upgraded ready id=0 master={old}"), SOON);
     s.wait_for_line(&format!("upgraded ready id=1 master={old}"), SOON);
     let workers = workers_of(&s, old);
+    // The workers made the listener non-blocking (on the open file description
+    // every process holding it shares): an attempt must leave it so.
+    assert_eq!(listener_modes(old), [true], "{:#?}", s.lines());
     s.signal(Signal::SIGUSR2);
     (s, workers, addr)
+}
+
+/// Whether each socket of the master is non-blocking (`O_NONBLOCK` in
+/// /proc/PID/fdinfo): `upgrade_app`'s master holds one, the listener.
+fn listener_modes(pid: i32) -> Vec<bool> {
+    fds(pid)
+        .iter()
+        .filter(|e| e.target.starts_with("socket:"))
+        .map(|e| {
+            let info =
+                std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{}", e.fd)).unwrap_or_default();
+            info.lines()
+                .find_map(|l| l.strip_prefix("flags:"))
+                .and_then(|f| u32::from_str_radix(f.trim(), 8).ok())
+                .is_some_and(|f| f & 0o4000 != 0)
+        })
+        .collect()
 }
 
 /// After a failed attempt: the ERROR, the old workers all there and
@@ -44,6 +64,11 @@ fn failed(mut s: Scenario, workers: Vec<i32>, addr: SocketAddr, why: &str, new: 
     for pid in &workers {
         assert!(!dead(*pid), "old worker {pid} is gone: {:#?}", s.lines());
     }
+    assert_eq!(
+        listener_modes(s.pid()),
+        [true],
+        "the attempt changed the listener's mode under the old workers"
+    );
     let answer = ask(addr).expect("the old generation still answers");
     assert_eq!(master_of(&answer), s.pid());
     // One attempt at a time, but a later one may start.
