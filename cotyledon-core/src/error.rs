@@ -122,6 +122,24 @@ pub enum Error {
     /// [`logger::init`](crate::logger::init) (feature `logger`) found a logger
     /// already installed in this process.
     SetLogger(log::SetLoggerError),
+    /// The control endpoint could not be opened
+    /// ([`ServiceManagerBuilder::control_socket`](crate::ServiceManagerBuilder::control_socket),
+    /// [`control_tcp`](crate::ServiceManagerBuilder::control_tcp)): a path too
+    /// long for a Unix socket (`InvalidInput`), a directory the master may not
+    /// write in (`PermissionDenied`), a port taken (`AddrInUse`)…
+    Control {
+        /// The address: `unix PATH` or `tcp ADDR`.
+        address: String,
+        /// What the system said.
+        source: io::Error,
+    },
+    /// The control socket's path holds a live socket (another manager's): it
+    /// is never removed. A stale one (nothing accepts on it) is replaced.
+    ControlSocketInUse(std::path::PathBuf),
+    /// [`control_tcp`](crate::ServiceManagerBuilder::control_tcp) with an
+    /// address that is not a loopback one: the endpoint has no authentication,
+    /// so it is never exposed beyond the machine.
+    ControlNotLoopback(std::net::SocketAddr),
 }
 
 impl fmt::Display for Error {
@@ -173,6 +191,17 @@ impl fmt::Display for Error {
                 write!(f, "listener {name} is not a {expected} listener")
             }
             Error::SetLogger(_) => f.write_str("could not install the logger"),
+            Error::Control { address, .. } => {
+                write!(f, "could not open the control endpoint on {address}")
+            }
+            Error::ControlSocketInUse(path) => write!(
+                f,
+                "control socket {} is in use by a live process",
+                path.display()
+            ),
+            Error::ControlNotLoopback(addr) => {
+                write!(f, "control address {addr} is not a loopback address")
+            }
         }
     }
 }
@@ -212,6 +241,7 @@ impl std::error::Error for Error {
                 Some(e)
             }
             Error::SetLogger(e) => Some(e),
+            Error::Control { source, .. } => Some(source),
             _ => None,
         }
     }

@@ -29,13 +29,17 @@ pub(crate) enum Event {
     Notice,
     /// A thread of ours woke the loop (a finished run/terminate/reload).
     Wake,
+    /// SIGTTIN: one worker more per service (master).
+    MoreWorkers,
+    /// SIGTTOU: one worker fewer per service (master).
+    FewerWorkers,
 }
 
 /// The byte threads write to wake the loop.
 pub(crate) const WAKE: u8 = 0;
 
 /// Every byte that maps to an event, in the order leftover flags are served.
-fn kinds() -> [libc::c_int; 8] {
+fn kinds() -> [libc::c_int; 10] {
     [
         libc::SIGINT,
         libc::SIGTERM,
@@ -45,6 +49,8 @@ fn kinds() -> [libc::c_int; 8] {
         libc::SIGCHLD,
         sys::signal::notice_signal(),
         libc::c_int::from(WAKE),
+        libc::SIGTTIN,
+        libc::SIGTTOU,
     ]
 }
 
@@ -67,6 +73,8 @@ pub(crate) fn decode(byte: u8) -> Option<Event> {
         libc::SIGHUP => Some(Event::Hangup),
         libc::SIGCHLD => Some(Event::Child),
         libc::SIGALRM => Some(Event::Alarm),
+        libc::SIGTTIN => Some(Event::MoreWorkers),
+        libc::SIGTTOU => Some(Event::FewerWorkers),
         0 => Some(Event::Wake),
         s if s == parent_death() => Some(Event::ParentDied),
         s if s == sys::signal::notice_signal() => Some(Event::Notice),

@@ -152,7 +152,12 @@ fn serve<S: Service>(
                         w.begin_terminate();
                     }
                 }
-                Event::Child | Event::Alarm | Event::Notice | Event::Wake => {}
+                Event::Child
+                | Event::Alarm
+                | Event::Notice
+                | Event::Wake
+                | Event::MoreWorkers
+                | Event::FewerWorkers => {}
             }
         }
         w.handle_outcomes();

@@ -3,7 +3,6 @@
 //! `tokio` feature, a tokio runtime).
 
 use std::io::Write;
-use std::os::fd::BorrowedFd;
 use std::time::Instant;
 
 use log::warn;
@@ -13,12 +12,15 @@ use crate::signals;
 
 const TARGET: &str = "cotyledon::manager";
 
-/// Polls `fd` for input until `deadline` (forever if `None`). EINTR is a wake-up.
-pub(super) fn poll_readable(fd: BorrowedFd<'_>, deadline: Option<Instant>) -> std::io::Result<()> {
-    use nix::poll::{PollFd, PollFlags, poll};
+/// Polls `fds` (the self-pipe first, then the control endpoint's) until one
+/// is ready or `deadline` (forever if `None`). EINTR is a wake-up.
+pub(super) fn poll_fds(
+    fds: &mut [nix::poll::PollFd<'_>],
+    deadline: Option<Instant>,
+) -> std::io::Result<()> {
+    use nix::poll::poll;
     let timeout = signals::poll_timeout(deadline);
-    let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
-    match poll(&mut fds, timeout) {
+    match poll(fds, timeout) {
         Ok(_) | Err(Errno::EINTR) => Ok(()),
         Err(e) => Err(e.into()),
     }

@@ -21,8 +21,10 @@ use nix::sys::signal::kill;
 use nix::unistd::Pid;
 
 use super::ServiceManager;
+use super::control;
 use super::handle::{ManagerHandle, Request};
 use super::hooks as hook_api;
+use super::supervisor::rollout::earliest;
 use super::supervisor::{Action, Facts, HookCall, Input, SlotFacts};
 use crate::error::Error;
 use crate::hooks;
@@ -33,7 +35,7 @@ use crate::signals::Event;
 use crate::sys;
 use crate::sys::handler::master::{self as emergency, InHook};
 
-use edge::{exit, poll_readable};
+use edge::{exit, poll_fds};
 
 const TARGET: &str = "cotyledon::manager";
 
@@ -55,6 +57,10 @@ struct Shell {
     /// Workers (pid, slot) whose fork's answer came at the last step: their
     /// slots are read at this one whatever else (see `run`).
     fresh: Vec<(i32, usize)>,
+    /// The control endpoint and its clients (`control.rs` of the manager).
+    control: Option<control::Server>,
+    /// When `run()` began (the status's uptime), and as wall-clock seconds.
+    started: (Instant, f64),
 }
 
 pub(super) fn run(m: ServiceManager) -> Result<Infallible, Error> {
@@ -75,7 +81,10 @@ pub(super) fn run(m: ServiceManager) -> Result<Infallible, Error> {
         seen: Vec::new(),
         read_slots: true,
         fresh: Vec::new(),
+        control: None,
+        started: (Instant::now(), control::unix_now()),
     };
+    shell.control = shell.m.control.take().map(control::Server::new);
     if let Some(socket) = shell.notifier.socket() {
         emergency::prepare_notify(socket);
     }
@@ -88,6 +97,7 @@ pub(super) fn run(m: ServiceManager) -> Result<Infallible, Error> {
         }
         let mut inputs = std::mem::take(&mut answers);
         inputs.extend(shell.inputs());
+        inputs.extend(shell.serve_control());
         // A new worker's notice may have come with the answer of its fork,
         // before its slot was known: its slot is read at the next step too.
         let forked: Vec<(i32, usize)> = inputs
@@ -120,7 +130,52 @@ impl Shell {
         if let Err(e) = self.m.pipe.repair() {
             log!(target: TARGET, log::Level::Error, "Could not re-create the signal pipe: {e}");
         }
-        poll_readable(self.m.pipe.poll_fd(), self.m.sup.deadline()).map_err(Error::EventLoop)
+        use nix::poll::{PollFd, PollFlags};
+        let mut fds = vec![PollFd::new(self.m.pipe.poll_fd(), PollFlags::POLLIN)];
+        let mut deadline = self.m.sup.deadline();
+        if let Some(control) = &self.control {
+            for (fd, want) in control.poll_fds() {
+                let flags = match want {
+                    control::Want::Read => PollFlags::POLLIN,
+                    control::Want::Write => PollFlags::POLLOUT,
+                };
+                fds.push(PollFd::new(fd, flags));
+            }
+            deadline = earliest(deadline, control.deadline());
+        }
+        poll_fds(&mut fds, deadline).map_err(Error::EventLoop)
+    }
+
+    /// Serves the control endpoint's clients; the commands as inputs.
+    fn serve_control(&mut self) -> Vec<Input> {
+        let Some(control) = &mut self.control else {
+            return Vec::new();
+        };
+        let info = control::MasterInfo {
+            pid: self.master_pid.as_raw(),
+            uptime: self.started.0.elapsed(),
+            started_unix: self.started.1,
+            binary: std::env::current_exe()
+                .ok()
+                .map(|p| p.display().to_string()),
+            rss: edge::rss,
+        };
+        control.serve(&self.m.sup, &info)
+    }
+
+    /// SIGTTIN or SIGTTOU: one worker more or fewer for every service.
+    fn add_workers(&self, more: bool) -> Option<Input> {
+        let (name, what) = if more {
+            ("SIGTTIN", "one worker more")
+        } else {
+            ("SIGTTOU", "one worker fewer")
+        };
+        log!(target: TARGET, log::Level::Info, "Caught {name} signal, {what} for every service");
+        let (input, refused) = control::add_workers(&self.m.sup, more);
+        for why in refused {
+            log!(target: TARGET, log::Level::Warn, "{name}: {why}");
+        }
+        input
     }
 
     /// The signals that came, as inputs; SIGCHLD reaps.
@@ -146,6 +201,8 @@ impl Shell {
                 Event::Alarm if emergency::graceful_armed() => inputs.push(Input::GracefulDeadline),
                 // A worker wrote in its slot: read them.
                 Event::Notice => self.read_slots = true,
+                Event::MoreWorkers => inputs.extend(self.add_workers(true)),
+                Event::FewerWorkers => inputs.extend(self.add_workers(false)),
                 Event::Alarm | Event::ParentDied | Event::Wake => {}
             }
         }
@@ -231,7 +288,11 @@ impl Shell {
                 Action::RunHooks(call) => answers.push(self.run_hooks(call)),
                 Action::ArmGraceful => emergency::arm_graceful(),
                 Action::SetGracefulTimeout(timeout) => emergency::set_graceful(timeout),
-                Action::Exit(code) => exit(code),
+                Action::Exit(code) => {
+                    // The control socket's file goes with the master.
+                    self.control = None;
+                    exit(code)
+                }
             }
         }
         answers

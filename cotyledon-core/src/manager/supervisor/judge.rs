@@ -131,6 +131,7 @@ impl Supervisor {
                             );
                             self.table
                                 .set_life(index, worker, Life::Killed { boot: true }, now);
+                            self.metrics.boot_timeout(index);
                             out.signal(r.pid, Signal::SIGKILL);
                         }
                         at => out.wake_at(at),
@@ -154,6 +155,7 @@ impl Supervisor {
                             );
                             self.table
                                 .set_life(index, worker, Life::Aborting { since: now }, now);
+                            self.metrics.watchdog_abort(index);
                             out.signal(r.pid, Signal::SIGABRT);
                             out.wake_at(after(now, Some(ABORT_GRACE)));
                         }

@@ -37,12 +37,14 @@ mod exits;
 mod forks;
 mod judge;
 mod life;
+pub(crate) mod metrics;
 pub(crate) mod notify;
 pub(crate) mod pacing;
 mod recycle;
 mod reload;
 mod requests;
 pub(crate) mod rollout;
+pub(crate) mod snapshot;
 mod status;
 pub(crate) mod table;
 #[cfg(test)]
@@ -106,6 +108,8 @@ pub(crate) struct Supervisor {
     /// The status line and whether all are ready, for the table's version and
     /// the trouble they were computed with.
     view: Option<(u64, Option<String>, bool, String)>,
+    /// The counters the control endpoint shows (`metrics.rs`).
+    metrics: metrics::Metrics,
 }
 
 impl Supervisor {
@@ -132,6 +136,7 @@ impl Supervisor {
             queued: Vec::new(),
             mono_us: 0,
             view: None,
+            metrics: metrics::Metrics::default(),
         }
     }
 
@@ -152,6 +157,7 @@ impl Supervisor {
         self.rss_small_warned.push(false);
         self.recycle_asked.push(false);
         self.judged_from.push(None);
+        self.metrics.services.push(Default::default());
         Ok(index)
     }
 
@@ -258,6 +264,11 @@ impl Supervisor {
                 }
             }
             Input::Hangup => self.begin_reload(now, out),
+            Input::Control(requests) => {
+                if self.phase == Phase::Running {
+                    self.apply(requests, now, out);
+                }
+            }
             Input::Reaped(pid, exit) => self.reaped(pid, exit, now, out),
             Input::Forked {
                 index,
@@ -267,6 +278,7 @@ impl Supervisor {
                 at,
             } => {
                 self.table.insert(index, worker, pid, at.min(now)).slot = slot;
+                self.metrics.forked(index, worker);
                 let planned = self.plans[index].replacing(worker);
                 self.pacing.forked(now, planned);
                 // The facts of this step were read before the worker was in
@@ -280,6 +292,7 @@ impl Supervisor {
                 error,
             } => {
                 let delay = self.pacing.fork_failed(now);
+                self.metrics.fork_failed(index);
                 let name = self.services[index].name;
                 out.log(
                     Level::Error,
@@ -348,6 +361,7 @@ impl Supervisor {
                 self.spawn(facts.room, now, out);
                 let busy = self.plans.iter().any(|p| p.rollout.is_some());
                 let (all_ready, status) = self.view();
+                self.metrics.started |= all_ready;
                 out.notify(self.protocol.serving(all_ready, busy, status));
             }
             Phase::Graceful { deadline } => {

@@ -46,6 +46,9 @@ pub(crate) enum Input {
         outcome: Result<(), String>,
         requests: Vec<Request>,
     },
+    /// What the control endpoint, SIGTTIN or SIGTTOU asked (checked as a
+    /// `ManagerHandle` checks them), applied as hooks' requests are.
+    Control(Vec<Request>),
 }
 
 impl Input {
@@ -57,7 +60,7 @@ impl Input {
             Input::Terminate => 2,
             Input::GracefulDeadline => 3,
             Input::Reaped(..) => 4,
-            Input::Hangup => 5,
+            Input::Hangup | Input::Control(_) => 5,
         }
     }
 }
