@@ -48,12 +48,16 @@ impl Supervisor {
                 Life::Reloading { since } if r.code_since >= since && !f.leaving => {
                     Some(Life::Ready)
                 }
-                Life::Booting | Life::Ready | Life::Reloading { .. } if f.leaving => {
-                    Some(Life::Stopping {
-                        why: super::StopWhy::OwnExit,
-                        since: now,
-                    })
-                }
+                // Leaving while it reloads: its reload() is the default
+                // restart, a step of the reload.
+                Life::Reloading { .. } if f.leaving => Some(Life::Stopping {
+                    why: super::StopWhy::Rollout,
+                    since: now,
+                }),
+                Life::Booting | Life::Ready if f.leaving => Some(Life::Stopping {
+                    why: super::StopWhy::OwnExit,
+                    since: now,
+                }),
                 _ => None,
             };
             if let Some(life) = next {
