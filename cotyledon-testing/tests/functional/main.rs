@@ -11,6 +11,8 @@ mod bounds;
 mod chaos;
 #[cfg(feature = "config")]
 mod config;
+mod control;
+mod control_hostile;
 mod handoff;
 mod hooks;
 mod http;

@@ -166,9 +166,9 @@ impl Shell {
     /// SIGTTIN or SIGTTOU: one worker more or fewer for every service.
     fn add_workers(&self, more: bool) -> Option<Input> {
         let (name, what) = if more {
-            ("SIGTTIN", "one worker more")
+            ("SIGTTIN", "one more worker")
         } else {
-            ("SIGTTOU", "one worker fewer")
+            ("SIGTTOU", "one fewer worker")
         };
         log!(target: TARGET, log::Level::Info, "Caught {name} signal, {what} for every service");
         let (input, refused) = control::add_workers(&self.m.sup, more);
