@@ -32,13 +32,15 @@ impl cotyledon::Service for Side {
     }
 }
 
-/// ctl × `SCENARIO_WORKERS` (2) and side × 1, with the control socket at
+/// ctl × `SCENARIO_WORKERS` (2) and side × 1, no crash back-off, with the control socket at
 /// `SCENARIO_CONTROL_SOCKET` (see `manager()`), and on loopback TCP at
 /// `SCENARIO_CONTROL_TCP` if set.
 pub(super) fn control_app() -> Result<ServiceManager, Error> {
+    // No crash back-off: the hostile-client tests measure respawns.
     let mut builder = ServiceManager::builder()
         .wait_interval(std::time::Duration::ZERO)
-        .fork_limiter(false);
+        .fork_limiter(false)
+        .crash_backoff(std::time::Duration::ZERO, std::time::Duration::ZERO);
     if let Some(path) = std::env::var_os("SCENARIO_CONTROL_SOCKET") {
         builder = builder.control_socket(path);
     }

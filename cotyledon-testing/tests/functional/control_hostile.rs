@@ -11,7 +11,7 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use cotyledon_testing::{Scenario, Signal};
+use cotyledon_testing::{Scenario, Signal, fds};
 
 use crate::SOON;
 use crate::control::{call, control_app};
@@ -157,20 +157,79 @@ fn garbage_bytes_get_a_400_and_the_master_keeps_supervising() {
     s.end_with(Signal::SIGTERM, 0);
 }
 
+/// The master's sockets (its control listeners and clients, and any other).
+fn master_sockets(s: &Scenario) -> usize {
+    fds(s.pid())
+        .iter()
+        .filter(|e| e.target.starts_with("socket:"))
+        .count()
+}
+
+/// Waits until the master holds `n` sockets; returns how long it took.
+#[track_caller]
+fn until_master_sockets(s: &Scenario, n: usize, within: Duration) -> Duration {
+    let t = Instant::now();
+    while master_sockets(s) != n {
+        assert!(
+            t.elapsed() < within,
+            "the master still holds {} sockets",
+            master_sockets(s)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    t.elapsed()
+}
+
+/// A loopback TCP client with a tiny receive buffer (on loopback the
+/// master's send buffer grows large enough for any status, so its write does
+/// not block there: the write deadline with a full buffer is unit-tested in
+/// `manager/control/tests.rs`).
+fn tiny_tcp_client(port: u16) -> std::net::TcpStream {
+    use nix::sys::socket::{
+        AddressFamily, SockFlag, SockType, SockaddrIn, setsockopt, socket, sockopt,
+    };
+    let fd = socket(
+        AddressFamily::Inet,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .expect("socket");
+    setsockopt(&fd, sockopt::RcvBuf, &1024).expect("SO_RCVBUF");
+    let addr = SockaddrIn::new(127, 0, 0, 1, port);
+    nix::sys::socket::connect(std::os::fd::AsRawFd::as_raw_fd(&fd), &addr).expect("connect");
+    std::net::TcpStream::from(fd)
+}
+
 #[test]
 fn a_client_that_never_reads_its_reply_is_closed_by_its_deadline() {
-    let (mut s, sock, pid) = control_app("noread", &[("SCENARIO_WORKERS", "40")]);
-    let mut idle_readers = Vec::new();
-    for _ in 0..32 {
-        let mut c = connect(&sock);
-        c.write_all(b"GET /metrics HTTP/1.1\r\n\r\n")
-            .expect("write");
-        idle_readers.push(c);
+    // A port for the loopback endpoint (free a moment ago).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    // 20 workers: a /status of several KB, more than the client's receive
+    // buffer; served on loopback TCP too.
+    let (mut s, sock, pid) = control_app(
+        "noread",
+        &[("SCENARIO_WORKERS", "20"), ("SCENARIO_CONTROL_TCP", &addr)],
+    );
+    let baseline = master_sockets(&s);
+    let mut clients = Vec::new();
+    for _ in 0..8 {
+        let mut c = tiny_tcp_client(port);
+        c.write_all(b"GET /status HTTP/1.1\r\n\r\n").expect("write");
+        clients.push(c);
     }
-    respawn_during(&mut s, pid, "32 clients that never read");
-    for c in &idle_readers {
-        assert!(hung_up_within(c, DEADLINE + SOON), "a non-reader kept");
-    }
+    let mut c = connect(&sock);
+    c.write_all(b"GET /status HTTP/1.1\r\n\r\n").expect("write");
+    clients.push(std::net::TcpStream::from(std::os::fd::OwnedFd::from(c)));
+    respawn_during(&mut s, pid, "9 clients that never read their reply");
+    // Each connection is dropped by the master at its deadline at the latest.
+    let took = until_master_sockets(&s, baseline, DEADLINE + SOON);
+    eprintln!("the non-readers' connections were closed {took:?} after the respawn");
     assert_eq!(call(&sock, "GET", "/status").status, 200);
+    drop(clients);
     s.end_with(Signal::SIGTERM, 0);
 }

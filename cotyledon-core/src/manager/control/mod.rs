@@ -16,6 +16,7 @@
 
 mod bind;
 mod http;
+mod prometheus;
 mod render;
 mod route;
 
@@ -295,3 +296,6 @@ pub(crate) fn unix_now() -> f64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
 }
+
+#[cfg(test)]
+mod tests;

@@ -63,7 +63,10 @@ pub(super) fn route(
             None,
         ),
         ["metrics"] => (
-            reply(PROMETHEUS, render::prometheus(sup, &snapshot(), info)),
+            reply(
+                PROMETHEUS,
+                super::prometheus::render(sup, &snapshot(), info),
+            ),
             None,
         ),
         ["reload"] => (Reply::text(202, "reload requested"), Some(Input::Hangup)),

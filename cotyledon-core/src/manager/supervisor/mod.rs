@@ -157,7 +157,6 @@ impl Supervisor {
         self.rss_small_warned.push(false);
         self.recycle_asked.push(false);
         self.judged_from.push(None);
-        self.metrics.services.push(Default::default());
         Ok(index)
     }
 
@@ -264,11 +263,7 @@ impl Supervisor {
                 }
             }
             Input::Hangup => self.begin_reload(now, out),
-            Input::Control(requests) => {
-                if self.phase == Phase::Running {
-                    self.apply(requests, now, out);
-                }
-            }
+            Input::Control(requests) => self.control(requests, now, out),
             Input::Reaped(pid, exit) => self.reaped(pid, exit, now, out),
             Input::Forked {
                 index,
