@@ -6,7 +6,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
-use cotyledon_testing::{Scenario, Signal};
+use cotyledon_testing::{Scenario, Signal, fds};
 
 use crate::control::{call, control_app, metrics_until, sample, temp_dir};
 use crate::{SOON, bin};
@@ -15,12 +15,30 @@ use crate::{SOON, bin};
 fn control_commands_take_the_same_paths_as_signals_and_hooks_and_refuse_bad_input() {
     let (mut s, sock, _) = control_app("commands", &[]);
     let post = |path: &str| call(&sock, "POST", path);
+    // A client connected while a worker is forked: the worker gets none of
+    // the master's sockets (listener, clients).
+    let idle = std::os::unix::net::UnixStream::connect(&sock).expect("connect");
     let r = post("/scale/ctl/3");
     assert_eq!(
         (r.status, r.body.as_str()),
         (202, "ctl scaled to 3 workers\n")
     );
-    s.wait_for_run("ctl", 2, SOON);
+    let third = s.wait_for_run("ctl", 2, SOON);
+    let sockets = |pid: i32| -> Vec<String> {
+        fds(pid)
+            .into_iter()
+            .filter(|e| e.target.starts_with("socket:"))
+            .map(|e| e.target)
+            .collect()
+    };
+    let master = sockets(s.pid());
+    assert!(master.len() >= 2, "listener and a client: {master:?}");
+    let leaked: Vec<String> = sockets(third)
+        .into_iter()
+        .filter(|t| master.contains(t))
+        .collect();
+    assert!(leaked.is_empty(), "master sockets in a worker: {leaked:?}");
+    drop(idle);
     let first = s.wait_for_line("Control request POST /scale/ctl/3", SOON);
     assert!(first.starts_with("INFO:cotyledon::manager:"), "{first}");
     // One worker restarted (SIGTERM, respawned), one stopped and held, then
