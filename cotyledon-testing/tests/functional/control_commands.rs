@@ -81,7 +81,11 @@ fn control_commands_take_the_same_paths_as_signals_and_hooks_and_refuse_bad_inpu
             404,
             "unknown service nope (services: ctl, side)",
         ),
-        ("/restart/ctl/9", 404, "has no worker id 9"),
+        (
+            "/restart/ctl/9",
+            404,
+            "ctl has no worker id 9 (it has 3 workers)",
+        ),
         ("/restart/nope", 404, "unknown service nope"),
         ("/frobnicate", 404, "no such endpoint: /frobnicate"),
     ];

@@ -159,7 +159,14 @@ fn command(
     let mut handle = ManagerHandle::new(sup, &mut requests);
     match act(&mut handle, id, n) {
         Ok(done) => (Reply::text(202, done), Some(Input::Control(requests))),
-        Err(e @ Error::UnknownWorker { .. }) => (Reply::text(404, e.to_string()), None),
+        Err(Error::UnknownWorker { worker, .. }) => {
+            let count = sup
+                .table
+                .index_of(id)
+                .map_or(0, |i| sup.table.service(i).desired);
+            let why = format!("{name} has no worker id {worker} (it has {count} workers)");
+            (Reply::text(404, why), None)
+        }
         Err(e) => (Reply::text(400, e.to_string()), None),
     }
 }
