@@ -26,7 +26,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-use log::info;
+use log::{info, warn};
 
 pub(crate) use bind::Endpoint;
 use http::{Parsed, Reply};
@@ -101,7 +101,15 @@ struct Conn {
 pub(crate) struct Server {
     endpoint: Endpoint,
     conns: Vec<Conn>,
+    /// Accepting failed (no fd left, say): the listeners are left out of the
+    /// poll until then, so a listener that stays readable cannot spin the loop.
+    paused: Option<Instant>,
+    /// Whether that was said (once).
+    warned: bool,
 }
+
+/// How long accepting pauses after it failed.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
 /// Whether a poll entry wants input or output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -115,17 +123,21 @@ impl Server {
         Server {
             endpoint,
             conns: Vec::new(),
+            paused: None,
+            warned: false,
         }
     }
 
     /// The fds to poll and what for.
     pub(crate) fn poll_fds(&self) -> Vec<(BorrowedFd<'_>, Want)> {
         let mut fds = Vec::new();
-        if let Some(u) = &self.endpoint.unix {
-            fds.push((u.listener.as_fd(), Want::Read));
-        }
-        if let Some(t) = &self.endpoint.tcp {
-            fds.push((t.as_fd(), Want::Read));
+        if self.paused.is_none() {
+            if let Some(u) = &self.endpoint.unix {
+                fds.push((u.listener.as_fd(), Want::Read));
+            }
+            if let Some(t) = &self.endpoint.tcp {
+                fds.push((t.as_fd(), Want::Read));
+            }
         }
         for c in &self.conns {
             let want = if c.written.is_some() {
@@ -147,7 +159,11 @@ impl Server {
 
     /// The earliest connection deadline.
     pub(crate) fn deadline(&self) -> Option<Instant> {
-        self.conns.iter().map(|c| c.deadline).min()
+        self.conns
+            .iter()
+            .map(|c| c.deadline)
+            .chain(self.paused)
+            .min()
     }
 
     /// One turn: accepts, reads, replies, writes, closes what is done or late.
@@ -172,16 +188,36 @@ impl Server {
     }
 
     fn accept(&mut self, now: Instant) {
+        if self.paused.is_some_and(|until| now < until) {
+            return;
+        }
+        self.paused = None;
         let mut accepted = 0;
         while accepted < ACCEPTS_PER_TURN {
-            let stream = if let Some(Ok((s, _))) =
-                self.endpoint.unix.as_ref().map(|u| u.listener.accept())
-            {
-                Stream::Unix(s)
-            } else if let Some(Ok((s, _))) = self.endpoint.tcp.as_ref().map(|t| t.accept()) {
-                Stream::Tcp(s)
-            } else {
-                break;
+            let next = match self.endpoint.unix.as_ref().map(|u| u.listener.accept()) {
+                Some(Ok((s, _))) => Ok(Some(Stream::Unix(s))),
+                Some(Err(e)) if !transient(&e) => Err(e),
+                _ => match self.endpoint.tcp.as_ref().map(|t| t.accept()) {
+                    Some(Ok((s, _))) => Ok(Some(Stream::Tcp(s))),
+                    Some(Err(e)) if !transient(&e) => Err(e),
+                    _ => Ok(None),
+                },
+            };
+            let stream = match next {
+                Ok(Some(stream)) => stream,
+                Ok(None) => break,
+                Err(e) => {
+                    self.paused = Some(now + ACCEPT_PAUSE);
+                    if !self.warned {
+                        self.warned = true;
+                        warn!(
+                            target: TARGET,
+                            "Control endpoint: could not accept a connection ({e}); \
+                             accepting pauses {ACCEPT_PAUSE:?} each time it fails"
+                        );
+                    }
+                    break;
+                }
             };
             accepted += 1;
             // Over the cap: closed at once (the client sees the end of file).
@@ -203,6 +239,14 @@ impl Server {
             });
         }
     }
+}
+
+/// Whether an accept error only means "nothing now" (or a client that left).
+fn transient(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::WouldBlock | ErrorKind::Interrupted | ErrorKind::ConnectionAborted
+    )
 }
 
 /// Reads what the client sent; once the head is complete (or bad), the reply

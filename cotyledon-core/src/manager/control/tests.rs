@@ -95,3 +95,25 @@ fn connections_beyond_the_cap_are_closed_at_once() {
     assert!(!path.exists(), "the socket file goes with the endpoint");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_listener_that_fails_to_accept_is_left_out_of_the_poll_for_a_while() {
+    use std::os::fd::AsRawFd;
+    let (sup, info) = world();
+    let endpoint = Endpoint::open(None, Some(([127, 0, 0, 1], 0).into()))
+        .expect("bound")
+        .expect("asked");
+    // A listener that accept() refuses for good (EINVAL once a TCP listener
+    // is shut down).
+    let fd = endpoint.tcp.as_ref().expect("tcp").as_raw_fd();
+    nix::sys::socket::shutdown(fd, nix::sys::socket::Shutdown::Both).expect("shutdown");
+    let mut srv = Server::new(endpoint);
+    assert_eq!(srv.poll_fds().len(), 1);
+    srv.serve(&sup, &info);
+    assert!(srv.poll_fds().is_empty(), "paused: not polled");
+    let until = srv.deadline().expect("the pause's end is a deadline");
+    assert!(until > Instant::now());
+    std::thread::sleep(until.saturating_duration_since(Instant::now()));
+    srv.serve(&sup, &info);
+    assert!(srv.paused.is_some(), "tried again, paused again");
+}

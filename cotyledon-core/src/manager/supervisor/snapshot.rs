@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use super::metrics::{ExitWhy, IdHistory, LastExit, Metrics};
+use super::vocabulary::Then;
 use super::{Life, Phase, Supervisor};
 use crate::ids::WorkerId;
 
@@ -96,7 +97,12 @@ impl Supervisor {
 
     /// The status at `now`.
     pub(crate) fn snapshot(&self, now: Instant) -> Snapshot {
-        let busy = self.plans.iter().any(|p| p.rollout.is_some()) || self.then.is_some();
+        // A reload's hooks run (or their answer is due), or a rollout is under way.
+        let hooks = matches!(
+            self.then,
+            Some(Then::ReloadHooks { .. } | Then::Rollouts { .. })
+        );
+        let busy = hooks || self.plans.iter().any(|p| p.rollout.is_some());
         let phase = match self.phase {
             Phase::Graceful { .. } | Phase::Instant { .. } => MasterPhase::Stopping,
             Phase::Running if busy => MasterPhase::Reloading,
