@@ -83,9 +83,14 @@ pub(super) fn top(endpoint: &Endpoint, interval: Duration, count: Option<u64>) -
         }
         let when = humantime_utc();
         // Output processing is left on: "\n" is "\r\n" on the terminal.
+        let keys = if raw.is_some() {
+            "  q or Ctrl-C quits"
+        } else {
+            ""
+        };
         let _ = writeln!(
             out,
-            "{frame}{when}  every {:.1}s  q or Ctrl-C quits",
+            "{frame}{when}  every {:.1}s{keys}",
             interval.as_secs_f64()
         );
         let _ = out.flush();

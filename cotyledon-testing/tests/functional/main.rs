@@ -12,6 +12,7 @@ mod chaos;
 #[cfg(feature = "config")]
 mod config;
 mod control;
+mod control_cli;
 mod control_commands;
 mod control_hostile;
 mod handoff;

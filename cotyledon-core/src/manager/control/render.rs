@@ -40,6 +40,7 @@ fn secs(d: Duration) -> String {
 
 /// `GET /status`.
 pub(super) fn json(sup: &Supervisor, snap: &Snapshot, info: &MasterInfo) -> String {
+    let now_unix = info.started_unix + info.uptime.as_secs_f64();
     let mut o = String::new();
     let _ = write!(
         o,
@@ -90,14 +91,15 @@ pub(super) fn json(sup: &Supervisor, snap: &Snapshot, info: &MasterInfo) -> Stri
             }
             let last = match &w.last_exit {
                 Some((l, ago)) => format!(
-                    "{{\"code\":{},\"signal\":{},\"reason\":{},\"ago_seconds\":{}}}",
+                    "{{\"code\":{},\"signal\":{},\"reason\":{},\"ago_seconds\":{},\"at_unix\":{:.3}}}",
                     opt(l.exit.code()),
                     opt(match l.exit {
                         crate::WorkerExit::Signaled(s) => Some(js(&crate::hooks::signal_name(s))),
                         crate::WorkerExit::Exited(_) => None,
                     }),
                     js(l.why.label()),
-                    secs(*ago)
+                    secs(*ago),
+                    now_unix - ago.as_secs_f64()
                 ),
                 None => "null".to_owned(),
             };
