@@ -53,6 +53,19 @@ pub(crate) struct MasterInfo {
     pub(crate) binary: Option<String>,
     /// Resident memory of a pid, read at request time.
     pub(crate) rss: fn(i32) -> Option<u64>,
+    /// The readings of this turn: requests served together read `/proc` once.
+    pub(crate) read: std::cell::RefCell<std::collections::HashMap<i32, Option<u64>>>,
+}
+
+impl MasterInfo {
+    /// Resident memory of `pid`, read once per turn.
+    pub(crate) fn rss_of(&self, pid: i32) -> Option<u64> {
+        *self
+            .read
+            .borrow_mut()
+            .entry(pid)
+            .or_insert_with(|| (self.rss)(pid))
+    }
 }
 
 /// A client's stream.

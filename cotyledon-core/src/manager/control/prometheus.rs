@@ -200,7 +200,7 @@ pub(super) fn render(sup: &Supervisor, snap: &Snapshot, info: &MasterInfo) -> St
     );
     for (i, n) in names.iter().enumerate() {
         for w in &snap.services[i].workers {
-            if let Some(rss) = w.pid.and_then(info.rss) {
+            if let Some(rss) = w.pid.and_then(|p| info.rss_of(p)) {
                 let _ = writeln!(
                     o,
                     "cotyledon_worker_resident_memory_bytes{{service=\"{n}\",worker_id=\"{}\"}} {rss}",
@@ -218,7 +218,7 @@ pub(super) fn render(sup: &Supervisor, snap: &Snapshot, info: &MasterInfo) -> St
     let _ = writeln!(
         o,
         "process_resident_memory_bytes {}",
-        (info.rss)(info.pid).unwrap_or(0)
+        info.rss_of(info.pid).unwrap_or(0)
     );
     head(
         &mut o,

@@ -51,7 +51,7 @@ pub(super) fn json(sup: &Supervisor, snap: &Snapshot, info: &MasterInfo) -> Stri
         js(snap.phase.label()),
         js(env!("CARGO_PKG_VERSION")),
         opt(info.binary.as_deref().map(js)),
-        opt((info.rss)(info.pid)),
+        opt(info.rss_of(info.pid)),
         sup.metrics().reloads,
         opt(snap.trouble.as_deref().map(js)),
     );
@@ -112,7 +112,7 @@ pub(super) fn json(sup: &Supervisor, snap: &Snapshot, info: &MasterInfo) -> Stri
                 js(w.state),
                 opt(w.stopping.map(|why| js(why.label()))),
                 opt(w.age.map(secs)),
-                opt(w.pid.and_then(info.rss)),
+                opt(w.pid.and_then(|p| info.rss_of(p))),
                 w.restarts,
                 opt(w.beat_age.map(secs)),
             );
@@ -163,7 +163,7 @@ pub(super) fn table(sup: &Supervisor, snap: &Snapshot, info: &MasterInfo) -> Str
         info.pid,
         snap.phase.label(),
         short(info.uptime),
-        bytes((info.rss)(info.pid)),
+        bytes(info.rss_of(info.pid)),
         sup.metrics().reloads
     );
     if let Some(t) = &snap.trouble {
@@ -210,7 +210,7 @@ pub(super) fn table(sup: &Supervisor, snap: &Snapshot, info: &MasterInfo) -> Str
                 w.pid.map_or_else(|| "-".to_owned(), |p| p.to_string()),
                 state,
                 w.age.map_or_else(|| "-".to_owned(), short),
-                bytes(w.pid.and_then(info.rss)),
+                bytes(w.pid.and_then(|p| info.rss_of(p))),
                 w.restarts,
                 w.beat_age.map_or_else(|| "-".to_owned(), short),
                 last

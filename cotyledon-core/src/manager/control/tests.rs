@@ -25,6 +25,7 @@ fn world() -> (Supervisor, MasterInfo) {
         started_unix: 0.0,
         binary: None,
         rss: |_| None,
+        read: Default::default(),
     };
     (sup, info)
 }

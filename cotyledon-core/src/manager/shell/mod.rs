@@ -159,6 +159,7 @@ impl Shell {
                 .ok()
                 .map(|p| p.display().to_string()),
             rss: edge::rss,
+            read: Default::default(),
         };
         control.serve(&self.m.sup, &info)
     }
