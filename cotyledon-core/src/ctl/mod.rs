@@ -14,7 +14,9 @@
 //! cotyledonctl [--socket PATH | --tcp ADDR] COMMAND
 //!   status [--json]       workers and their state (the table, or JSON)
 //!   metrics               the Prometheus metrics
-//!   top [--interval S]    a live table, refreshed every S seconds (1); q or Ctrl-C ends it
+//!   top [--interval S] [--count N]
+//!                         a live table, refreshed every S seconds (1), N times or
+//!                         until q or Ctrl-C
 //!   reload                reload (as SIGHUP)
 //!   restart SERVICE [ID]  rolling restart of a service, or restart of one worker
 //!   stop [SERVICE ID]     graceful shutdown of the manager, or stop of one worker
@@ -127,6 +129,10 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         .into_iter()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        print!("{USAGE}");
+        return 0;
+    }
     match parse(&args) {
         Ok((endpoint, command)) => execute(&endpoint, command),
         Err(usage) => {
@@ -139,7 +145,9 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
 const USAGE: &str = "usage: cotyledonctl [--socket PATH | --tcp ADDR] COMMAND
   status [--json]       workers and their state (the table, or JSON)
   metrics               the Prometheus metrics
-  top [--interval S]    a live table, refreshed every S seconds; q or Ctrl-C ends it
+  top [--interval S] [--count N]
+                        a live table, refreshed every S seconds (1), N times or
+                        until q or Ctrl-C
   reload                reload (as SIGHUP)
   restart SERVICE [ID]  rolling restart of a service, or restart of one worker
   stop [SERVICE ID]     graceful shutdown, or stop of one worker
@@ -172,7 +180,6 @@ fn parse(args: &[String]) -> Result<(Endpoint, Command), String> {
                 let addr = a.parse().map_err(|_| format!("not an address: {a}"))?;
                 endpoint = Some(Endpoint::Tcp(addr));
             }
-            "-h" | "--help" => return Err("help".to_owned()),
             _ => rest.push(a.as_str()),
         }
     }

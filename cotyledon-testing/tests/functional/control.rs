@@ -81,7 +81,7 @@ fn status_and_metrics_follow_a_crash_a_watchdog_abort_a_recycle_and_a_rolling_re
             ("SCENARIO_CONTROL_SOCKET", &sock_s),
             ("SCENARIO_HANG_ONCE_FILE", &hang_s),
             ("SCENARIO_RECYCLE_FILE", &recycle_s),
-            ("SCENARIO_HEARTBEAT_MS", "500"),
+            ("SCENARIO_HEARTBEAT_MS", "1000"),
         ],
         2,
     );

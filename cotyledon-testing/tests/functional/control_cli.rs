@@ -85,6 +85,12 @@ fn cotyledonctl_prints_status_and_top_in_80_columns_and_exits_by_outcome() {
     assert!(text(&out.stderr).starts_with("cotyledonctl: unknown command: frobnicate\n"));
     let out = ctl(None, &["status"]);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let out = ctl(None, &["--help"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        text(&out.stdout).starts_with("usage: cotyledonctl "),
+        "{out:?}"
+    );
     let out = ctl(Some(Path::new("/nonexistent/control.sock")), &["status"]);
     assert_eq!(out.status.code(), Some(3), "{out:?}");
     assert!(text(&out.stderr).starts_with("cotyledonctl: /nonexistent/control.sock: "));
