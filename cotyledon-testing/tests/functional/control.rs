@@ -65,6 +65,15 @@ pub(crate) fn control_app(tag: &str, env: &[(&str, &str)]) -> (Scenario, PathBuf
     let pid = s.wait_for_run("ctl", 0, SOON);
     s.wait_for_run("ctl", 1, SOON);
     s.wait_for_run("side", 0, SOON);
+    // Every worker ready as the master sees it (a worker logs first).
+    let deadline = Instant::now() + SOON;
+    while !call(&sock, "GET", "/status")
+        .body
+        .contains("\"phase\":\"running\"")
+    {
+        assert!(Instant::now() < deadline, "never running");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     (s, sock, pid)
 }
 

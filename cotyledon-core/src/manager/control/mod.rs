@@ -21,7 +21,6 @@ mod render;
 mod route;
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::Shutdown;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
@@ -87,13 +86,6 @@ impl Stream {
             Stream::Unix(s) => s.as_fd(),
             Stream::Tcp(s) => s.as_fd(),
         }
-    }
-
-    fn shutdown(&self) {
-        let _ = match self {
-            Stream::Unix(s) => s.shutdown(Shutdown::Write),
-            Stream::Tcp(s) => s.shutdown(Shutdown::Write),
-        };
     }
 }
 
@@ -343,7 +335,8 @@ fn write(c: &mut Conn) -> bool {
             Err(_) => return false,
         }
     }
-    c.stream.shutdown();
+    // Dropped by the caller: closing is the end of the reply (the client
+    // sees its end of file once the fd is closed, not before).
     false
 }
 
