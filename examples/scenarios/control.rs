@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use cotyledon::{BoxError, Context, Error, Service, ServiceManager};
 use log::error;
 
-/// Logs `ctl run id=N` and waits for the stop.
+/// Logs `ctl run id=N` and waits for the stop; its `terminate()` takes
+/// `SCENARIO_STOP_MS` (0).
 #[derive(Service)]
 #[service(name = "ctl")]
 struct Ctl(cotyledon::WorkerId);
@@ -16,6 +17,12 @@ impl cotyledon::Service for Ctl {
         error!("ctl run id={}", self.0);
         ctx.wait_for_stop();
         Ok(())
+    }
+
+    fn terminate(&self) -> i32 {
+        let stop = super::env_or("SCENARIO_STOP_MS", 0);
+        std::thread::sleep(std::time::Duration::from_millis(stop));
+        0
     }
 }
 

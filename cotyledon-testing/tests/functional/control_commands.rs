@@ -118,6 +118,29 @@ fn control_commands_take_the_same_paths_as_signals_and_hooks_and_refuse_bad_inpu
 }
 
 #[test]
+fn commands_during_a_shutdown_are_refused_and_the_status_says_stopping() {
+    let (mut s, sock, _) = control_app("stopping", &[("SCENARIO_STOP_MS", "1500")]);
+    assert_eq!(call(&sock, "POST", "/shutdown").status, 202);
+    s.wait_for_line("Killing services with signal SIGTERM", SOON);
+    let body = call(&sock, "GET", "/status").body;
+    assert!(body.contains("\"phase\":\"stopping\""), "{body}");
+    assert!(
+        body.contains("\"state\":\"stopping\",\"stopping_for\":\"shutdown\""),
+        "{body}"
+    );
+    let r = call(&sock, "POST", "/scale/ctl/5");
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (409, "the manager is shutting down: nothing changes\n")
+    );
+    assert_eq!(call(&sock, "POST", "/reload").status, 409);
+    assert_eq!(call(&sock, "POST", "/shutdown").status, 202);
+    s.expect_exit(0);
+    let lines = s.lines().join("\n");
+    assert!(!lines.contains("Run service ctl(2)"), "{lines}");
+}
+
+#[test]
 fn sigttin_and_sigttou_add_and_remove_one_worker_of_every_service() {
     let (mut s, sock, _) = control_app("ttin", &[]);
     s.signal(Signal::SIGTTIN);

@@ -3,7 +3,9 @@
 //! or a hook's [`ManagerHandle`] would make (`Input::Hangup`,
 //! `Input::Terminate`, or `Input::Control` with the handle's requests,
 //! checked by the handle's own checks), so there is one way to change state.
-//! Services are named by their name; an unknown one is a 404.
+//! Services are named by their name; an unknown one is a 404. While the
+//! manager shuts down, commands are refused with a 409 (a second `/shutdown`
+//! is accepted: it changes nothing either way).
 
 use std::time::Instant;
 
@@ -48,6 +50,13 @@ pub(super) fn route(
             reply = Reply::text(404, format!("no such endpoint: {path}\n\n{HELP}"));
         }
         return (reply, None);
+    }
+    // A shutdown outranks everything: commands would be dropped, say so.
+    if !read && sup.is_stopping() && parts.as_slice() != ["shutdown"] {
+        return (
+            Reply::text(409, "the manager is shutting down: nothing changes"),
+            None,
+        );
     }
     let snapshot = || sup.snapshot(now);
     let reply = |content_type, body| Reply {

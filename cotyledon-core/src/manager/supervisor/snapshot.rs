@@ -95,6 +95,11 @@ impl Supervisor {
         &self.metrics
     }
 
+    /// Whether the manager is shutting down (commands change nothing then).
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.phase != Phase::Running
+    }
+
     /// The status at `now`.
     pub(crate) fn snapshot(&self, now: Instant) -> Snapshot {
         // A reload's hooks run (or their answer is due), or a rollout is under way.
