@@ -215,6 +215,15 @@ fn a_client_that_never_reads_its_reply_is_closed_by_its_deadline() {
         "noread",
         &[("SCENARIO_WORKERS", "20"), ("SCENARIO_CONTROL_TCP", &addr)],
     );
+    // The loopback endpoint serves as the socket does.
+    let tcp = cotyledon::ctl::Endpoint::Tcp(addr.parse().expect("address"));
+    let reply = cotyledon::ctl::request(&tcp, "GET", "/metrics").expect("scrape over TCP");
+    assert_eq!(reply.status, 200);
+    assert!(
+        reply
+            .body
+            .contains("cotyledon_workers_desired{service=\"ctl\"} 20\n")
+    );
     let baseline = master_sockets(&s);
     let mut clients = Vec::new();
     for _ in 0..8 {
