@@ -64,7 +64,8 @@ pub(super) fn control_app() -> Result<ServiceManager, Error> {
 }
 
 /// Each bad control endpoint in `SCENARIO_DIR`, built in turn: `case NAME:
-/// ok` or `case NAME: error: MESSAGE (kind KIND)`.
+/// ok` or `case NAME: error: MESSAGE (kind KIND)`; the last one as nobody
+/// when started as root.
 pub(super) fn control_errors() -> Result<(), Error> {
     let dir = PathBuf::from(std::env::var_os("SCENARIO_DIR").unwrap_or_default());
     let case = |case: &str, b: cotyledon::ServiceManagerBuilder| {
@@ -88,11 +89,21 @@ pub(super) fn control_errors() -> Result<(), Error> {
     case("stale_socket", unix(dir.join("stale.sock")));
     case("path_too_long", unix(dir.join("x".repeat(200))));
     case("no_such_dir", unix(dir.join("missing/c.sock")));
-    case("read_only_dir", unix(dir.join("ro/c.sock")));
     case("regular_file", unix(dir.join("file")));
     case(
         "not_loopback",
         ServiceManager::builder().control_tcp(([192, 0, 2, 1], 9100).into()),
     );
+    // root writes anywhere: the last case runs as nobody.
+    if nix::unistd::Uid::effective().is_root() {
+        use nix::unistd::{Gid, Uid, setgid, setgroups, setuid};
+        let drop_root = || -> nix::Result<()> {
+            setgroups(&[])?;
+            setgid(Gid::from_raw(65534))?;
+            setuid(Uid::from_raw(65534))
+        };
+        drop_root().map_err(|e| Error::SignalSetup(e.into()))?;
+    }
+    case("read_only_dir", unix(dir.join("ro/c.sock")));
     Ok(())
 }

@@ -228,13 +228,10 @@ fn bad_control_endpoints_are_typed_errors_and_a_stale_socket_is_replaced() {
         case("regular_file").ends_with("(kind AddrInUse)"),
         "{lines:#?}"
     );
-    // root writes anywhere.
-    if !nix::unistd::Uid::effective().is_root() {
-        assert!(
-            case("read_only_dir").ends_with("(kind PermissionDenied)"),
-            "{lines:#?}"
-        );
-    }
+    assert!(
+        case("read_only_dir").ends_with("(kind PermissionDenied)"),
+        "{lines:#?}"
+    );
     assert_eq!(
         case("not_loopback"),
         "error: control address 192.0.2.1:9100 is not a loopback address"
