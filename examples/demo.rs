@@ -4,7 +4,8 @@
 //! workers that report every second and one `janitor` that sweeps every 3 seconds.
 //! Ctrl-C (SIGINT) stops everything at once; `kill -TERM <master pid>` stops it
 //! gracefully, each worker saying goodbye. Kill a worker with `kill -9` and watch
-//! the master start a new one with the same id.
+//! the master start a new one with the same id. With `COTYLEDON_CONTROL_SOCKET`
+//! set, `cargo run --bin cotyledonctl -- status` (or `top`) shows its workers.
 
 #[path = "support/pid_logger.rs"]
 mod pid_logger;
@@ -57,7 +58,13 @@ impl cotyledon::Service for Janitor {
 fn main() -> Result<(), BoxError> {
     pid_logger::init()?;
 
-    let mut manager = ServiceManager::new()?;
+    // With COTYLEDON_CONTROL_SOCKET set, the control endpoint on that socket
+    // (`cotyledonctl status` reads the same variable).
+    let mut builder = ServiceManager::builder();
+    if let Some(path) = std::env::var_os(cotyledon::ctl::SOCKET_ENV) {
+        builder = builder.control_socket(path);
+    }
+    let mut manager = builder.build()?;
     let ticker = manager.add(|id| Ticker { id }, 2)?;
     manager.add(|_| Janitor, 1)?;
     manager.on_terminate(|_| info!("master: shutting down"));

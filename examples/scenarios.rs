@@ -19,6 +19,8 @@ mod bounds;
 #[cfg(feature = "config")]
 #[path = "scenarios/config.rs"]
 mod config;
+#[path = "scenarios/control.rs"]
+mod control;
 #[path = "scenarios/handoff.rs"]
 mod handoff;
 #[path = "scenarios/hardening.rs"]
@@ -163,12 +165,16 @@ pub(crate) fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-/// The scenarios' manager: wait_interval 0, limiter off.
+/// The scenarios' manager: wait_interval 0, limiter off; the control
+/// endpoint on `SCENARIO_CONTROL_SOCKET` if set.
 pub(crate) fn manager() -> Result<ServiceManager, Error> {
-    ServiceManager::builder()
+    let mut builder = ServiceManager::builder()
         .wait_interval(Duration::ZERO)
-        .fork_limiter(false)
-        .build()
+        .fork_limiter(false);
+    if let Some(path) = std::env::var_os("SCENARIO_CONTROL_SOCKET") {
+        builder = builder.control_socket(path);
+    }
+    builder.build()
 }
 
 fn example_app() -> Result<ServiceManager, Error> {
@@ -329,6 +335,8 @@ fn main() {
     let name = name.to_string_lossy().into_owned();
     let built = match name.as_str() {
         "example_app" => example_app(),
+        "control_app" => control::control_app(),
+        "control_errors" => return one_shot(&name, control::control_errors()),
         "buggy_app" => manager().and_then(|mut m| m.add(|_| Buggy, 1).map(|_| m)),
         "badly_coded_app" => manager().and_then(|mut m| m.add(|_| BadlyCoded, 1).map(|_| m)),
         "exit_on_special_child_app" => exit_on_special_child_app(),

@@ -137,6 +137,24 @@ pub enum Error {
     /// set) that it cannot take over: a hand-over version it does not speak, or
     /// a malformed value. The old master keeps serving.
     Handover(String),
+    /// The control endpoint could not be opened
+    /// ([`ServiceManagerBuilder::control_socket`](crate::ServiceManagerBuilder::control_socket),
+    /// [`control_tcp`](crate::ServiceManagerBuilder::control_tcp)): a path too
+    /// long for a Unix socket (`InvalidInput`), a directory the master may not
+    /// write in (`PermissionDenied`), a port taken (`AddrInUse`)…
+    Control {
+        /// The address: `unix PATH` or `tcp ADDR`.
+        address: String,
+        /// What the system said.
+        source: io::Error,
+    },
+    /// The control socket's path holds a live socket (another manager's): it
+    /// is never removed. A stale one (nothing accepts on it) is replaced.
+    ControlSocketInUse(std::path::PathBuf),
+    /// [`control_tcp`](crate::ServiceManagerBuilder::control_tcp) with an
+    /// address that is not a loopback one: the endpoint has no authentication,
+    /// so it is never exposed beyond the machine.
+    ControlNotLoopback(std::net::SocketAddr),
 }
 
 impl fmt::Display for Error {
@@ -193,6 +211,17 @@ impl fmt::Display for Error {
                 "the upgrade timeout must be between {min:?} and {max:?}, got {timeout:?}"
             ),
             Error::Handover(why) => write!(f, "cannot take over from the old master: {why}"),
+            Error::Control { address, .. } => {
+                write!(f, "could not open the control endpoint on {address}")
+            }
+            Error::ControlSocketInUse(path) => write!(
+                f,
+                "control socket {} is in use by a live process",
+                path.display()
+            ),
+            Error::ControlNotLoopback(addr) => {
+                write!(f, "control address {addr} is not a loopback address")
+            }
         }
     }
 }
@@ -232,6 +261,7 @@ impl std::error::Error for Error {
                 Some(e)
             }
             Error::SetLogger(e) => Some(e),
+            Error::Control { source, .. } => Some(source),
             _ => None,
         }
     }

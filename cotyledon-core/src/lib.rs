@@ -213,6 +213,7 @@ mod asynchronous;
 #[cfg(feature = "config")]
 mod config;
 mod context;
+pub mod ctl;
 #[cfg(feature = "drain")]
 mod drain;
 mod error;

@@ -31,13 +31,17 @@ pub(crate) enum Event {
     Wake,
     /// SIGUSR2: a binary upgrade (master; ignored by workers).
     Upgrade,
+    /// SIGTTIN: one worker more per service (master).
+    MoreWorkers,
+    /// SIGTTOU: one worker fewer per service (master).
+    FewerWorkers,
 }
 
 /// The byte threads write to wake the loop.
 pub(crate) const WAKE: u8 = 0;
 
 /// Every byte that maps to an event, in the order leftover flags are served.
-fn kinds() -> [libc::c_int; 9] {
+fn kinds() -> [libc::c_int; 11] {
     [
         libc::SIGINT,
         libc::SIGTERM,
@@ -48,6 +52,8 @@ fn kinds() -> [libc::c_int; 9] {
         libc::SIGCHLD,
         sys::signal::notice_signal(),
         libc::c_int::from(WAKE),
+        libc::SIGTTIN,
+        libc::SIGTTOU,
     ]
 }
 
@@ -70,6 +76,8 @@ pub(crate) fn decode(byte: u8) -> Option<Event> {
         libc::SIGHUP => Some(Event::Hangup),
         libc::SIGCHLD => Some(Event::Child),
         libc::SIGALRM => Some(Event::Alarm),
+        libc::SIGTTIN => Some(Event::MoreWorkers),
+        libc::SIGTTOU => Some(Event::FewerWorkers),
         0 => Some(Event::Wake),
         s if s == parent_death() => Some(Event::ParentDied),
         s if s == sys::signal::notice_signal() => Some(Event::Notice),

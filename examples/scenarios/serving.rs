@@ -95,6 +95,14 @@ fn web_run(id: WorkerId, ctx: &Context) -> Result<(), BoxError> {
             hung = true;
             error!("web hangs id={id}");
         }
+        // The one worker that removes it hangs.
+        if !hung
+            && let Some(path) = std::env::var_os("SCENARIO_HANG_ONCE_FILE")
+            && std::fs::remove_file(&path).is_ok()
+        {
+            hung = true;
+            error!("web hangs id={id}");
+        }
         if !hung && beat_at.elapsed() >= beat_every {
             ctx.heartbeat();
             beat_at = Instant::now();
@@ -117,7 +125,8 @@ fn web_run(id: WorkerId, ctx: &Context) -> Result<(), BoxError> {
 
 /// web × `SCENARIO_WORKERS` (3); `SCENARIO_RELOAD` rolling (default) or all;
 /// `SCENARIO_BATCH` (1); `SCENARIO_BOOT_TIMEOUT_MS` and `SCENARIO_HEARTBEAT_MS` (0:
-/// none); `SCENARIO_HANG_FILE` (workers stop beating once it exists);
+/// none); `SCENARIO_HANG_FILE` (workers stop beating once it exists;
+/// `SCENARIO_HANG_ONCE_FILE`: the one that removes it);
 /// `SCENARIO_MAX_LIFETIME_MS`, `SCENARIO_MAX_RSS` (0: none) and
 /// `SCENARIO_RECYCLE_FILE` (a worker that sees it asks to be recycled); `SCENARIO_IN_PLACE=1`
 /// for a reload() done in place (see [`WebInPlace`]); `SCENARIO_BOOT_MS` (0): how

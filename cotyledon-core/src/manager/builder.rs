@@ -34,6 +34,8 @@ pub struct ServiceManagerBuilder {
     pub(super) crash_backoff: (Duration, Duration),
     pub(super) upgrade_timeout: Duration,
     pub(super) upgrade_exe: Option<PathBuf>,
+    pub(super) control_socket: Option<std::path::PathBuf>,
+    pub(super) control_tcp: Option<std::net::SocketAddr>,
 }
 
 impl Default for ServiceManagerBuilder {
@@ -45,6 +47,8 @@ impl Default for ServiceManagerBuilder {
             crash_backoff: (Self::DEFAULT_CRASH_BACKOFF, Self::DEFAULT_CRASH_BACKOFF_MAX),
             upgrade_timeout: Self::DEFAULT_UPGRADE_TIMEOUT,
             upgrade_exe: None,
+            control_socket: None,
+            control_tcp: None,
         }
     }
 }
@@ -150,6 +154,53 @@ impl ServiceManagerBuilder {
         self
     }
 
+    /// Serves the control endpoint on a Unix socket at `path` (off by
+    /// default): `GET /status`, `/status.txt` and `/metrics` (Prometheus), and
+    /// the commands `POST /reload`, `/restart/SERVICE[/ID]`, `/stop/SERVICE/ID`,
+    /// `/start/SERVICE/ID`, `/scale/SERVICE/N`, `/shutdown`, each the same as
+    /// a signal or a [`ManagerHandle`](crate::ManagerHandle) call. See the
+    /// README's "Status, metrics and control" and the `cotyledonctl` client.
+    ///
+    /// The socket is made at [`build`](Self::build) with mode 0600 (owner: the
+    /// master's user) before it listens: whoever can open the file can read
+    /// and command the manager, no one else. A stale socket file (nothing
+    /// accepts on it) is replaced; a live one is refused
+    /// ([`Error::ControlSocketInUse`]). The file is removed when the master
+    /// exits. It is served from the master's event loop, non-blocking and
+    /// bounded (5 s per connection, 8 KiB per request, 64 connections).
+    ///
+    /// ```no_run
+    /// let manager = cotyledon::ServiceManager::builder()
+    ///     .control_socket("/run/myapp/control.sock")
+    ///     .build()?;
+    /// // curl --unix-socket /run/myapp/control.sock http://localhost/status
+    /// # drop(manager);
+    /// # Ok::<(), cotyledon::Error>(())
+    /// ```
+    pub fn control_socket(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.control_socket = Some(path.into());
+        self
+    }
+
+    /// Serves the control endpoint on a loopback TCP address too (or only),
+    /// for a Prometheus that scrapes over TCP. Anyone on the machine who can
+    /// connect to the port can read and command the manager: prefer the Unix
+    /// socket, whose file mode decides who can. An address that is not
+    /// loopback is refused at [`build`](Self::build)
+    /// ([`Error::ControlNotLoopback`]).
+    ///
+    /// ```no_run
+    /// let manager = cotyledon::ServiceManager::builder()
+    ///     .control_tcp(([127, 0, 0, 1], 9100).into())
+    ///     .build()?;
+    /// # drop(manager);
+    /// # Ok::<(), cotyledon::Error>(())
+    /// ```
+    pub fn control_tcp(mut self, addr: std::net::SocketAddr) -> Self {
+        self.control_tcp = Some(addr);
+        self
+    }
+
     /// How long the new master of a binary upgrade (SIGUSR2) may take until
     /// every one of its workers is ready (default 60 s): past it, the attempt
     /// fails, the new master is killed and this one keeps serving. Between
@@ -203,7 +254,9 @@ impl ServiceManagerBuilder {
     ///
     /// [`Error::AlreadyExists`] if this process already has a manager (a worker
     /// process counts: it was forked from one); [`Error::SignalSetup`] if the
-    /// signal pipe or handlers cannot be set up.
+    /// signal pipe or handlers cannot be set up; [`Error::Control`],
+    /// [`Error::ControlSocketInUse`] or [`Error::ControlNotLoopback`] if the
+    /// control endpoint asked for cannot be opened.
     ///
     /// ```
     /// use cotyledon::{Error, ServiceManager};
@@ -249,6 +302,8 @@ impl ServiceManagerBuilder {
             Some(path) => std::path::absolute(&path).unwrap_or(path),
             None => std::env::current_exe().unwrap_or_default(),
         };
+        let control =
+            super::control::Endpoint::open(self.control_socket.as_deref(), self.control_tcp)?;
         let (death_read, death_write) = sys::pipe::pipe().map_err(Error::SignalSetup)?;
         // The region workers write (readiness, reloads), one slot per pid-registry
         // slot, mapped before any fork.
@@ -277,6 +332,7 @@ impl ServiceManagerBuilder {
             exe,
             handover,
             saved_actions: Vec::new(),
+            control,
             _instance: guard,
         };
         // From here on, dropping `manager` on an error restores the handlers.
@@ -289,7 +345,7 @@ impl ServiceManagerBuilder {
 /// The signals the master handles. SIGALRM is its graceful-shutdown deadline
 /// (`ITIMER_REAL`): the master owns it. SIGUSR2 is a binary upgrade. The notice signal comes from workers
 /// whose shared slot changed (ready, reloaded).
-fn master_signals() -> [libc::c_int; 7] {
+fn master_signals() -> [libc::c_int; 9] {
     [
         libc::SIGUSR2,
         libc::SIGTERM,
@@ -298,6 +354,9 @@ fn master_signals() -> [libc::c_int; 7] {
         libc::SIGCHLD,
         libc::SIGALRM,
         sys::signal::notice_signal(),
+        // One worker more or fewer per service (gunicorn's TTIN/TTOU).
+        libc::SIGTTIN,
+        libc::SIGTTOU,
     ]
 }
 

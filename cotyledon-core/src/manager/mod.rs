@@ -3,6 +3,7 @@
 //! (`supervisor/`): every decision is there, every system call in the shell.
 
 mod builder;
+mod control;
 mod handle;
 mod hooks;
 mod policy;
@@ -67,6 +68,8 @@ pub struct ServiceManager {
     handover: Option<crate::upgrade::Handover>,
     /// The dispositions the program had before the manager installed its own.
     saved_actions: Vec<sys::signal::SavedAction>,
+    /// The control endpoint, if asked for (bound at `build()`).
+    control: Option<control::Endpoint>,
     _instance: InstanceGuard,
 }
 

@@ -26,7 +26,7 @@ pub(crate) fn exit_now(code: i32) -> ! {
 }
 
 /// Forks a worker. In the child, the master's emergency hook and pending signals
-/// are dropped, SIGCHLD and SIGALRM get their default dispositions back, `close`
+/// are dropped, SIGCHLD, SIGALRM, SIGTTIN and SIGTTOU get their default dispositions back, `close`
 /// (the master's own fds, not clones) are closed, a new self-pipe is created and the
 /// signal handler targets it, the mask is restored and `entry` is called with that
 /// pipe (read end, write end); `entry` never returns. In the parent, the mask is restored
@@ -71,7 +71,9 @@ fn in_child(
 ) -> ! {
     signal::clear_hook();
     signal::clear_pending();
-    if signal::reset_default(&[libc::SIGCHLD, libc::SIGALRM]).is_err() {
+    // SIGTTIN and SIGTTOU are the master's (one worker more or fewer).
+    let master_only = [libc::SIGCHLD, libc::SIGALRM, libc::SIGTTIN, libc::SIGTTOU];
+    if signal::reset_default(&master_only).is_err() {
         die("cotyledon: worker could not reset SIGCHLD\n", 2);
     }
     for &fd in close {

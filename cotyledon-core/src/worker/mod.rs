@@ -152,8 +152,15 @@ fn serve<S: Service>(
                         w.begin_terminate();
                     }
                 }
-                // SIGUSR2 is the master's (an upgrade): a worker that gets it ignores it.
-                Event::Child | Event::Alarm | Event::Notice | Event::Wake | Event::Upgrade => {}
+                // SIGUSR2, SIGTTIN and SIGTTOU are the master's (an upgrade,
+                // scaling): a worker that gets one ignores it.
+                Event::Child
+                | Event::Alarm
+                | Event::Notice
+                | Event::Wake
+                | Event::Upgrade
+                | Event::MoreWorkers
+                | Event::FewerWorkers => {}
             }
         }
         w.handle_outcomes();

@@ -11,6 +11,10 @@ mod bounds;
 mod chaos;
 #[cfg(feature = "config")]
 mod config;
+mod control;
+mod control_cli;
+mod control_commands;
+mod control_hostile;
 mod handoff;
 mod hooks;
 mod http;

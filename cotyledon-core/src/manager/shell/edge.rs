@@ -3,7 +3,6 @@
 //! `tokio` feature, a tokio runtime).
 
 use std::io::Write;
-use std::os::fd::BorrowedFd;
 use std::time::Instant;
 
 use log::warn;
@@ -13,19 +12,15 @@ use crate::signals;
 
 const TARGET: &str = "cotyledon::manager";
 
-/// Polls `fds` for input until one is readable (or hung up) or `deadline`
-/// (forever if `None`). EINTR is a wake-up.
-pub(super) fn poll_readable(
-    fds: &[BorrowedFd<'_>],
+/// Polls `fds` (the self-pipe first, then the control endpoint's) until one
+/// is ready or `deadline` (forever if `None`). EINTR is a wake-up.
+pub(super) fn poll_fds(
+    fds: &mut [nix::poll::PollFd<'_>],
     deadline: Option<Instant>,
 ) -> std::io::Result<()> {
-    use nix::poll::{PollFd, PollFlags, poll};
+    use nix::poll::poll;
     let timeout = signals::poll_timeout(deadline);
-    let mut fds: Vec<PollFd<'_>> = fds
-        .iter()
-        .map(|fd| PollFd::new(*fd, PollFlags::POLLIN))
-        .collect();
-    match poll(&mut fds, timeout) {
+    match poll(fds, timeout) {
         Ok(_) | Err(Errno::EINTR) => Ok(()),
         Err(e) => Err(e.into()),
     }

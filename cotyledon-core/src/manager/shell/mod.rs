@@ -22,8 +22,10 @@ use nix::sys::signal::kill;
 use nix::unistd::Pid;
 
 use super::ServiceManager;
+use super::control;
 use super::handle::{ManagerHandle, Request};
 use super::hooks as hook_api;
+use super::supervisor::rollout::earliest;
 use super::supervisor::{Action, Facts, HookCall, Input, SlotFacts};
 use crate::error::Error;
 use crate::hooks;
@@ -34,7 +36,7 @@ use crate::signals::Event;
 use crate::sys;
 use crate::sys::handler::master::{self as emergency, InHook};
 
-use edge::{exit, poll_readable};
+use edge::{exit, poll_fds};
 
 const TARGET: &str = "cotyledon::manager";
 
@@ -58,6 +60,10 @@ struct Shell {
     fresh: Vec<(i32, usize)>,
     /// The new master of a binary upgrade, until it is reaped.
     link: Option<upgrade::Link>,
+    /// The control endpoint and its clients (`control.rs` of the manager).
+    control: Option<control::Server>,
+    /// When `run()` began (the status's uptime), and as wall-clock seconds.
+    started: (Instant, f64),
 }
 
 pub(super) fn run(m: ServiceManager) -> Result<Infallible, Error> {
@@ -79,7 +85,10 @@ pub(super) fn run(m: ServiceManager) -> Result<Infallible, Error> {
         read_slots: true,
         fresh: Vec::new(),
         link: None,
+        control: None,
+        started: (Instant::now(), control::unix_now()),
     };
+    shell.control = shell.m.control.take().map(control::Server::new);
     if let Some(socket) = shell.notifier.socket() {
         emergency::prepare_notify(socket);
     }
@@ -104,6 +113,7 @@ pub(super) fn run(m: ServiceManager) -> Result<Infallible, Error> {
         }
         let mut inputs = std::mem::take(&mut answers);
         inputs.extend(shell.inputs());
+        inputs.extend(shell.serve_control());
         // A new worker's notice may have come with the answer of its fork,
         // before its slot was known: its slot is read at the next step too.
         let forked: Vec<(i32, usize)> = inputs
@@ -136,9 +146,54 @@ impl Shell {
         if let Err(e) = self.m.pipe.repair() {
             log!(target: TARGET, log::Level::Error, "Could not re-create the signal pipe: {e}");
         }
-        let mut fds = vec![self.m.pipe.poll_fd()];
-        fds.extend(self.link_fd());
-        poll_readable(&fds, self.m.sup.deadline()).map_err(Error::EventLoop)
+        use nix::poll::{PollFd, PollFlags};
+        let mut fds = vec![PollFd::new(self.m.pipe.poll_fd(), PollFlags::POLLIN)];
+        fds.extend(self.link_fd().map(|fd| PollFd::new(fd, PollFlags::POLLIN)));
+        let mut deadline = self.m.sup.deadline();
+        if let Some(control) = &self.control {
+            for (fd, want) in control.poll_fds() {
+                let flags = match want {
+                    control::Want::Read => PollFlags::POLLIN,
+                    control::Want::Write => PollFlags::POLLOUT,
+                };
+                fds.push(PollFd::new(fd, flags));
+            }
+            deadline = earliest(deadline, control.deadline());
+        }
+        poll_fds(&mut fds, deadline).map_err(Error::EventLoop)
+    }
+
+    /// Serves the control endpoint's clients; the commands as inputs.
+    fn serve_control(&mut self) -> Vec<Input> {
+        let Some(control) = &mut self.control else {
+            return Vec::new();
+        };
+        let info = control::MasterInfo {
+            pid: self.master_pid.as_raw(),
+            uptime: self.started.0.elapsed(),
+            started_unix: self.started.1,
+            binary: std::env::current_exe()
+                .ok()
+                .map(|p| p.display().to_string()),
+            rss: edge::rss,
+            read: Default::default(),
+        };
+        control.serve(&self.m.sup, &info)
+    }
+
+    /// SIGTTIN or SIGTTOU: one worker more or fewer for every service.
+    fn add_workers(&self, more: bool) -> Option<Input> {
+        let (name, what) = if more {
+            ("SIGTTIN", "one more worker")
+        } else {
+            ("SIGTTOU", "one fewer worker")
+        };
+        log!(target: TARGET, log::Level::Info, "Caught {name} signal, {what} for every service");
+        let (input, refused) = control::add_workers(&self.m.sup, more);
+        for why in refused {
+            log!(target: TARGET, log::Level::Warn, "{name}: {why}");
+        }
+        input
     }
 
     /// The signals that came, as inputs; SIGCHLD reaps.
@@ -169,6 +224,8 @@ impl Shell {
                 // A worker wrote in its slot: read them.
                 Event::Notice => self.read_slots = true,
                 Event::Upgrade => inputs.push(Input::Upgrade { signal: true }),
+                Event::MoreWorkers => inputs.extend(self.add_workers(true)),
+                Event::FewerWorkers => inputs.extend(self.add_workers(false)),
                 Event::Alarm | Event::ParentDied | Event::Wake => {}
             }
         }
@@ -260,7 +317,11 @@ impl Shell {
                 Action::RunHooks(call) => answers.push(self.run_hooks(call)),
                 Action::ArmGraceful => emergency::arm_graceful(),
                 Action::SetGracefulTimeout(timeout) => emergency::set_graceful(timeout),
-                Action::Exit(code) => exit(code),
+                Action::Exit(code) => {
+                    // The control socket's file goes with the master.
+                    self.control = None;
+                    exit(code)
+                }
                 Action::StartUpgrade => answers.push(self.start_upgrade()),
                 Action::HandOver(pid) => self.hand_over(pid),
                 Action::TellReady => self.tell_ready(),

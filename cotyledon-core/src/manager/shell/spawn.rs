@@ -34,6 +34,8 @@ impl Shell {
         let mut close = vec![pipe_read, pipe_write, m.death_write.as_raw_fd()];
         close.extend(emergency::notify_fd());
         close.extend(upgrade_fds);
+        // The control endpoint's listeners and clients are the master's alone.
+        close.extend(self.control.iter().flat_map(|c| c.raw_fds()));
         let service_id = m.sup.table.service(index).id;
         let explicit_ready = m.sup.services[index].policy.readiness == Readiness::Explicit;
         let entry = &m.entries[index];

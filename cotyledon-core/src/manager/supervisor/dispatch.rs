@@ -24,6 +24,7 @@ impl Supervisor {
                 }
             }
             Input::Hangup => self.begin_reload(now, out),
+            Input::Control(requests) => self.control(requests, now, out),
             Input::Upgrade { signal } => self.begin_upgrade(signal, out),
             Input::UpgradeStarted { pid } => self.upgrade_started(pid, now, out),
             Input::UpgradeFailed(reason) => self.upgrade_failed(&reason, now, out),
@@ -37,6 +38,7 @@ impl Supervisor {
                 at,
             } => {
                 self.table.insert(index, worker, pid, at.min(now)).slot = slot;
+                self.metrics.forked(index, worker);
                 let planned = self.plans[index].replacing(worker);
                 self.pacing.forked(now, planned);
                 // The facts of this step were read before the worker was in
@@ -50,6 +52,7 @@ impl Supervisor {
                 error,
             } => {
                 let delay = self.pacing.fork_failed(now);
+                self.metrics.fork_failed(index);
                 let name = self.services[index].name;
                 out.log(
                     Level::Error,

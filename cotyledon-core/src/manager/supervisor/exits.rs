@@ -7,6 +7,7 @@ use std::time::Instant;
 use log::Level;
 use nix::sys::signal::Signal;
 
+use super::metrics::{ExitWhy, LastExit};
 use super::vocabulary::{Action, HookCall, Phase, Then};
 use super::{INSTANT_EXIT_GRACE, Life, Out, StopWhy, Supervisor, pacing};
 use crate::hooks::{WorkerExit, signal_name};
@@ -34,6 +35,9 @@ impl Supervisor {
         }
         let slot = (removed.index, removed.worker);
         let life = removed.running.life;
+        let why = ExitWhy::of(life, exit, self.phase == Phase::Running);
+        self.metrics
+            .exited(slot.0, slot.1, LastExit { exit, at: now, why });
         if life.asked_to_stop() || self.phase != Phase::Running || exit == WorkerExit::Exited(0) {
             self.backoff.forget(slot);
         } else {

@@ -48,12 +48,16 @@ impl Supervisor {
                 Life::Reloading { since } if r.code_since >= since && !f.leaving => {
                     Some(Life::Ready)
                 }
-                Life::Booting | Life::Ready | Life::Reloading { .. } if f.leaving => {
-                    Some(Life::Stopping {
-                        why: super::StopWhy::OwnExit,
-                        since: now,
-                    })
-                }
+                // Leaving while it reloads: its reload() is the default
+                // restart, a step of the reload.
+                Life::Reloading { .. } if f.leaving => Some(Life::Stopping {
+                    why: super::StopWhy::Rollout,
+                    since: now,
+                }),
+                Life::Booting | Life::Ready if f.leaving => Some(Life::Stopping {
+                    why: super::StopWhy::OwnExit,
+                    since: now,
+                }),
                 _ => None,
             };
             if let Some(life) = next {
@@ -131,6 +135,7 @@ impl Supervisor {
                             );
                             self.table
                                 .set_life(index, worker, Life::Killed { boot: true }, now);
+                            self.metrics.boot_timeout(index);
                             out.signal(r.pid, Signal::SIGKILL);
                         }
                         at => out.wake_at(at),
@@ -154,6 +159,7 @@ impl Supervisor {
                             );
                             self.table
                                 .set_life(index, worker, Life::Aborting { since: now }, now);
+                            self.metrics.watchdog_abort(index);
                             out.signal(r.pid, Signal::SIGABRT);
                             out.wake_at(after(now, Some(ABORT_GRACE)));
                         }

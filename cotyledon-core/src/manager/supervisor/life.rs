@@ -23,7 +23,7 @@ pub(crate) enum StopWhy {
     /// The manager's graceful shutdown.
     Shutdown,
     /// The worker began a graceful exit itself (SIGTERM from elsewhere, or
-    /// its own request, as the default `reload()` makes).
+    /// its own request outside a reload).
     OwnExit,
 }
 

@@ -38,12 +38,14 @@ mod exits;
 mod forks;
 mod judge;
 mod life;
+pub(crate) mod metrics;
 pub(crate) mod notify;
 pub(crate) mod pacing;
 mod recycle;
 mod reload;
 mod requests;
 pub(crate) mod rollout;
+pub(crate) mod snapshot;
 mod status;
 pub(crate) mod table;
 #[cfg(test)]
@@ -115,6 +117,8 @@ pub(crate) struct Supervisor {
     /// This master is the new one of an upgrade and has not told the old one
     /// it is ready yet.
     handover_pending: bool,
+    /// The counters the control endpoint shows (`metrics.rs`).
+    metrics: metrics::Metrics,
 }
 
 impl Supervisor {
@@ -144,6 +148,7 @@ impl Supervisor {
             upgrade: None,
             upgrade_timeout: settings.upgrade_timeout,
             handover_pending: false,
+            metrics: metrics::Metrics::default(),
         }
     }
 
@@ -313,6 +318,7 @@ impl Supervisor {
                 self.upgrade_tick(now, out);
                 let busy = self.plans.iter().any(|p| p.rollout.is_some());
                 let (all_ready, status) = self.view();
+                self.metrics.started |= all_ready;
                 // An upgrade under way holds READY=1 back like a rollout does.
                 let busy = busy || self.upgrade_pending();
                 let mut msgs = self.protocol.serving(all_ready, busy, status);

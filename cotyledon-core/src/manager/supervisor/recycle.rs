@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use log::Level;
 
+use super::metrics::RecycleCause;
 use super::{Facts, Life, Out, StopWhy, Supervisor, after};
 
 /// How often the workers' memory is read.
@@ -78,14 +79,24 @@ impl Supervisor {
                     continue;
                 }
                 if r.wants_recycle {
-                    due_now = Some((worker, r.pid, "asked by the worker".to_owned()));
+                    due_now = Some((
+                        worker,
+                        r.pid,
+                        "asked by the worker".to_owned(),
+                        RecycleCause::Asked,
+                    ));
                     break;
                 }
                 if let Some(lifetime) = policy.max_lifetime {
                     match due(self.epoch, r.started, lifetime, worker.get(), slots.desired) {
                         Some(at) if now >= at => {
                             let life = now.saturating_duration_since(r.started);
-                            due_now = Some((worker, r.pid, format!("lifetime reached ({life:?})")));
+                            due_now = Some((
+                                worker,
+                                r.pid,
+                                format!("lifetime reached ({life:?})"),
+                                RecycleCause::Lifetime,
+                            ));
                             break;
                         }
                         at => out.wake_at(at),
@@ -110,7 +121,12 @@ impl Supervisor {
                                 ),
                             );
                         }
-                        due_now = Some((worker, r.pid, format!("RSS {bytes} bytes above {limit}")));
+                        due_now = Some((
+                            worker,
+                            r.pid,
+                            format!("RSS {bytes} bytes above {limit}"),
+                            RecycleCause::Rss,
+                        ));
                         break;
                     }
                     Some((_, None)) => unreadable = true,
@@ -127,7 +143,7 @@ impl Supervisor {
                     ),
                 );
             }
-            let Some((worker, pid, reason)) = due_now else {
+            let Some((worker, pid, reason, cause)) = due_now else {
                 continue;
             };
             out.log(
@@ -145,6 +161,7 @@ impl Supervisor {
             );
             out.signal(pid, nix::sys::signal::Signal::SIGTERM);
             self.plans[index].recycle(worker, pid, now);
+            self.metrics.recycled(index, cause);
             started = true;
         }
         started

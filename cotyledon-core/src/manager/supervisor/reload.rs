@@ -20,6 +20,7 @@ impl Supervisor {
             return;
         }
         out.log(Level::Debug, "Caught SIGHUP signal, reloading services");
+        self.metrics.reloads += 1;
         self.trouble = None;
         out.notify(self.protocol.reloading(self.mono_us));
         self.then = Some(Then::ReloadHooks { at: now });
@@ -105,6 +106,10 @@ impl Supervisor {
                 };
                 out.signal(pid, signal);
             }
+            if let Some(done) = step.done {
+                let took = now.saturating_duration_since(done.began);
+                self.metrics.rollout_ended(index, Some(took));
+            }
             if let Some(done) = step.done
                 && !done.quiet()
             {
@@ -130,6 +135,7 @@ impl Supervisor {
                 out.log(Level::Error, msg.clone());
                 if rollout.is_some() {
                     self.trouble = Some(msg);
+                    self.metrics.rollout_ended(index, None);
                 }
                 if let Stuck::Reload { worker, .. } = stuck {
                     self.ask_to_stop(index, worker, StopWhy::StuckReload, now, out);

@@ -60,6 +60,14 @@ impl Supervisor {
         }
     }
 
+    /// What the control endpoint, SIGTTIN or SIGTTOU asked: applied as hooks'
+    /// requests are, while the manager runs (a shutdown under way ignores it).
+    pub(super) fn control(&mut self, requests: Vec<Request>, now: Instant, out: &mut Out) {
+        if self.phase == super::Phase::Running {
+            self.apply(requests, now, out);
+        }
+    }
+
     /// Applies requests made before `run()` (a configuration applied at start):
     /// there is no worker yet, so only counts, holds and settings change.
     pub(crate) fn apply_now(&mut self, requests: Vec<Request>, now: Instant) -> Vec<Action> {

@@ -84,6 +84,12 @@ impl Rollout {
         self.batch == usize::MAX
     }
 
+    /// Whether a worker forked at `started`, running code since `code_since`,
+    /// is as fresh as the targets ask (the status's rollout progress).
+    pub(crate) fn is_fresh(&self, started: Instant, code_since: Instant) -> bool {
+        self.needs(started, code_since).is_none()
+    }
+
     /// The step a worker still needs, if its code is older than the targets.
     fn needs(&self, started: Instant, code_since: Instant) -> Option<StepWhy> {
         if self.restart_since.is_some_and(|t| started < t) {

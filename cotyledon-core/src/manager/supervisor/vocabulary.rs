@@ -54,6 +54,9 @@ pub(crate) enum Input {
     UpgradeFailed(String),
     /// The new master said every one of its workers is ready.
     UpgradeReady,
+    /// What the control endpoint, SIGTTIN or SIGTTOU asked (checked as a
+    /// `ManagerHandle` checks them), applied as hooks' requests are.
+    Control(Vec<Request>),
 }
 
 impl Input {
@@ -69,7 +72,7 @@ impl Input {
             Input::Terminate => 2,
             Input::GracefulDeadline => 3,
             Input::Reaped(..) | Input::UpgradeReady => 4,
-            Input::Hangup | Input::Upgrade { .. } => 5,
+            Input::Hangup | Input::Upgrade { .. } | Input::Control(_) => 5,
         }
     }
 }

@@ -60,6 +60,11 @@ impl Slots {
         worker.get() < self.desired && !self.held.contains(&worker)
     }
 
+    /// Whether `worker` is held down by `stop_worker`.
+    pub(crate) fn is_held(&self, worker: WorkerId) -> bool {
+        self.held.contains(&worker)
+    }
+
     /// Moves the frontier past the running ids it stands on, so that the first
     /// missing id is found in O(log n).
     pub(super) fn settle_frontier(&mut self) {

@@ -3,6 +3,7 @@
 //! invariants (capacity, no lost reload, bounded steps, SIGTERM first).
 
 mod forks;
+mod metrics;
 mod random;
 mod sim;
 mod upgrade;
