@@ -3,8 +3,11 @@
 //! binary with every listener at fds 3, 4, … (`LISTEN_FDS`, `LISTEN_FDNAMES`,
 //! `LISTEN_PID`, as systemd's socket activation passes them, so the new master
 //! adopts them by name or address like systemd's) and the write end of a pipe
-//! named by [`VAR`]: `v1:FD:OLD_PID:CLAIMED`, CLAIMED the comma-separated
-//! indexes (from fd 3) of the sockets the old master took with `listen()`. The new master writes one line on that
+//! named by [`VAR`]: `v1:FD:OLD_PID:CLAIMED:CONTROL`, CLAIMED the
+//! comma-separated indexes (from fd 3) of the sockets the old master took with
+//! `listen()`, CONTROL the fds of its control endpoint's listeners (`uN` for
+//! the Unix socket, `tN` for the TCP one, comma-separated; the new master serves
+//! on them once it took over). The new master writes one line on that
 //! pipe once every one of its workers is ready; the old one then hands over.
 //!
 //! Lines, each `cotyledon-upgrade vN WORD…\n`: `ready`; `exec-failed ERRNO`
@@ -17,6 +20,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use crate::error::Error;
 use crate::sys;
+use crate::sys::fd::Passed;
 
 /// The variable that tells a master it is the new one of an upgrade.
 pub(crate) const VAR: &str = "COTYLEDON_UPGRADE";
@@ -35,11 +39,48 @@ pub(crate) fn exec_failed_prefix() -> Vec<u8> {
     format!("{WORD} v{VERSION} exec-failed ").into_bytes()
 }
 
-/// The value of [`VAR`] for a new master: the pipe's fd there, our pid, and
-/// the indexes of the sockets our `listen()` calls took.
-pub(crate) fn var_value(fd: RawFd, old_pid: u32, claimed: &[usize]) -> OsString {
+/// The control endpoint's listeners passed to a new master: their fds there.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct ControlFds {
+    pub(crate) unix: Option<RawFd>,
+    pub(crate) tcp: Option<RawFd>,
+}
+
+/// The value of [`VAR`] for a new master: the pipe's fd there, our pid, the
+/// indexes of the sockets our `listen()` calls took, and the control fds.
+pub(crate) fn var_value(
+    fd: RawFd,
+    old_pid: u32,
+    claimed: &[usize],
+    control: ControlFds,
+) -> OsString {
     let claimed: Vec<String> = claimed.iter().map(usize::to_string).collect();
-    OsString::from(format!("v{VERSION}:{fd}:{old_pid}:{}", claimed.join(",")))
+    let mut ctl = Vec::new();
+    ctl.extend(control.unix.map(|fd| format!("u{fd}")));
+    ctl.extend(control.tcp.map(|fd| format!("t{fd}")));
+    OsString::from(format!(
+        "v{VERSION}:{fd}:{old_pid}:{}:{}",
+        claimed.join(","),
+        ctl.join(",")
+    ))
+}
+
+/// Reads the CONTROL field.
+fn parse_control(field: &str) -> Option<ControlFds> {
+    let mut out = ControlFds::default();
+    for item in field.split(',').filter(|i| !i.is_empty()) {
+        let (kind, fd) = item.split_at_checked(1)?;
+        let fd: RawFd = fd.parse().ok().filter(|&f| f > 2)?;
+        let slot = match kind {
+            "u" => &mut out.unix,
+            "t" => &mut out.tcp,
+            _ => return None,
+        };
+        if slot.replace(fd).is_some() {
+            return None;
+        }
+    }
+    Some(out)
 }
 
 /// What a new master said on its hand-over pipe.
@@ -91,6 +132,8 @@ pub(crate) struct Handover {
     /// The indexes (from fd 3) of the sockets the old master took with
     /// `listen()`.
     pub(crate) claimed: Vec<usize>,
+    /// The old master's control listeners (Unix, TCP), taken by the endpoint.
+    pub(crate) control: (Option<OwnedFd>, Option<OwnedFd>),
 }
 
 /// What [`VAR`] says, before its fd is taken.
@@ -100,6 +143,7 @@ enum Value {
         fd: RawFd,
         old_pid: u32,
         claimed: Vec<usize>,
+        control: ControlFds,
     },
     /// Another version, with the fd to answer on if it can be read.
     Other { version: String, fd: Option<RawFd> },
@@ -123,14 +167,16 @@ fn parse_value(value: &str) -> Result<Value, String> {
             .collect::<Option<Vec<usize>>>()
             .filter(|v| v.len() <= 1024)
     });
-    match (fd, old_pid, claimed, parts.next()) {
-        (Some(fd), Some(old_pid), Some(claimed), None) => Ok(Value::V1 {
+    let control = parts.next().and_then(parse_control);
+    match (fd, old_pid, claimed, control, parts.next()) {
+        (Some(fd), Some(old_pid), Some(claimed), Some(control), None) => Ok(Value::V1 {
             fd,
             old_pid,
             claimed,
+            control,
         }),
         _ => Err(format!(
-            "{VAR}={value:?} is not of the form v{VERSION}:FD:PID:CLAIMED"
+            "{VAR}={value:?} is not of the form v{VERSION}:FD:PID:CLAIMED:CONTROL"
         )),
     }
 }
@@ -156,16 +202,20 @@ impl Handover {
                 fd,
                 old_pid,
                 claimed,
+                control,
             } => {
-                let Some(pipe) = sys::fd::take_handover_pipe(fd) else {
+                let Some(pipe) = sys::fd::take_passed(fd, Passed::Pipe) else {
                     return Err(Error::Handover(format!(
                         "{VAR}={value:?}: fd {fd} is not a pipe"
                     )));
                 };
+                let socket =
+                    |fd: Option<RawFd>| fd.and_then(|fd| sys::fd::take_passed(fd, Passed::Socket));
                 Ok(Some(Handover {
                     pipe,
                     old_pid,
                     claimed,
+                    control: (socket(control.unix), socket(control.tcp)),
                 }))
             }
             Value::Other { version, fd } => {
@@ -173,7 +223,7 @@ impl Handover {
                     "the old master speaks hand-over version {version}; this binary speaks \
                      v{VERSION}"
                 );
-                if let Some(pipe) = fd.and_then(sys::fd::take_handover_pipe) {
+                if let Some(pipe) = fd.and_then(|fd| sys::fd::take_passed(fd, Passed::Pipe)) {
                     let line = format!("{WORD} v{VERSION} refused {why}\n");
                     let _ = nix::unistd::write(&pipe, line.as_bytes());
                 }
@@ -231,19 +281,24 @@ mod tests {
     #[test]
     fn the_variable_is_read_strictly() {
         assert_eq!(
-            parse_value("v1:7:1234:0,2"),
+            parse_value("v1:7:1234:0,2:u8,t9"),
             Ok(Value::V1 {
                 fd: 7,
                 old_pid: 1234,
-                claimed: vec![0, 2]
+                claimed: vec![0, 2],
+                control: ControlFds {
+                    unix: Some(8),
+                    tcp: Some(9)
+                }
             })
         );
         assert_eq!(
-            parse_value("v1:7:1234:"),
+            parse_value("v1:7:1234::"),
             Ok(Value::V1 {
                 fd: 7,
                 old_pid: 1234,
-                claimed: vec![]
+                claimed: vec![],
+                control: ControlFds::default()
             })
         );
         assert_eq!(
@@ -272,7 +327,17 @@ mod tests {
         ] {
             assert!(parse_value(bad).is_err(), "{bad}");
         }
-        assert_eq!(var_value(9, 42, &[0, 3]), OsString::from("v1:9:42:0,3"));
-        assert_eq!(var_value(9, 42, &[]), OsString::from("v1:9:42:"));
+        let ctl = ControlFds {
+            unix: Some(10),
+            tcp: None,
+        };
+        assert_eq!(
+            var_value(9, 42, &[0, 3], ctl),
+            OsString::from("v1:9:42:0,3:u10")
+        );
+        assert_eq!(
+            var_value(9, 42, &[], ControlFds::default()),
+            OsString::from("v1:9:42::")
+        );
     }
 }

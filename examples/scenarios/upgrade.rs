@@ -72,7 +72,7 @@ impl cotyledon::Service for Upgraded {
 /// `SCENARIO_NEW_FAILS` says: `exit` (exits 3 before building its manager),
 /// `panic` (every factory panics), `never-ready`. With
 /// `SCENARIO_LISTENERS_CHANGE`, a first master also listens as `extra`, a new
-/// one as `admin` instead.
+/// one as `admin` instead. The control endpoint on `SCENARIO_CONTROL_SOCKET`.
 pub(super) fn upgrade_app() -> Result<ServiceManager, Error> {
     let fails = new_fails();
     let upgraded = std::env::var_os("COTYLEDON_UPGRADE").is_some();
@@ -89,6 +89,9 @@ pub(super) fn upgrade_app() -> Result<ServiceManager, Error> {
         )));
     if let Ok(exe) = std::env::var("SCENARIO_UPGRADE_EXE") {
         builder = builder.upgrade_exe(exe);
+    }
+    if let Some(path) = std::env::var_os("SCENARIO_CONTROL_SOCKET") {
+        builder = builder.control_socket(path);
     }
     let mut m = builder.build()?;
     m.listen(

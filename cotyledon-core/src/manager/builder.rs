@@ -302,8 +302,16 @@ impl ServiceManagerBuilder {
             Some(path) => std::path::absolute(&path).unwrap_or(path),
             None => std::env::current_exe().unwrap_or_default(),
         };
-        let control =
-            super::control::Endpoint::open(self.control_socket.as_deref(), self.control_tcp)?;
+        let mut handover = handover;
+        let inherited = handover
+            .as_mut()
+            .map(|h| std::mem::take(&mut h.control))
+            .unwrap_or_default();
+        let control = super::control::Endpoint::open(
+            self.control_socket.as_deref(),
+            self.control_tcp,
+            inherited,
+        )?;
         let (death_read, death_write) = sys::pipe::pipe().map_err(Error::SignalSetup)?;
         // The region workers write (readiness, reloads), one slot per pid-registry
         // slot, mapped before any fork.

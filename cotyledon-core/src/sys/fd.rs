@@ -16,13 +16,26 @@ pub(crate) fn borrow_forever(fd: RawFd) -> BorrowedFd<'static> {
     unsafe { BorrowedFd::borrow_raw(fd) }
 }
 
-/// Takes ownership of the hand-over pipe that an upgrading master passed to
-/// this process at `fd` (named by `COTYLEDON_UPGRADE`), once it is checked to be
-/// a FIFO, and makes it close-on-exec. `None` if `fd` is not an open pipe.
-pub(crate) fn take_handover_pipe(fd: RawFd) -> Option<std::os::fd::OwnedFd> {
+/// What an fd passed by an upgrading master must be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Passed {
+    /// The hand-over pipe.
+    Pipe,
+    /// A control endpoint's listening socket.
+    Socket,
+}
+
+/// Takes ownership of an fd that an upgrading master passed to this process
+/// at `fd` (named by `COTYLEDON_UPGRADE`), once it is checked to be open and
+/// of the kind expected, and makes it close-on-exec. `None` if it is not, or
+/// was taken already.
+pub(crate) fn take_passed(fd: RawFd, kind: Passed) -> Option<std::os::fd::OwnedFd> {
     use std::os::fd::FromRawFd;
-    static TAKEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-    if fd < 0 || TAKEN.swap(true, std::sync::atomic::Ordering::SeqCst) {
+    static TAKEN: std::sync::Mutex<Vec<RawFd>> = std::sync::Mutex::new(Vec::new());
+    let mut taken = TAKEN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if fd < 3 || taken.contains(&fd) {
         return None;
     }
     let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
@@ -32,13 +45,18 @@ pub(crate) fn take_handover_pipe(fd: RawFd) -> Option<std::os::fd::OwnedFd> {
         return None;
     }
     // SAFETY: fstat succeeded, so it filled `st`.
-    let mode = unsafe { st.assume_init() }.st_mode;
-    if mode & libc::S_IFMT != libc::S_IFIFO {
+    let mode = unsafe { st.assume_init() }.st_mode & libc::S_IFMT;
+    let want = match kind {
+        Passed::Pipe => libc::S_IFIFO,
+        Passed::Socket => libc::S_IFSOCK,
+    };
+    if mode != want {
         return None;
     }
-    // SAFETY: `fd` is an open pipe that the old master passed to this process
-    // at exec for the manager alone (the variable names it, and this runs once
-    // per process: TAKEN), so this is its only owner.
+    taken.push(fd);
+    // SAFETY: `fd` is open and of the kind the old master passed there, for
+    // the manager alone (the variable names it), and TAKEN makes this its only
+    // owner in this process.
     let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
     // SAFETY: F_SETFD on an fd owned here; no memory involved.
     unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };

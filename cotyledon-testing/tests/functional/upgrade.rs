@@ -318,3 +318,38 @@ fn sockets_systemd_passed_to_the_old_master_are_handed_to_the_new_one() {
     wait_gone(&s, new, SOON);
     s.assert_no_process_left(SOON);
 }
+
+#[test]
+fn the_control_endpoint_follows_the_serving_master_without_a_gap() {
+    use crate::control::{call, temp_dir};
+    let sock = temp_dir("upgrade").join("control.sock");
+    let mut s = Scenario::builder(bin(), "upgrade_app")
+        .env("SCENARIO_CONTROL_SOCKET", &sock)
+        .env("SCENARIO_BOOT_MS", "300")
+        .spawn();
+    let old = s.pid();
+    s.wait_for_line(&format!("upgraded ready id=1 master={old}"), SOON);
+    s.wait_for_line(&format!("upgraded ready id=0 master={old}"), SOON);
+    let status = call(&sock, "GET", "/status").body;
+    assert!(
+        status.contains(&format!("\"master\":{{\"pid\":{old},")),
+        "{status}"
+    );
+    s.signal(Signal::SIGUSR2);
+    let new = new_master(&mut s);
+    // While the new master boots, the old one answers.
+    let during = call(&sock, "GET", "/status").body;
+    assert!(during.contains(&format!("{{\"pid\":{old},")), "{during}");
+    s.wait_for_line("Control endpoint unix ", SOON);
+    s.wait_for_line(&format!("Upgrade: new master [{new}] is ready"), SOON);
+    assert_eq!(s.wait_exit(SOON).status.code(), Some(0));
+    // The socket file stayed (the old master did not remove it) and the new
+    // master answers on it.
+    assert!(sock.exists());
+    let after = call(&sock, "GET", "/status").body;
+    assert!(after.contains(&format!("{{\"pid\":{new},")), "{after}");
+    s.kill(new, Signal::SIGTERM);
+    wait_gone(&s, new, SOON);
+    s.assert_no_process_left(SOON);
+    assert!(!sock.exists(), "the new master removes its socket file");
+}

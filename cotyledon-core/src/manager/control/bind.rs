@@ -51,9 +51,14 @@ impl Drop for UnixSocket {
 
 impl Endpoint {
     /// Opens what the builder asked for (`None`: nothing asked).
+    ///
+    /// `inherited`: the listeners of an upgrading old master (Unix, TCP); one
+    /// bound where this build asks is taken as it is (the socket file stays,
+    /// the port is never free), the others are closed.
     pub(crate) fn open(
         path: Option<&Path>,
         tcp: Option<SocketAddr>,
+        inherited: (Option<OwnedFd>, Option<OwnedFd>),
     ) -> Result<Option<Endpoint>, Error> {
         if path.is_none() && tcp.is_none() {
             return Ok(None);
@@ -63,9 +68,20 @@ impl Endpoint {
         {
             return Err(Error::ControlNotLoopback(addr));
         }
-        let unix = path.map(bind_unix).transpose()?;
+        let (old_unix, old_tcp) = inherited;
+        let unix = path
+            .map(|path| match old_unix.and_then(|fd| adopt_unix(fd, path)) {
+                Some(socket) => Ok(socket),
+                None => bind_unix(path),
+            })
+            .transpose()?;
+        let old_tcp = old_tcp.map(TcpListener::from);
         let tcp = tcp
             .map(|addr| {
+                if let Some(l) = old_tcp.filter(|l| l.local_addr().is_ok_and(|a| a == addr)) {
+                    info!(target: TARGET, "Control endpoint tcp {addr} taken from the old master");
+                    return Ok(l);
+                }
                 let l = TcpListener::bind(addr)?;
                 l.set_nonblocking(true)?;
                 Ok(l)
@@ -76,6 +92,22 @@ impl Endpoint {
                 source,
             })?;
         Ok(Some(Endpoint { unix, tcp }))
+    }
+
+    /// The listeners' fds (Unix, TCP), for a binary upgrade's new master.
+    pub(crate) fn listener_fds(&self) -> (Option<i32>, Option<i32>) {
+        (
+            self.unix.as_ref().map(|u| u.listener.as_raw_fd()),
+            self.tcp.as_ref().map(AsRawFd::as_raw_fd),
+        )
+    }
+
+    /// The endpoint went to a binary upgrade's new master: its socket file is
+    /// that master's now, and is not removed when this one drops it.
+    pub(crate) fn disown(&mut self) {
+        if let Some(unix) = &mut self.unix {
+            unix.owner = 0;
+        }
     }
 
     /// The raw fds of the listeners (a forked worker closes them).
@@ -121,6 +153,31 @@ fn bind_unix(path: &Path) -> Result<UnixSocket, Error> {
     .map_err(|e| err(e.into()))?;
     Ok(UnixSocket {
         listener: UnixListener::from(fd),
+        path: path.to_owned(),
+        identity: (meta.dev(), meta.ino()),
+        owner: std::process::id(),
+    })
+}
+
+/// The old master's control socket, if it is bound at `path` and the file
+/// there is still it.
+fn adopt_unix(fd: OwnedFd, path: &Path) -> Option<UnixSocket> {
+    let listener = UnixListener::from(fd);
+    let bound = listener.local_addr().ok()?;
+    if bound.as_pathname() != Some(path) {
+        return None;
+    }
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    if !meta.file_type().is_socket() {
+        return None;
+    }
+    info!(
+        target: TARGET,
+        "Control endpoint unix {} taken from the old master",
+        path.display()
+    );
+    Some(UnixSocket {
+        listener,
         path: path.to_owned(),
         identity: (meta.dev(), meta.ino()),
         owner: std::process::id(),

@@ -124,6 +124,17 @@ pub(crate) enum Want {
 }
 
 impl Server {
+    /// The listeners' fds (Unix, TCP), for a binary upgrade's new master.
+    pub(crate) fn listener_fds(&self) -> (Option<i32>, Option<i32>) {
+        self.endpoint.listener_fds()
+    }
+
+    /// The new master took over: this one stops serving (its clients are
+    /// dropped) and leaves the socket file to it.
+    pub(crate) fn hand_over(mut self) {
+        self.endpoint.disown();
+    }
+
     pub(crate) fn new(endpoint: Endpoint) -> Self {
         Server {
             endpoint,

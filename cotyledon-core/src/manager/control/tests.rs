@@ -16,6 +16,7 @@ fn world() -> (Supervisor, MasterInfo) {
             graceful_shutdown_timeout: Duration::ZERO,
             fork_limiter: false,
             crash_backoff: (Duration::ZERO, Duration::ZERO),
+            upgrade_timeout: Duration::from_secs(60),
         },
         Instant::now(),
     );
@@ -74,7 +75,7 @@ fn connections_beyond_the_cap_are_closed_at_once() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
     let path = dir.join("c.sock");
-    let endpoint = Endpoint::open(Some(&path), None)
+    let endpoint = Endpoint::open(Some(&path), None, (None, None))
         .expect("bound")
         .expect("asked");
     let mut srv = Server::new(endpoint);
@@ -101,7 +102,7 @@ fn connections_beyond_the_cap_are_closed_at_once() {
 fn a_listener_that_fails_to_accept_is_left_out_of_the_poll_for_a_while() {
     use std::os::fd::AsRawFd;
     let (sup, info) = world();
-    let endpoint = Endpoint::open(None, Some(([127, 0, 0, 1], 0).into()))
+    let endpoint = Endpoint::open(None, Some(([127, 0, 0, 1], 0).into()), (None, None))
         .expect("bound")
         .expect("asked");
     // A listener that accept() refuses for good (EINVAL once a TCP listener

@@ -88,7 +88,11 @@ pub(super) fn run(m: ServiceManager) -> Result<Infallible, Error> {
         control: None,
         started: (Instant::now(), control::unix_now()),
     };
-    shell.control = shell.m.control.take().map(control::Server::new);
+    // The new master of an upgrade serves the control endpoint it inherited
+    // only once it took over (`tell_ready`): until then the old one does.
+    if shell.m.handover.is_none() {
+        shell.control = shell.m.control.take().map(control::Server::new);
+    }
     if let Some(socket) = shell.notifier.socket() {
         emergency::prepare_notify(socket);
     }
@@ -179,6 +183,15 @@ impl Shell {
             read: Default::default(),
         };
         control.serve(&self.m.sup, &info)
+    }
+
+    /// The control endpoint's listeners (Unix, TCP), served or not yet.
+    fn control_fds(&self) -> Option<(Option<i32>, Option<i32>)> {
+        match (&self.control, &self.m.control) {
+            (Some(server), _) => Some(server.listener_fds()),
+            (None, Some(endpoint)) => Some(endpoint.listener_fds()),
+            (None, None) => None,
+        }
     }
 
     /// SIGTTIN or SIGTTOU: one worker more or fewer for every service.

@@ -36,6 +36,7 @@ impl Shell {
         close.extend(upgrade_fds);
         // The control endpoint's listeners and clients are the master's alone.
         close.extend(self.control.iter().flat_map(|c| c.raw_fds()));
+        close.extend(m.control.iter().flat_map(|e| e.raw_fds()));
         let service_id = m.sup.table.service(index).id;
         let explicit_ready = m.sup.services[index].policy.readiness == Readiness::Explicit;
         let entry = &m.entries[index];

@@ -11,6 +11,7 @@ use log::{info, warn};
 
 use super::Shell;
 use super::edge::flush_output;
+use crate::manager::control;
 use crate::manager::supervisor::Input;
 use crate::sys;
 use crate::sys::handler::master as emergency;
@@ -90,8 +91,22 @@ impl Shell {
         let (read, write) =
             sys::pipe::pipe().map_err(|e| format!("could not create the hand-over pipe: {e}"))?;
         let mut fds: Vec<RawFd> = listeners.iter().map(|(_, fd, _)| *fd).collect();
+        // The control endpoint's listeners after them (not in LISTEN_FDS: they
+        // are no listeners of the program), then the pipe, last.
+        let at = |fds: &Vec<RawFd>| 3 + RawFd::try_from(fds.len()).unwrap_or(0);
+        let mut control = upgrade::ControlFds::default();
+        if let Some((unix, tcp)) = self.control_fds() {
+            if let Some(fd) = unix {
+                control.unix = Some(at(&fds));
+                fds.push(fd);
+            }
+            if let Some(fd) = tcp {
+                control.tcp = Some(at(&fds));
+                fds.push(fd);
+            }
+        }
+        let pipe_at = at(&fds);
         fds.push(write.as_raw_fd());
-        let pipe_at = 3 + RawFd::try_from(listeners.len()).unwrap_or(0);
         let names: Vec<&str> = listeners.iter().map(|(n, _, _)| n.as_str()).collect();
         let claimed: Vec<usize> = (0..listeners.len()).filter(|&i| listeners[i].2).collect();
         let mut env: Vec<(OsString, OsString)> = std::env::vars_os()
@@ -108,7 +123,7 @@ impl Shell {
         }
         env.push((
             upgrade::VAR.into(),
-            upgrade::var_value(pipe_at, std::process::id(), &claimed),
+            upgrade::var_value(pipe_at, std::process::id(), &claimed, control),
         ));
         let env_refs: Vec<(&OsStr, &OsStr)> = env
             .iter()
@@ -206,6 +221,11 @@ impl Shell {
     /// master no longer reaches it.
     pub(super) fn hand_over(&mut self, pid: i32) {
         self.notifier.send(&format!("MAINPID={pid}\nREADY=1"));
+        // The control endpoint is the new master's now: this one stops
+        // serving it and leaves its socket file in place.
+        if let Some(control) = self.control.take() {
+            control.hand_over();
+        }
         self.notifier = crate::sd_notify::Notifier::silent();
         emergency::mark_stopping();
         if let Some(link) = self.link.as_mut() {
@@ -216,8 +236,12 @@ impl Shell {
         }
     }
 
-    /// This master is the new one: tell the old one every worker is ready.
+    /// This master is the new one: tell the old one every worker is ready,
+    /// and serve the control endpoint from now on.
     pub(super) fn tell_ready(&mut self) {
+        if self.control.is_none() {
+            self.control = self.m.control.take().map(control::Server::new);
+        }
         let Some(handover) = self.m.handover.take() else {
             return;
         };
