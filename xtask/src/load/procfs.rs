@@ -17,6 +17,18 @@ pub(crate) fn exists(pid: u32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
+/// Whether a process `pid` exists and is not a zombie (one that has exited but
+/// is not reaped yet has released everything but its pid).
+pub(crate) fn alive(pid: u32) -> bool {
+    let Ok(text) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let state = text
+        .rfind(')')
+        .and_then(|end| text[end + 1..].split_whitespace().next());
+    !matches!(state, Some("Z" | "X") | None)
+}
+
 /// The inodes of the sockets `pid` has open.
 pub(crate) fn socket_inodes(pid: u32) -> HashSet<u64> {
     let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {

@@ -1,0 +1,253 @@
+//! The failed upgrades of `cargo xtask load --phase upgrade`, each under wrk
+//! against one master (build a, `--upgrade-timeout-ms 2000`), one after the
+//! other: the deploy path holds a file that is not executable, then nothing,
+//! then a program that exits at once (a shell script, `exit 3`), then build b
+//! told to boot for a minute (a script that execs it with `--boot-delay-ms
+//! 60000`: never ready within the upgrade timeout), then the same killed with
+//! SIGKILL while its workers boot. After each, the old master must have logged
+//! the ERROR saying why, still serve with the same 4 workers, and the process
+//! group must hold nothing else: nothing of the attempt left. Then build b is
+//! installed and a last SIGUSR2 must upgrade: a failed attempt blocks no later
+//! one.
+
+use std::time::{Duration, Instant};
+
+use super::generation::{self, Generation, pid_of, version_of, wait_group};
+use super::{STEADY, Started, Upgrades, VERSIONS, WITHIN, judge};
+use crate::bench::procfs::children;
+use crate::load::report::Phase;
+use crate::load::server::WORKERS;
+use crate::load::wrk;
+
+/// The failure server's upgrade timeout.
+const TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What the deploy path holds when SIGUSR2 comes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Case {
+    NotExecutable,
+    Missing,
+    ExitsAtOnce,
+    NeverReady,
+    KilledMidBoot,
+}
+
+impl Case {
+    const ALL: [Case; 5] = [
+        Case::NotExecutable,
+        Case::Missing,
+        Case::ExitsAtOnce,
+        Case::NeverReady,
+        Case::KilledMidBoot,
+    ];
+
+    /// Its row in the table.
+    fn name(self) -> &'static str {
+        match self {
+            Case::NotExecutable => "failed upgrade: binary not executable",
+            Case::Missing => "failed upgrade: binary missing",
+            Case::ExitsAtOnce => "failed upgrade: new master exits at once",
+            Case::NeverReady => "failed upgrade: never ready in time",
+            Case::KilledMidBoot => "failed upgrade: new master SIGKILLed mid-boot",
+        }
+    }
+
+    /// What is at the deploy path, for the table.
+    fn load(self) -> String {
+        match self {
+            Case::NotExecutable => "SIGUSR2; build b installed with mode 644".to_owned(),
+            Case::Missing => "SIGUSR2; nothing at the deploy path".to_owned(),
+            Case::ExitsAtOnce => "SIGUSR2; `#!/bin/sh` + `exit 3` installed".to_owned(),
+            Case::NeverReady | Case::KilledMidBoot => format!(
+                "SIGUSR2; build b with 60 s boots, upgrade timeout {}",
+                super::latency(TIMEOUT)
+            ),
+        }
+    }
+
+    /// A part of the reason its ERROR line must give (`current`: the deploy path).
+    fn reason(self, current: &str) -> String {
+        match self {
+            Case::NotExecutable => format!("{current} is not executable"),
+            Case::Missing => format!("{current}: No such file or directory"),
+            Case::ExitsAtOnce => "exited with status 3 before it was ready".to_owned(),
+            Case::NeverReady => format!("was not ready within {TIMEOUT:?}"),
+            Case::KilledMidBoot => "was killed by signal SIGKILL before it was ready".to_owned(),
+        }
+    }
+}
+
+impl Upgrades {
+    /// One phase per case, then the upgrade that must succeed after them.
+    pub(super) fn failures(&self) -> Result<Vec<Phase>, String> {
+        let extra = [
+            "--upgrade-timeout-ms".to_owned(),
+            TIMEOUT.as_millis().to_string(),
+        ];
+        let s = self.start("upgrade-failures", &extra, Duration::ZERO)?;
+        let mut phases = Vec::new();
+        for case in Case::ALL {
+            phases.push(self.case(&s, case)?);
+        }
+        let run = wrk::Run::start(&self.url(), 3600)?;
+        eprintln!("$ {} (stopped with SIGINT)", run.command);
+        std::thread::sleep(STEADY);
+        let series = self.series(&s, 1, WITHIN, |_| None);
+        std::thread::sleep(STEADY);
+        run.interrupt()?;
+        let report = run.finish()?.0;
+        let load = "SIGUSR2; build b installed".to_owned();
+        let mut phase = Phase::new("upgrade after the failed attempts", load, report);
+        phase.check_no_failure();
+        judge(&mut phase, &series, 1);
+        self.stop(s, series.last(), &mut phase)?;
+        phases.push(phase);
+        Ok(phases)
+    }
+
+    /// SIGUSR2 under wrk with `case` at the deploy path.
+    fn case(&self, s: &Started, case: Case) -> Result<Phase, String> {
+        let old = &s.first;
+        let b = self.deploy.build_of(VERSIONS[1]);
+        match case {
+            Case::NotExecutable => self.deploy.install_not_executable(VERSIONS[1])?,
+            Case::Missing => self.deploy.remove()?,
+            Case::ExitsAtOnce => self.deploy.install_script("exit 3")?,
+            Case::NeverReady | Case::KilledMidBoot => {
+                let exec = format!("exec '{}' \"$@\" --boot-delay-ms 60000", b.display());
+                self.deploy.install_script(&exec)?;
+            }
+        }
+        let run = wrk::Run::start(&self.url(), 3600)?;
+        eprintln!("$ {} (stopped with SIGINT)", run.command);
+        std::thread::sleep(STEADY);
+        let server = &s.server;
+        let mark = server.mark();
+        server.signal("USR2", old.master)?;
+        let killed = match case {
+            Case::KilledMidBoot => Some(self.kill_mid_boot(s, mark)),
+            _ => None,
+        };
+        let said = server.wait_lines(mark, 1, TIMEOUT + WITHIN, |l| {
+            l.contains("Upgrade failed: ")
+        });
+        let lines = server.lines_since(mark);
+        let error = lines.iter().find(|l| l.contains("Upgrade failed: "));
+        let new = lines.iter().find_map(|l| started(l, old.master));
+        let left = wait_group(server.pid, &old.pids(), WITHIN);
+        std::thread::sleep(STEADY);
+        let answer = generation::ask(self.port);
+        run.interrupt()?;
+        let report = run.finish()?.0;
+
+        let mut phase = Phase::new(case.name(), case.load(), report);
+        phase.check_no_failure();
+        let current = self.deploy.current.display().to_string();
+        let reason = case.reason(&current);
+        let error_text = error.map_or(format!("{said:?}"), |l| format!("`{l}`"));
+        phase.check(
+            error.is_some_and(|l| l.starts_with("ERROR ") && l.contains(&reason)),
+            format!("an ERROR saying \"{reason}\": {error_text}"),
+        );
+        if let Some(killed) = killed {
+            phase.check(
+                killed.is_ok(),
+                format!(
+                    "the new master was SIGKILLed while its {WORKERS} workers booted: {killed:?}"
+                ),
+            );
+        }
+        let serving = serves(old, &answer);
+        phase.check(
+            serving.is_ok(),
+            format!(
+                "the old master [{}] still serves with the same {WORKERS} workers ({})",
+                old.master,
+                serving.unwrap_or_else(|e| e)
+            ),
+        );
+        let attempt = match new {
+            Some(pid) => format!("new master [{pid}] and its workers"),
+            None => "no new master was started".to_owned(),
+        };
+        phase.check(
+            left.is_ok(),
+            format!(
+                "nothing of the attempt is left ({attempt}): the process group holds the \
+                 old master and its workers only{}",
+                left.err().map(|e| format!(": {e}")).unwrap_or_default()
+            ),
+        );
+        Ok(phase)
+    }
+
+    /// Waits for the new master to have forked every worker, then SIGKILLs it.
+    fn kill_mid_boot(&self, s: &Started, mark: usize) -> Result<u32, String> {
+        let server = &s.server;
+        let master = s.first.master;
+        server.wait_lines(mark, 1, WITHIN, |l| started(l, master).is_some())?;
+        let lines = server.lines_since(mark);
+        let new = lines
+            .iter()
+            .find_map(|l| started(l, master))
+            .ok_or("no new master")?;
+        let deadline = Instant::now() + TIMEOUT;
+        while children(new).len() < WORKERS {
+            if Instant::now() >= deadline {
+                return Err(format!("new master [{new}] forked {:?}", children(new)));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        server.signal("KILL", new)?;
+        Ok(new)
+    }
+}
+
+/// The new master's pid in `Upgrade: executing PATH as new master [PID] ...`
+/// logged by `old`.
+fn started(line: &str, old: u32) -> Option<u32> {
+    let rest = line.split_once(&format!("[{old}] Upgrade: executing "))?.1;
+    let pid = rest.split_once(" as new master [")?.1.split_once(']')?.0;
+    pid.parse().ok()
+}
+
+/// Whether `old` still serves: its workers are the same, and one of them
+/// answered with build a.
+fn serves(old: &Generation, answer: &Result<String, String>) -> Result<String, String> {
+    let mut now = children(old.master);
+    now.sort_unstable();
+    let mut before = old.workers.clone();
+    before.sort_unstable();
+    if now != before {
+        return Err(format!("workers {before:?} then {now:?}"));
+    }
+    let answer = answer.as_ref().map_err(|e| format!("no answer: {e}"))?;
+    let by_old = pid_of(answer).is_some_and(|p| before.contains(&p));
+    if by_old && version_of(answer) == Some(VERSIONS[0]) {
+        Ok(format!("answered {answer:?}"))
+    } else {
+        Err(format!("answered {answer:?}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_new_master_of_an_attempt() {
+        let line = "INFO [10] Upgrade: executing /t/current as new master [42] with 1 listeners";
+        assert_eq!(started(line, 10), Some(42));
+        assert_eq!(started(line, 42), None);
+        assert_eq!(
+            Case::NeverReady.reason("/t/current"),
+            "was not ready within 2s"
+        );
+        let old = Generation {
+            master: std::process::id(),
+            workers: Vec::new(),
+        };
+        let answer = Ok("worker 0 pid 1 version a".to_owned());
+        assert!(serves(&old, &answer).is_err());
+    }
+}
