@@ -150,10 +150,12 @@ impl Upgrades {
             format!("an ERROR saying \"{reason}\": {error_text}"),
         );
         if let Some(killed) = killed {
+            let killed = killed.map_err(|e| format!("not killed: {e}"));
             phase.check(
                 killed.is_ok(),
                 format!(
-                    "the new master was SIGKILLed while its {WORKERS} workers booted: {killed:?}"
+                    "SIGKILLed before it was ready: {}",
+                    killed.unwrap_or_else(|e| e)
                 ),
             );
         }
@@ -181,8 +183,9 @@ impl Upgrades {
         Ok(phase)
     }
 
-    /// Waits for the new master to have forked every worker, then SIGKILLs it.
-    fn kill_mid_boot(&self, s: &Started, mark: usize) -> Result<u32, String> {
+    /// Waits for the new master to have forked every worker, then SIGKILLs it:
+    /// which master, and how many workers it had forked.
+    fn kill_mid_boot(&self, s: &Started, mark: usize) -> Result<String, String> {
         let server = &s.server;
         let master = s.first.master;
         server.wait_lines(mark, 1, WITHIN, |l| started(l, master).is_some())?;
@@ -191,15 +194,17 @@ impl Upgrades {
             .iter()
             .find_map(|l| started(l, master))
             .ok_or("no new master")?;
-        let deadline = Instant::now() + TIMEOUT;
-        while children(new).len() < WORKERS {
-            if Instant::now() >= deadline {
-                return Err(format!("new master [{new}] forked {:?}", children(new)));
-            }
+        // Its workers forked, preferably; but killed well within the upgrade
+        // timeout in any case (a loaded machine may fork slowly).
+        let deadline = Instant::now() + TIMEOUT / 2;
+        while children(new).len() < WORKERS && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
         }
+        let forked = children(new).len();
         server.signal("KILL", new)?;
-        Ok(new)
+        Ok(format!(
+            "new master [{new}] with {forked} of {WORKERS} workers forked"
+        ))
     }
 }
 
