@@ -27,8 +27,8 @@
 //! `--phase upgrade` runs the binary-upgrade phases instead (`upgrade/`: two
 //! builds of the HTTP example, 10 SIGUSR2s under wrk alternating between them,
 //! the same with slow boots, each failed attempt), with `--write` to their own
-//! section of BENCHMARKS.md. It builds the example twice and takes minutes: the
-//! functional suite does not run it.
+//! section of BENCHMARKS.md. It builds the example twice (only the example is
+//! recompiled); the functional suite runs its `--smoke`.
 
 mod idle;
 mod phases;

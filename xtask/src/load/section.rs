@@ -116,17 +116,19 @@ pub(crate) fn render(key: Key, header: &Header, phases: &[Phase]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{begin}");
     let runs = if key.upgrade {
-        "one wrk run per phase"
+        "one wrk run per phase, each with
+something done to the master or its workers meanwhile. The task checks claims
+after each run and fails if one does not hold."
     } else {
         "one wrk run per phase (the overhead
-comparison alternates several)"
+comparison alternates several), each with something done to the master or its
+workers meanwhile. The task checks claims after each run and fails if one does
+not hold."
     };
     let _ = write!(
         out,
         "{} under
-`wrk --latency -t2 -c32` on loopback, {runs}, each with something done to the master or its
-workers meanwhile. The task checks claims after each run and fails if one does
-not hold.
+`wrk --latency -t2 -c32` on loopback, {runs}
 
 - Date: {}
 - Machine: {} (wrk and the server share the 2 cores)

@@ -13,7 +13,7 @@
 use std::time::{Duration, Instant};
 
 use super::generation::{self, Generation, pid_of, version_of, wait_group};
-use super::{STEADY, Started, Upgrades, VERSIONS, WITHIN, judge};
+use super::{Started, Upgrades, VERSIONS, WITHIN, judge};
 use crate::bench::procfs::children;
 use crate::load::report::Phase;
 use crate::load::server::WORKERS;
@@ -91,9 +91,9 @@ impl Upgrades {
         }
         let run = wrk::Run::start(&self.url(), 3600)?;
         eprintln!("$ {} (stopped with SIGINT)", run.command);
-        std::thread::sleep(STEADY);
+        std::thread::sleep(self.plan.steady);
         let series = self.series(&s, 1, WITHIN, |_| None);
-        std::thread::sleep(STEADY);
+        std::thread::sleep(self.plan.steady);
         run.interrupt()?;
         let report = run.finish()?.0;
         let load = "SIGUSR2; build b installed".to_owned();
@@ -120,7 +120,7 @@ impl Upgrades {
         }
         let run = wrk::Run::start(&self.url(), 3600)?;
         eprintln!("$ {} (stopped with SIGINT)", run.command);
-        std::thread::sleep(STEADY);
+        std::thread::sleep(self.plan.steady);
         let server = &s.server;
         let mark = server.mark();
         server.signal("USR2", old.master)?;
@@ -135,7 +135,7 @@ impl Upgrades {
         let error = lines.iter().find(|l| l.contains("Upgrade failed: "));
         let new = lines.iter().find_map(|l| started(l, old.master));
         let left = wait_group(server.pid, &old.pids(), WITHIN);
-        std::thread::sleep(STEADY);
+        std::thread::sleep(self.plan.steady);
         let answer = generation::ask(self.port);
         run.interrupt()?;
         let report = run.finish()?.0;
