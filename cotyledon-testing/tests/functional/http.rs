@@ -16,9 +16,9 @@
 //! twice (versions a and b) and upgrades it with SIGUSR2 under wrk between the
 //! two: 3 upgrades in 3 s, 2 with 500 ms boots, then each failed attempt (not
 //! executable, missing, exiting at once, never ready in time, SIGKILLed
-//! mid-boot) and a last upgrade: not one failed request, the new build
-//! answering after each upgrade, nothing of an old generation or of a failed
-//! attempt left.
+//! mid-boot) and an upgrade after the last: not one failed request, the new
+//! build answering after each upgrade, nothing of an old generation or of a
+//! failed attempt left, the listening socket's mode unchanged by a failure.
 //!
 //! The task builds the example in release mode and installs wrk (the Debian
 //! package) when it is missing. It waits for every server it starts to be gone
@@ -106,7 +106,7 @@ fn http_server_through_binary_upgrades_under_wrk_fails_no_request() {
         "| failed upgrade: new master exits at once |",
         "| failed upgrade: never ready in time |",
         "| failed upgrade: new master SIGKILLed mid-boot |",
-        "| upgrade after the failed attempts |",
+        "| upgrade after a failed attempt |",
     ] {
         assert!(stdout.contains(phase), "no row {phase}:\n{stdout}");
     }

@@ -246,28 +246,6 @@ impl Server {
         Ok(status)
     }
 
-    /// Waits until no process holds the log pipe any more: after a binary
-    /// upgrade, the master started here is gone, but the masters after it (its
-    /// descendants, no children of ours) write to the same pipe.
-    pub(crate) fn wait_log_closed(&self, within: Duration) -> Result<(), String> {
-        let deadline = Instant::now() + within;
-        while !self.reader.is_finished() {
-            if Instant::now() >= deadline {
-                return Err(format!(
-                    "a process still holds the log pipe after {within:?}; see {}",
-                    self.log.display()
-                ));
-            }
-            std::thread::sleep(POLL);
-        }
-        Ok(())
-    }
-
-    /// The exit status of the master started here, once it has exited.
-    pub(crate) fn try_status(&mut self) -> Option<ExitStatus> {
-        self.child.try_wait().ok().flatten()
-    }
-
     /// Sends `sig` to `pid` (the master or one of its workers), and records it
     /// in the log: `xtask: kill -SIG PID`, with its duration when it was slow or
     /// failed, so that the log tells a late signal from a late reaction.

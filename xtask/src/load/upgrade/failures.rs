@@ -1,20 +1,24 @@
 //! The failed upgrades of `cargo xtask load --phase upgrade`, each under wrk
-//! against one master (build a, `--upgrade-timeout-ms 2000`), one after the
-//! other: the deploy path holds a file that is not executable, then nothing,
-//! then a program that exits at once (a shell script, `exit 3`), then build b
-//! told to boot for a minute (a script that execs it with `--boot-delay-ms
-//! 60000`: never ready within the upgrade timeout), then the same killed with
-//! SIGKILL while its workers boot. After each, the old master must have logged
-//! the ERROR saying why, still serve with the same 4 workers, and the process
-//! group must hold nothing else: nothing of the attempt left. Then build b is
-//! installed and a last SIGUSR2 must upgrade: a failed attempt blocks no later
-//! one.
+//! against a master of its own (build a, `--upgrade-timeout-ms 2000`): the
+//! deploy path holds a file that is not executable; nothing; a program that
+//! exits at once (a shell script, `exit 3`); build b told to boot for a minute
+//! (a script that execs it with `--boot-delay-ms 60000`: never ready within
+//! the upgrade timeout); the same, SIGKILLed while its workers boot. After
+//! each, the old master must have logged the ERROR saying why and still serve
+//! with the same 4 workers; the process group must hold nothing else (nothing
+//! of the attempt left); and the listening socket must be in the mode the old
+//! workers set (non-blocking in both examples): its file status flags are
+//! shared by every process holding it, so a new master that changed them would
+//! change them under the old one. Then SIGTERM must stop the old master
+//! cleanly; but after the last case, build b is installed and a SIGUSR2 must
+//! upgrade: a failed attempt blocks no later one.
 
 use std::time::{Duration, Instant};
 
 use super::generation::{self, Generation, pid_of, version_of, wait_group};
 use super::{Started, Upgrades, VERSIONS, WITHIN, judge};
 use crate::bench::procfs::children;
+use crate::load::procfs::{O_NONBLOCK, listener_flags};
 use crate::load::report::Phase;
 use crate::load::server::WORKERS;
 use crate::load::wrk;
@@ -78,17 +82,29 @@ impl Case {
 }
 
 impl Upgrades {
-    /// One phase per case, then the upgrade that must succeed after them.
+    /// One phase per case, each with a master of its own (a case must not
+    /// inherit what the previous one did), then the upgrade that must succeed
+    /// after the last one, on its master.
     pub(super) fn failures(&self) -> Result<Vec<Phase>, String> {
         let extra = [
             "--upgrade-timeout-ms".to_owned(),
             TIMEOUT.as_millis().to_string(),
         ];
-        let s = self.start("upgrade-failures", &extra, Duration::ZERO)?;
         let mut phases = Vec::new();
-        for case in Case::ALL {
-            phases.push(self.case(&s, case)?);
+        let mut last = None;
+        for (i, case) in Case::ALL.into_iter().enumerate() {
+            let name = format!("upgrade-failed-{}", i + 1);
+            let s = self.start(&name, &extra, Duration::ZERO)?;
+            let mut phase = self.case(&s, case)?;
+            if i + 1 < Case::ALL.len() {
+                let master = s.first.master;
+                self.stop(s, master, &mut phase)?;
+            } else {
+                last = Some(s);
+            }
+            phases.push(phase);
         }
+        let s = last.ok_or("no failure case")?;
         let run = wrk::Run::start(&self.url(), 3600)?;
         eprintln!("$ {} (stopped with SIGINT)", run.command);
         std::thread::sleep(self.plan.steady);
@@ -97,7 +113,7 @@ impl Upgrades {
         run.interrupt()?;
         let report = run.finish()?.0;
         let load = "SIGUSR2; build b installed".to_owned();
-        let mut phase = Phase::new("upgrade after the failed attempts", load, report);
+        let mut phase = Phase::new("upgrade after a failed attempt", load, report);
         phase.check_no_failure();
         judge(&mut phase, &series, 1);
         self.stop(s, series.last(), &mut phase)?;
@@ -122,6 +138,11 @@ impl Upgrades {
         eprintln!("$ {} (stopped with SIGINT)", run.command);
         std::thread::sleep(self.plan.steady);
         let server = &s.server;
+        let blocking = || {
+            let flags = listener_flags(old.workers[0], self.port);
+            flags.map(|f| f & O_NONBLOCK == 0)
+        };
+        let was_blocking = blocking();
         let mark = server.mark();
         server.signal("USR2", old.master)?;
         let killed = match case {
@@ -135,6 +156,7 @@ impl Upgrades {
         let error = lines.iter().find(|l| l.contains("Upgrade failed: "));
         let new = lines.iter().find_map(|l| started(l, old.master));
         let left = wait_group(server.pid, &old.pids(), WITHIN);
+        let is_blocking = blocking();
         std::thread::sleep(self.plan.steady);
         let answer = generation::ask(self.port);
         run.interrupt()?;
@@ -159,6 +181,21 @@ impl Upgrades {
                 ),
             );
         }
+        let mode = |b: Option<bool>| match b {
+            Some(true) => "blocking",
+            Some(false) => "non-blocking",
+            None => "unknown",
+        };
+        phase.check(
+            was_blocking.is_some() && was_blocking == is_blocking,
+            format!(
+                "the listening socket's mode is as the old workers set it: {} before, {} \
+                 after (O_NONBLOCK belongs to the socket, shared by every process that \
+                 holds it)",
+                mode(was_blocking),
+                mode(is_blocking)
+            ),
+        );
         let serving = serves(old, &answer);
         phase.check(
             serving.is_ok(),

@@ -38,14 +38,17 @@ connection is answered by the new build.
 Phases: *binary upgrades*: 10 SIGUSR2s in 20 s, alternating builds b, a, b...;
 *slow boot*: the same with workers that take 2 s to be ready
 (`--boot-delay-ms 2000`), each upgrade once the previous is done (the old
-workers serve until the new ones are ready: p99 under 100 ms); then one master
-with `--upgrade-timeout-ms 2000` through each failed attempt, each under a wrk
-run of its own: build b without its execute bits, nothing at the deploy path, a
-script that exits 3, build b booting for 60 s (a script that execs it with
-`--boot-delay-ms 60000`): not ready within the timeout, the same SIGKILLed while
-its workers boot. After each, the ERROR line, the old master still serving with
-the same 4 workers, and nothing of the attempt left in the process group; then
-build b is installed and a last SIGUSR2 upgrades.
+workers serve until the new ones are ready: p99 under 100 ms); then each failed
+attempt, each on a master of its own with `--upgrade-timeout-ms 2000` under a
+wrk run of its own: build b without its execute bits, nothing at the deploy
+path, a script that exits 3, build b booting for 60 s (a script that execs it
+with `--boot-delay-ms 60000`): not ready within the timeout, the same SIGKILLed
+while its workers boot. After each, the ERROR line, the old master still
+serving with the same 4 workers, nothing of the attempt left in the process
+group, and the listening socket in the mode the old workers set (non-blocking:
+the file status flags belong to the socket, shared by both masters' processes);
+then SIGTERM stops the old master, but after the last case build b is installed
+and a SIGUSR2 upgrades.
 
 Checks and notes of this run:
 
