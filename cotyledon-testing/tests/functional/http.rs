@@ -16,7 +16,8 @@
 //! twice (versions a and b) and upgrades it with SIGUSR2 under wrk between the
 //! two: 3 upgrades in 3 s, 2 with 500 ms boots, then each failed attempt (not
 //! executable, missing, exiting at once, never ready in time, SIGKILLed
-//! mid-boot) and an upgrade after the last: not one failed request, the new
+//! mid-boot) and an upgrade after the last: not one failed request (on
+//! keep-alive connections or on a new connection per request), the new
 //! build answering after each upgrade, nothing of an old generation or of a
 //! failed attempt left, the listening socket's mode unchanged by a failure.
 //!

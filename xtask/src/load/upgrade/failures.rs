@@ -16,12 +16,12 @@
 use std::time::{Duration, Instant};
 
 use super::generation::{self, Generation, pid_of, version_of, wait_group};
+use super::load::Load;
 use super::{Started, Upgrades, VERSIONS, WITHIN, judge};
 use crate::bench::procfs::children;
 use crate::load::procfs::{O_NONBLOCK, listener_flags};
 use crate::load::report::Phase;
 use crate::load::server::WORKERS;
-use crate::load::wrk;
 
 /// The failure server's upgrade timeout.
 const TIMEOUT: Duration = Duration::from_secs(2);
@@ -105,16 +105,13 @@ impl Upgrades {
             phases.push(phase);
         }
         let s = last.ok_or("no failure case")?;
-        let run = wrk::Run::start(&self.url(), 3600)?;
-        eprintln!("$ {} (stopped with SIGINT)", run.command);
+        let run = Load::start(&self.url(), 3600)?;
         std::thread::sleep(self.plan.steady);
         let series = self.series(&s, 1, WITHIN, |_| None);
         std::thread::sleep(self.plan.steady);
         run.interrupt()?;
-        let report = run.finish()?.0;
         let load = "SIGUSR2; build b installed".to_owned();
-        let mut phase = Phase::new("upgrade after a failed attempt", load, report);
-        phase.check_no_failure();
+        let mut phase = run.finish("upgrade after a failed attempt", load)?;
         judge(&mut phase, &series, 1);
         self.stop(s, series.last(), &mut phase)?;
         phases.push(phase);
@@ -134,8 +131,7 @@ impl Upgrades {
                 self.deploy.install_script(&exec)?;
             }
         }
-        let run = wrk::Run::start(&self.url(), 3600)?;
-        eprintln!("$ {} (stopped with SIGINT)", run.command);
+        let run = Load::start(&self.url(), 3600)?;
         std::thread::sleep(self.plan.steady);
         let server = &s.server;
         let blocking = || {
@@ -160,10 +156,8 @@ impl Upgrades {
         std::thread::sleep(self.plan.steady);
         let answer = generation::ask(self.port);
         run.interrupt()?;
-        let report = run.finish()?.0;
 
-        let mut phase = Phase::new(case.name(), case.load(), report);
-        phase.check_no_failure();
+        let mut phase = run.finish(case.name(), case.load())?;
         let current = self.deploy.current.display().to_string();
         let reason = case.reason(&current);
         let error_text = error.map_or(format!("{said:?}"), |l| format!("`{l}`"));

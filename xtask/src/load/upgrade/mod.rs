@@ -1,6 +1,7 @@
 //! `cargo xtask load --phase upgrade`: binary upgrades (SIGUSR2) of the HTTP
 //! example under wrk, between two builds told apart by the version in their
-//! responses (`deploy.rs`). Three kinds of phases, each a wrk run against a
+//! responses (`deploy.rs`). Three kinds of phases, each under load (the usual
+//! wrk run and one that opens a connection per request, `load.rs`) against a
 //! master started from the deploy path with 4 workers:
 //!
 //! - *binary upgrades*: 10 upgrades in 20 s, alternating b, a, b...: each
@@ -26,6 +27,7 @@
 mod deploy;
 mod failures;
 mod generation;
+mod load;
 pub(crate) mod section;
 
 use std::path::PathBuf;
@@ -35,10 +37,10 @@ use std::time::{Duration, Instant};
 use super::Example;
 use super::report::{Phase, latency};
 use super::server::{Server, WORKERS};
-use super::wrk;
 use crate::bench::procfs::group_members;
 use deploy::{Deploy, VERSIONS};
 use generation::{Generation, Upgraded, upgrade, version_of};
+use load::Load;
 
 /// How much to run.
 pub(crate) struct Plan {
@@ -261,16 +263,13 @@ impl Upgrades {
     fn upgrades(&self) -> Result<Phase, String> {
         let (secs, n) = self.plan.upgrades;
         let s = self.start("upgrade", &[], Duration::ZERO)?;
-        let run = wrk::Run::start(&self.url(), secs)?;
-        eprintln!("$ {}", run.command);
+        let run = Load::start(&self.url(), secs)?;
         let start = Instant::now();
         let step = Duration::from_secs(secs) / u32::try_from(n).unwrap_or(1).max(1);
         let at = |i: usize| Some(start + step * u32::try_from(i).unwrap_or(0) + step / 2);
         let series = self.series(&s, n, WITHIN, at);
-        let report = run.finish()?.0;
         let load = format!("{secs} s, {n} SIGUSR2s, builds b, a, b...");
-        let mut phase = Phase::new("binary upgrades", load, report);
-        phase.check_no_failure();
+        let mut phase = run.finish("binary upgrades", load)?;
         judge(&mut phase, &series, n);
         self.stop(s, series.last(), &mut phase)?;
         Ok(phase)
@@ -282,19 +281,16 @@ impl Upgrades {
         let (boot, n) = self.plan.slow_boot;
         let extra = ["--boot-delay-ms".to_owned(), boot.as_millis().to_string()];
         let s = self.start("upgrade-slow-boot", &extra, boot)?;
-        let run = wrk::Run::start(&self.url(), 3600)?;
-        eprintln!("$ {} (stopped with SIGINT)", run.command);
+        let run = Load::start(&self.url(), 3600)?;
         std::thread::sleep(self.plan.steady);
         let series = self.series(&s, n, boot + WITHIN, |_| None);
         std::thread::sleep(self.plan.steady);
         run.interrupt()?;
-        let report = run.finish()?.0;
         let load = format!(
             "{n} SIGUSR2s, each once the previous is done; boot {} ms",
             boot.as_millis()
         );
-        let mut phase = Phase::new("binary upgrades, slow boot", load, report);
-        phase.check_no_failure();
+        let mut phase = run.finish("binary upgrades, slow boot", load)?;
         judge(&mut phase, &series, n);
         let p99 = phase.report.p99;
         let text = format!("p99 {} < {}", latency(p99), latency(P99_LIMIT));

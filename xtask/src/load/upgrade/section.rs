@@ -23,6 +23,12 @@ upgrades (SIGUSR2)"
 
 /// What the phases of the upgrade sections are.
 pub(crate) const PHASES: &str = "
+Besides the usual wrk run, whose figures the table shows (32 keep-alive
+connections, reopened only when a draining worker closes one), a second wrk
+(`-t1 -c4 -H 'Connection: close'`) opens a new connection for every request
+all along, so that the accept path of both generations is under load too: its
+errors and non-2xx must be 0 as well, and its latencies are in the notes.
+
 The example is built twice in release, with `HTTP_SERVER_VERSION=a` and `=b` at
 compile time (each response says `version a` or `version b`), and build a is
 installed at a deploy path (`target/upgrade-builds/current`) and started from
