@@ -41,7 +41,7 @@ pub(crate) fn usage(program: &str, single: bool) -> String {
     );
     if single {
         text.push_str(&format!(
-            "\n       {program} --single-process [--listen ADDR] [--workers N]"
+            "\n       {program} --single-process [--listen ADDR] [--workers N] [--version-tag TAG]"
         ));
     }
     text
