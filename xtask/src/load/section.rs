@@ -116,9 +116,9 @@ pub(crate) fn render(key: Key, header: &Header, phases: &[Phase]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{begin}");
     let runs = if key.upgrade {
-        "one wrk run per phase, each with
-something done to the master or its workers meanwhile. The task checks claims
-after each run and fails if one does not hold."
+        "two wrk runs at once per phase (see
+below), each phase with something done to the master or its workers meanwhile.
+The task checks claims after each phase and fails if one does not hold."
     } else {
         "one wrk run per phase (the overhead
 comparison alternates several), each with something done to the master or its
