@@ -41,7 +41,9 @@ impl Load {
     /// Waits for both reports: a phase with the first run's figures in the
     /// table, and the checks that neither failed a request.
     pub(super) fn finish(self, name: &'static str, load: String) -> Result<Phase, String> {
-        let command = self.fresh.command.clone();
+        // Without its duration and port, which change from run to run.
+        let (threads, connections) = FRESH;
+        let command = format!("wrk -t{threads} -c{connections} -H 'Connection: close'");
         let kept = self.kept.finish()?.0;
         let fresh = self.fresh.finish()?.0;
         let mut phase = Phase::new(name, load, kept);
