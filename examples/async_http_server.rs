@@ -5,8 +5,9 @@
 //! ```text
 //! cargo run --release -p cotyledon-core --features drain --example async_http_server -- \
 //!     --listen 127.0.0.1:8080 --workers 4
-//! curl http://127.0.0.1:8080/        # worker 2 pid 12345
+//! curl http://127.0.0.1:8080/        # worker 2 pid 12345 version 0.1.0
 //! kill -HUP <master pid>             # rolling restart of the workers
+//! kill -USR2 <master pid>            # binary upgrade: a new master, same socket
 //! kill -TERM <master pid>            # drain in-flight requests, exit 0
 //! ```
 //!
@@ -15,9 +16,16 @@
 //! (default 4), `--boot-delay-ms MS` (each worker takes that long before it is
 //! ready; default 0), `--reload rolling|all-at-once` (what SIGHUP does;
 //! default rolling, one worker at a time, the next once the replacement is
-//! ready) and `--max-lifetime-ms MS` (recycle each worker after about that long).
+//! ready), `--max-lifetime-ms MS` (recycle each worker after about that long),
+//! `--upgrade-timeout-ms MS` (how long the new master of a binary upgrade,
+//! SIGUSR2, may take to get every worker ready; default 60 s) and `--version-tag
+//! TAG` (the version string of the responses, `worker ID pid PID version V`: the
+//! flag, else the environment's `HTTP_SERVER_VERSION`, else the one compiled in,
+//! else the package version; only the compiled-in one differs between the two
+//! masters of an upgrade, which get the same arguments and environment).
 //! `--single-process` is `http_server`'s only. `cargo xtask load --example
-//! async_http_server` runs it under wrk.
+//! async_http_server` runs it under wrk, `... --phase upgrade` through 10 binary
+//! upgrades between two builds.
 //!
 //! Each worker builds its tokio runtime after the fork: a current-thread one
 //! ([`Tokio::new`]), one event loop per worker process. That is the pre-fork
@@ -68,8 +76,8 @@ struct HttpWorker {
 
 impl HttpWorker {
     /// Built in the worker process, right after the fork.
-    fn new(id: WorkerId, boot_delay: Duration) -> Tokio<HttpWorker> {
-        let hello = format!("worker {id} pid {}\n", std::process::id());
+    fn new(id: WorkerId, boot_delay: Duration, version: &str) -> Tokio<HttpWorker> {
+        let hello = format!("worker {id} pid {} version {version}\n", std::process::id());
         Tokio::new(HttpWorker {
             id,
             boot_delay,

@@ -3,8 +3,9 @@
 //!
 //! ```text
 //! cargo run --release --example http_server -- --listen 127.0.0.1:8080 --workers 4
-//! curl http://127.0.0.1:8080/        # worker 2 pid 12345
+//! curl http://127.0.0.1:8080/        # worker 2 pid 12345 version 0.1.0
 //! kill -HUP <master pid>             # rolling restart of the workers
+//! kill -USR2 <master pid>            # binary upgrade: a new master, same socket
 //! kill -TERM <master pid>            # drain in-flight requests, exit 0
 //! ```
 //!
@@ -14,7 +15,22 @@
 //! `--reload rolling|all-at-once` (what SIGHUP does; default rolling) and
 //! `--max-lifetime-ms MS` (recycle each worker after about that long,
 //! `max_lifetime`: each worker id on a grid of its own, one at a time, each once
-//! the previous replacement is ready; 1 ms to 30 days, default never).
+//! the previous replacement is ready; 1 ms to 30 days, default never),
+//! `--upgrade-timeout-ms MS` (how long the new master of a binary upgrade may
+//! take to get every worker ready, `upgrade_timeout`; 1 ms to a day, default
+//! 60 s) and `--version-tag TAG` (the version string of the responses, 1 to 64
+//! visible ASCII characters).
+//!
+//! Each response says which build answered: `worker ID pid PID version V`, V
+//! being `--version-tag`, else the environment's `HTTP_SERVER_VERSION`, else
+//! `HTTP_SERVER_VERSION` as it was when the example was compiled
+//! (`HTTP_SERVER_VERSION=b cargo build --release --example http_server`), else
+//! the package version; the master logs it at start (`http_server version V`).
+//! SIGUSR2 starts the binary at the path the master was started from as a new
+//! master with the same arguments and environment (so the flag and the run-time
+//! variable stay what they were; the compiled-in one is the new build's), hands
+//! it the listening socket, and leaves once its workers are ready: `cargo xtask
+//! load --phase upgrade` upgrades it 10 times under wrk between two builds.
 //!
 //! `--single-process` runs the same accept loop and connection handler with no
 //! manager at all, for comparison (`cargo xtask load` measures the manager's
@@ -77,9 +93,9 @@ struct HttpWorker {
 
 impl HttpWorker {
     /// Built in the worker process, right after the fork.
-    fn new(id: WorkerId, boot_delay: Duration) -> std::io::Result<Self> {
+    fn new(id: WorkerId, boot_delay: Duration, version: &str) -> std::io::Result<Self> {
         let drain = Arc::new(Drain::new()?);
-        let hello = format!("worker {id} pid {}\n", std::process::id());
+        let hello = format!("worker {id} pid {} version {version}\n", std::process::id());
         Ok(HttpWorker {
             id,
             boot_delay,

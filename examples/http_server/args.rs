@@ -25,17 +25,23 @@ pub(crate) struct Args {
     pub(crate) max_lifetime: Option<Duration>,
     /// No manager: one process, `workers` accept threads.
     pub(crate) single_process: bool,
+    /// The version string the responses carry (`--version-tag`), if given.
+    pub(crate) version_tag: Option<String>,
+    /// How long the new master of a binary upgrade (SIGUSR2) may take to get
+    /// every worker ready (`None`: cotyledon's default, 60 s).
+    pub(crate) upgrade_timeout: Option<Duration>,
 }
 
 /// The usage line of `program`; `single`: whether it has `--single-process`.
 pub(crate) fn usage(program: &str, single: bool) -> String {
     let mut text = format!(
         "usage: {program} [--listen ADDR] [--workers N] [--boot-delay-ms MS] \
-         [--reload rolling|all-at-once] [--max-lifetime-ms MS]"
+         [--reload rolling|all-at-once] [--max-lifetime-ms MS] \
+         [--upgrade-timeout-ms MS] [--version-tag TAG]"
     );
     if single {
         text.push_str(&format!(
-            "\n       {program} --single-process [--listen ADDR] [--workers N]"
+            "\n       {program} --single-process [--listen ADDR] [--workers N] [--version-tag TAG]"
         ));
     }
     text
@@ -45,6 +51,10 @@ pub(crate) fn usage(program: &str, single: bool) -> String {
 const MAX_BOOT_DELAY_MS: u64 = 3_600_000;
 /// Longest worker lifetime: 30 days.
 const MAX_LIFETIME_MS: u64 = 30 * 24 * 3_600_000;
+/// Longest upgrade timeout: a day (`ServiceManagerBuilder::MAX_UPGRADE_TIMEOUT`).
+const MAX_UPGRADE_TIMEOUT_MS: u64 = 86_400_000;
+/// Longest version string.
+pub(crate) const MAX_VERSION_LEN: usize = 64;
 
 pub(crate) fn parse_args(args: &[String]) -> Result<Args, String> {
     let mut parsed = Args {
@@ -54,6 +64,8 @@ pub(crate) fn parse_args(args: &[String]) -> Result<Args, String> {
         reload: ReloadMode::Rolling,
         max_lifetime: None,
         single_process: false,
+        version_tag: None,
+        upgrade_timeout: None,
     };
     // The first option that only a manager can honour.
     let mut managed: Option<&str> = None;
@@ -100,6 +112,14 @@ pub(crate) fn parse_args(args: &[String]) -> Result<Args, String> {
                 };
                 managed = managed.or(Some(flag));
             }
+            "--upgrade-timeout-ms" => {
+                let ms = millis(flag, value()?, 1, MAX_UPGRADE_TIMEOUT_MS)?;
+                parsed.upgrade_timeout = Some(ms);
+                managed = managed.or(Some(flag));
+            }
+            "--version-tag" => {
+                parsed.version_tag = Some(version(flag, value()?)?.to_owned());
+            }
             "--single-process" => parsed.single_process = true,
             other => return Err(format!("unknown option `{other}`")),
         }
@@ -110,6 +130,19 @@ pub(crate) fn parse_args(args: &[String]) -> Result<Args, String> {
         ));
     }
     Ok(parsed)
+}
+
+/// `text` as a version string: 1 to [`MAX_VERSION_LEN`] visible ASCII
+/// characters (it goes into a response body and a log line as it is).
+pub(crate) fn version<'a>(what: &str, text: &'a str) -> Result<&'a str, String> {
+    let visible = text.bytes().all(|b| b.is_ascii_graphic());
+    if visible && (1..=MAX_VERSION_LEN).contains(&text.len()) {
+        Ok(text)
+    } else {
+        Err(format!(
+            "{what}: 1 to {MAX_VERSION_LEN} visible ASCII characters (no space), not {text:?}"
+        ))
+    }
 }
 
 /// `text` as milliseconds in `min..=max`.
@@ -143,8 +176,14 @@ mod tests {
             "all-at-once",
             "--max-lifetime-ms",
             "4000",
+            "--upgrade-timeout-ms",
+            "3000",
+            "--version-tag",
+            "v2.1-rc1",
         ])
         .unwrap();
+        assert_eq!(args.upgrade_timeout, Some(Duration::from_secs(3)));
+        assert_eq!(args.version_tag.as_deref(), Some("v2.1-rc1"));
         assert_eq!(args.listen, SocketAddr::from(([127, 0, 0, 1], 9000)));
         assert_eq!((args.workers, args.reload), (2, ReloadMode::AllAtOnce));
         assert_eq!(args.boot_delay, Duration::from_millis(500));
@@ -152,6 +191,10 @@ mod tests {
         assert!(!args.single_process);
         let single = parse(&["--single-process", "--workers", "4"]).unwrap();
         assert!(single.single_process && single.max_lifetime.is_none());
+        // A version tag is no manager option: the single process answers with it too.
+        let tagged = parse(&["--single-process", "--version-tag", "b"]).unwrap();
+        assert_eq!(tagged.version_tag.as_deref(), Some("b"));
+        assert_eq!(parse(&[]).unwrap().upgrade_timeout, None);
     }
 
     #[test]
@@ -167,6 +210,13 @@ mod tests {
         assert!(parse(&["--workers", "100000"]).is_err());
         assert!(parse(&["--reload", "sometimes"]).is_err());
         assert!(parse(&["--verbose"]).is_err());
+        assert!(parse(&["--upgrade-timeout-ms", "0"]).is_err());
+        assert!(parse(&["--upgrade-timeout-ms", "86400001"]).is_err());
+        assert!(parse(&["--version-tag"]).is_err());
+        for bad in ["", "a b", "a\nb", "é", &"x".repeat(MAX_VERSION_LEN + 1)] {
+            let err = parse(&["--version-tag", bad]).unwrap_err();
+            assert!(err.starts_with("--version-tag: 1 to 64 visible"), "{err}");
+        }
     }
 
     #[test]
@@ -178,6 +228,7 @@ mod tests {
         );
         assert!(parse(&["--single-process", "--reload", "rolling"]).is_err());
         assert!(parse(&["--single-process", "--boot-delay-ms", "1"]).is_err());
+        assert!(parse(&["--single-process", "--upgrade-timeout-ms", "1"]).is_err());
         assert!(usage("x", true).contains("x --single-process"));
         assert!(!usage("x", false).contains("--single-process"));
     }

@@ -21,8 +21,9 @@ use nix::sys::socket::{
 use crate::accept::Acceptor;
 use crate::drain::Drain;
 
-/// Serves on `addr` with `threads` accept loops, until the process is killed.
-pub(crate) fn serve(addr: SocketAddr, threads: usize) -> Result<(), BoxError> {
+/// Serves on `addr` with `threads` accept loops, answering with `version`, until
+/// the process is killed.
+pub(crate) fn serve(addr: SocketAddr, threads: usize, version: &str) -> Result<(), BoxError> {
     let listener = bind_like_the_manager(addr)?;
     listener.set_nonblocking(true)?;
     info!("http_server on http://{addr}: one process, {threads} accept threads");
@@ -31,8 +32,8 @@ pub(crate) fn serve(addr: SocketAddr, threads: usize) -> Result<(), BoxError> {
     std::thread::scope(|scope| {
         let loops: Vec<_> = (0..threads)
             .map(|i| {
-                // As long as a worker's `worker I pid P`.
-                let hello = format!("thread {i} pid {}\n", std::process::id());
+                // As long as a worker's `worker I pid P version V`.
+                let hello = format!("thread {i} pid {} version {version}\n", std::process::id());
                 let acceptor = Acceptor::new(hello, drain.clone());
                 let listener = &listener;
                 std::thread::Builder::new()

@@ -44,7 +44,7 @@ Tasks:
                          chaos/soak run of the chaos_app scenario (default
                          60 s, 50 workers): kills, stops, SIGHUP bursts,
                          rescaling; `cargo xtask chaos --help` lists ARGS
-  load [--smoke] [--write] [--port P] [--example NAME]
+  load [--smoke] [--write] [--port P] [--example NAME] [--phase upgrade]
                          the http_server example (or NAME: async_http_server,
                          its twin on hyper-util and tokio; 4 workers) under wrk
                          on loopback: baseline, SIGKILLs, rolling reloads, the
@@ -54,7 +54,10 @@ Tasks:
                          a table per phase, non-zero exit if a check fails
                          (installs wrk with apt-get when it is missing;
                          --smoke: under 10 s of load; --write: the figures
-                         go to the example's section of BENCHMARKS.md)
+                         go to the example's section of BENCHMARKS.md;
+                         --phase upgrade: instead, two builds of NAME and
+                         10 binary upgrades (SIGUSR2) between them, then 10
+                         with 2 s boots, then each failed attempt)
   modgraph [--edges] [--strict] [--literal] [--src DIR]
                          the import cycles of cotyledon-core's modules (or of
                          the crate with DIR/lib.rs) beyond a module and its

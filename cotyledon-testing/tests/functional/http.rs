@@ -12,7 +12,14 @@
 //! are judged by the full `cargo xtask load` only: this runs next to other tests
 //! on a 2-core machine. `--example axum_service` runs a user's axum service
 //! with cotyledon's drain (`examples/axum_service.rs`) through 5 rolling reloads
-//! under wrk: not one failed request.
+//! under wrk: not one failed request. `--phase upgrade` builds `http_server`
+//! twice (versions a and b) and upgrades it with SIGUSR2 under wrk between the
+//! two: 3 upgrades in 3 s, 2 with 500 ms boots, then each failed attempt (not
+//! executable, missing, exiting at once, never ready in time, SIGKILLed
+//! mid-boot) and an upgrade after the last: not one failed request (on
+//! keep-alive connections or on a new connection per request), the new
+//! build answering after each upgrade, nothing of an old generation or of a
+//! failed attempt left, the listening socket's mode unchanged by a failure.
 //!
 //! The task builds the example in release mode and installs wrk (the Debian
 //! package) when it is missing. It waits for every server it starts to be gone
@@ -35,7 +42,8 @@ fn workspace_root() -> PathBuf {
         .to_owned()
 }
 
-/// Live processes running the example binary `exe`, by /proc/PID/exe.
+/// Live processes running the example binary `exe` (or a program under the
+/// directory `exe`), by /proc/PID/exe.
 fn processes_of(exe: &Path) -> Vec<i32> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
@@ -44,7 +52,7 @@ fn processes_of(exe: &Path) -> Vec<i32> {
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
         .filter(|pid| {
-            std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|p| p == exe)
+            std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|p| p.starts_with(exe))
                 && state(*pid) != Some('Z')
         })
         .collect()
@@ -85,6 +93,28 @@ fn a_users_axum_service_with_the_drain_drops_no_request_through_rolling_reloads(
     );
 }
 
+#[test]
+fn http_server_through_binary_upgrades_under_wrk_fails_no_request() {
+    let args = ["--phase", "upgrade"];
+    let Some(stdout) = run_load_smoke("upgrade-builds", &args) else {
+        return;
+    };
+    for phase in [
+        "| binary upgrades | 3 s, 3 SIGUSR2s, builds b, a, b... |",
+        "| binary upgrades, slow boot |",
+        "| failed upgrade: binary not executable |",
+        "| failed upgrade: binary missing |",
+        "| failed upgrade: new master exits at once |",
+        "| failed upgrade: never ready in time |",
+        "| failed upgrade: new master SIGKILLed mid-boot |",
+        "| upgrade after a failed attempt |",
+    ] {
+        assert!(stdout.contains(phase), "no row {phase}:\n{stdout}");
+    }
+    let answered = "a new connection was answered by the new build: b, a, b\n";
+    assert!(stdout.contains(answered), "{stdout}");
+}
+
 /// Runs `cargo xtask load --smoke ARGS` against the HTTP server `example` and
 /// checks that it passed, printed a row per phase, and left no process.
 fn load_smoke(example: &str, args: &[&str]) {
@@ -113,7 +143,7 @@ fn load_smoke(example: &str, args: &[&str]) {
 
 /// Runs `cargo xtask load --smoke ARGS` against the example `example`, checks
 /// that every check passed and that no process of the example is left; what it
-/// printed.
+/// printed. `example` `upgrade-builds`: the builds of `--phase upgrade`.
 /// `None` under `--under-load`: skipped.
 fn run_load_smoke(example: &str, args: &[&str]) -> Option<String> {
     if crate::under_load() {
@@ -132,7 +162,10 @@ fn run_load_smoke(example: &str, args: &[&str]) -> Option<String> {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(|d| workspace_root().join(d))
         .unwrap_or_else(|| workspace_root().join("target"));
-    let servers = Servers(target.join("release/examples").join(example));
+    let servers = Servers(match example {
+        "upgrade-builds" => target.join(example),
+        _ => target.join("release/examples").join(example),
+    });
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut load = Scenario::builder(&cargo, "xtask")
         .arg("load")

@@ -1,4 +1,5 @@
-//! `cargo xtask load [--smoke] [--write] [--port P] [--example NAME]`: a pre-fork
+//! `cargo xtask load [--smoke] [--write] [--port P] [--example NAME] [--phase
+//! upgrade]`: a pre-fork
 //! HTTP example under real load, with `wrk`, on loopback: `http_server` (the
 //! default) or its async twin `async_http_server` (hyper-util on tokio); or a user's
 //! axum service through rolling reloads, with the drain (`axum_service`) or
@@ -22,6 +23,12 @@
 //! runs. `--write` puts the full run's figures in the example's section of
 //! BENCHMARKS.md (`section.rs`) once every check passed. The servers'
 //! logs go to `target/load/`.
+//!
+//! `--phase upgrade` runs the binary-upgrade phases instead (`upgrade/`: two
+//! builds of the HTTP example, 10 SIGUSR2s under wrk alternating between them,
+//! the same with slow boots, each failed attempt), with `--write` to their own
+//! section of BENCHMARKS.md. It builds the example twice (only the example is
+//! recompiled); the functional suite runs its `--smoke`.
 
 mod idle;
 mod phases;
@@ -29,6 +36,7 @@ mod procfs;
 mod report;
 pub(crate) mod section;
 pub(crate) mod server;
+mod upgrade;
 mod user;
 mod wrk;
 
@@ -95,6 +103,8 @@ struct Options {
     write: bool,
     port: Option<u16>,
     example: Example,
+    /// `--phase upgrade`: the binary-upgrade phases only.
+    upgrade: bool,
 }
 
 fn parse_args(args: &[String]) -> Result<Options, String> {
@@ -121,15 +131,31 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
                         format!("`--example`: one of {}, not `{value}`", names.join(", "))
                     })?;
             }
+            "--phase" => match iter.next().map(String::as_str) {
+                Some("upgrade") => opts.upgrade = true,
+                other => {
+                    return Err(format!(
+                        "`--phase`: `upgrade` (the other phases run without it), not {other:?}"
+                    ));
+                }
+            },
             other => {
                 return Err(format!(
-                    "`load` takes --smoke, --write, --port P and --example NAME, got `{other}`"
+                    "`load` takes --smoke, --write, --port P, --example NAME and --phase \
+                     upgrade, got `{other}`"
                 ));
             }
         }
     }
     if opts.smoke && opts.write {
         return Err("`--write` records the full run: not with `--smoke`".to_owned());
+    }
+    let http = matches!(opts.example, Example::HttpServer | Example::AsyncHttpServer);
+    if opts.upgrade && !http {
+        return Err(format!(
+            "`--phase upgrade` runs http_server or async_http_server, not {}",
+            opts.example.name()
+        ));
     }
 
     Ok(opts)
@@ -140,39 +166,24 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let start = Instant::now();
     wrk::ensure_installed()?;
     let example = opts.example;
-    let bin = build_release_example(example.name(), example.features())?;
     let port = match opts.port {
         Some(port) => port,
         None => free_port()?,
     };
     let logs = target_dir().join("load");
     std::fs::create_dir_all(&logs).map_err(|e| format!("cannot create {}: {e}", logs.display()))?;
-    let phases = match example {
-        Example::AxumService | Example::AxumServiceNaive => {
-            let drained = example == Example::AxumService;
-            user::phases(&bin, port, &logs, opts.smoke, drained)?
-        }
-        Example::HttpServer | Example::AsyncHttpServer => {
-            let mut plan = phases::Plan::new(opts.smoke);
-            if example != Example::HttpServer {
-                // The comparison needs `--single-process`, http_server's only.
-                plan.overhead = None;
-            }
-            let runner = phases::Runner {
-                bin,
-                port,
-                logs,
-                plan,
-            };
-            runner.run_all()?
-        }
+    let phases = if opts.upgrade {
+        upgrade::phases(example, port, logs, opts.smoke)?
+    } else {
+        phases_of(example, port, logs, opts.smoke)?
     };
 
     let smoke = if opts.smoke { " --smoke" } else { "" };
+    let phase = if opts.upgrade { " --phase upgrade" } else { "" };
     let machine = crate::bench::procfs::machine();
     println!(
-        "\n`cargo xtask load{smoke}{}`: {} workers, `wrk --latency -t{} -c{}` on loopback; \
-         {machine}; {}\n",
+        "\n`cargo xtask load{smoke}{}{phase}`: {} workers, `wrk --latency -t{} -c{}` on \
+         loopback; {machine}; {}\n",
         example.flag(),
         server::WORKERS,
         wrk::THREADS,
@@ -195,18 +206,52 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             revision: git_rev(),
             elapsed_s: start.elapsed().as_secs(),
         };
+        let key = section::Key {
+            example,
+            upgrade: opts.upgrade,
+        };
         let path = project_root().join("BENCHMARKS.md");
         let doc = std::fs::read_to_string(&path).unwrap_or_default();
-        let text = section::render(example, &header, &phases);
-        let doc = section::splice(example, &doc, &text);
+        let text = section::render(key, &header, &phases);
+        let doc = section::splice(key, &doc, &text);
         std::fs::write(&path, doc).map_err(|e| format!("{}: {e}", path.display()))?;
         eprintln!(
             "load: wrote the {} section of {}",
-            example.name(),
+            key.title(),
             path.display()
         );
     }
     Ok(())
+}
+
+/// The phases of `example` but the upgrade's.
+fn phases_of(
+    example: Example,
+    port: u16,
+    logs: std::path::PathBuf,
+    smoke: bool,
+) -> Result<Vec<report::Phase>, String> {
+    let bin = build_release_example(example.name(), example.features())?;
+    Ok(match example {
+        Example::AxumService | Example::AxumServiceNaive => {
+            let drained = example == Example::AxumService;
+            user::phases(&bin, port, &logs, smoke, drained)?
+        }
+        Example::HttpServer | Example::AsyncHttpServer => {
+            let mut plan = phases::Plan::new(smoke);
+            if example != Example::HttpServer {
+                // The comparison needs `--single-process`, http_server's only.
+                plan.overhead = None;
+            }
+            let runner = phases::Runner {
+                bin,
+                port,
+                logs,
+                plan,
+            };
+            runner.run_all()?
+        }
+    })
 }
 
 /// A port nothing listens on now (the kernel's pick).
@@ -234,6 +279,7 @@ mod tests {
             write: false,
             port: Some(8081),
             example: Example::HttpServer,
+            upgrade: false,
         };
         assert_eq!(opts, want);
         let example = parse(&["--example", "async_http_server", "--smoke"]).unwrap();
@@ -258,6 +304,16 @@ mod tests {
         assert!(parse(&["--port"]).is_err());
         assert!(parse(&["--port", "0"]).is_err());
         assert!(parse(&["--fast"]).is_err());
+        assert!(parse(&["--phase", "upgrade"]).unwrap().upgrade);
+        let tokio = parse(&["--example", "async_http_server", "--phase", "upgrade"]).unwrap();
+        assert!(tokio.upgrade && tokio.example == Example::AsyncHttpServer);
+        assert!(parse(&["--phase"]).is_err());
+        assert!(parse(&["--phase", "baseline"]).is_err());
+        let axum = parse(&["--example", "axum_service", "--phase", "upgrade"]);
+        assert!(
+            axum.unwrap_err()
+                .contains("http_server or async_http_server")
+        );
     }
 
     #[test]

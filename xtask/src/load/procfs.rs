@@ -17,6 +17,18 @@ pub(crate) fn exists(pid: u32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
+/// Whether a process `pid` exists and is not a zombie (one that has exited but
+/// is not reaped yet has released everything but its pid).
+pub(crate) fn alive(pid: u32) -> bool {
+    let Ok(text) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let state = text
+        .rfind(')')
+        .and_then(|end| text[end + 1..].split_whitespace().next());
+    !matches!(state, Some("Z" | "X") | None)
+}
+
 /// The inodes of the sockets `pid` has open.
 pub(crate) fn socket_inodes(pid: u32) -> HashSet<u64> {
     let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
@@ -74,6 +86,29 @@ fn parse_tcp(text: &str) -> Vec<TcpSocket> {
             })
         })
         .collect()
+}
+
+/// `O_NONBLOCK` in the file status flags of an fd (`fcntl(2)`, Linux's value).
+pub(crate) const O_NONBLOCK: u32 = 0o4000;
+
+/// The file status flags (`flags:` in `/proc/PID/fdinfo/FD`) of the fd
+/// through which `pid` holds the socket listening on `port`. They belong to
+/// the socket's open file description, shared by every process holding it:
+/// one that sets `O_NONBLOCK` sets it for all.
+pub(crate) fn listener_flags(pid: u32, port: u16) -> Option<u32> {
+    let sockets = tcp_sockets();
+    let listening = sockets
+        .iter()
+        .find(|s| s.state == LISTEN && s.local_port == port)?;
+    let target = format!("socket:[{}]", listening.inode);
+    let fds = fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+    let fd = fds
+        .flatten()
+        .find(|fd| fs::read_link(fd.path()).is_ok_and(|t| t.to_str() == Some(target.as_str())))?;
+    let fd = fd.file_name();
+    let info = fs::read_to_string(format!("/proc/{pid}/fdinfo/{}", fd.to_str()?)).ok()?;
+    let flags = info.lines().find_map(|l| l.strip_prefix("flags:"))?;
+    u32::from_str_radix(flags.trim(), 8).ok()
 }
 
 /// How many established connections to `port` the process `pid` holds: each has
@@ -144,6 +179,10 @@ mod tests {
         assert_eq!(accept_queue(port), Some(1));
         let (_server, _) = listener.accept().unwrap();
         assert_eq!(connections_held(me, port), 1);
+        let flags = || listener_flags(me, port).expect("the listener's flags");
+        assert_eq!(flags() & O_NONBLOCK, 0);
+        listener.set_nonblocking(true).unwrap();
+        assert_eq!(flags() & O_NONBLOCK, O_NONBLOCK);
         drop(listener);
         assert_eq!(accept_queue(port), None);
     }

@@ -1,27 +1,77 @@
-//! The `cargo xtask load` sections of BENCHMARKS.md, one per example: each
-//! written by `load [--example NAME] --write` between two markers of its own, and
-//! all kept by `bench --write` when it rewrites the rest.
+//! The `cargo xtask load` sections of BENCHMARKS.md, one per example and one
+//! per example's upgrade phases: each written by `load [--example NAME] [--phase
+//! upgrade] --write` between two markers of its own, and all kept by `bench
+//! --write` when it rewrites the rest.
 
 use std::fmt::Write as _;
 
 use super::Example;
 use super::report::{self, Phase};
+use super::upgrade::section as upgrade;
 
-/// The first and the last line of `example`'s section (`http_server`'s are
+/// Which section: an example's phases, or its upgrade phases.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Key {
+    pub(crate) example: Example,
+    /// `--phase upgrade`.
+    pub(crate) upgrade: bool,
+}
+
+impl From<Example> for Key {
+    /// The section of `example`'s phases.
+    fn from(example: Example) -> Key {
+        Key {
+            example,
+            upgrade: false,
+        }
+    }
+}
+
+impl Key {
+    /// Every section, in the order they are kept in.
+    fn all() -> impl Iterator<Item = Key> {
+        let phases = Example::ALL.map(|example| Key {
+            example,
+            upgrade: false,
+        });
+        let upgrades = [Example::HttpServer, Example::AsyncHttpServer].map(|example| Key {
+            example,
+            upgrade: true,
+        });
+        phases.into_iter().chain(upgrades)
+    }
+
+    /// The task's arguments: ` --example NAME --phase upgrade`, or less.
+    fn flags(self) -> String {
+        let phase = if self.upgrade { " --phase upgrade" } else { "" };
+        format!("{}{phase}", self.example.flag())
+    }
+
+    /// `http_server`, `async_http_server upgrade`: for messages.
+    pub(crate) fn title(self) -> String {
+        let phase = if self.upgrade { " upgrade" } else { "" };
+        format!("{}{phase}", self.example.name())
+    }
+}
+
+/// The first and the last line of a section (`http_server`'s are
 /// `<!-- cargo xtask load: begin ... -->` and `<!-- cargo xtask load: end -->`).
-fn markers(example: Example) -> (String, String) {
-    let flag = example.flag();
+fn markers(key: Key) -> (String, String) {
+    let flags = key.flags();
     (
         format!(
-            "<!-- cargo xtask load{flag}: begin (rewritten by `cargo xtask load{flag} --write`) -->"
+            "<!-- cargo xtask load{flags}: begin (rewritten by `cargo xtask load{flags} --write`) -->"
         ),
-        format!("<!-- cargo xtask load{flag}: end -->"),
+        format!("<!-- cargo xtask load{flags}: end -->"),
     )
 }
 
 /// The section's title and what runs under load.
-fn subject(example: Example) -> &'static str {
-    match example {
+fn subject(key: Key) -> &'static str {
+    if key.upgrade {
+        return upgrade::subject(key.example);
+    }
+    match key.example {
         Example::HttpServer => {
             "## Pre-fork HTTP server under load (`cargo xtask load`)
 
@@ -60,18 +110,25 @@ pub(crate) struct Header {
     pub(crate) elapsed_s: u64,
 }
 
-/// `example`'s whole section, markers included.
-pub(crate) fn render(example: Example, header: &Header, phases: &[Phase]) -> String {
-    let (begin, end) = markers(example);
+/// A section, markers included.
+pub(crate) fn render(key: Key, header: &Header, phases: &[Phase]) -> String {
+    let (begin, end) = markers(key);
     let mut out = String::new();
     let _ = writeln!(out, "{begin}");
+    let runs = if key.upgrade {
+        "two wrk runs at once per phase (see
+below), each phase with something done to the master or its workers meanwhile.
+The task checks claims after each phase and fails if one does not hold."
+    } else {
+        "one wrk run per phase (the overhead
+comparison alternates several), each with something done to the master or its
+workers meanwhile. The task checks claims after each run and fails if one does
+not hold."
+    };
     let _ = write!(
         out,
         "{} under
-`wrk --latency -t2 -c32` on loopback, one wrk run per phase (the overhead
-comparison alternates several), each with something done to the master or its
-workers meanwhile. The task checks claims after each run and fails if one does
-not hold.
+`wrk --latency -t2 -c32` on loopback, {runs}
 
 - Date: {}
 - Machine: {} (wrk and the server share the 2 cores)
@@ -86,15 +143,16 @@ of T counts as the requests that would have been sent meanwhile), so a stall
 shows in p99, not only in max.
 
 ",
-        subject(example),
+        subject(key),
         header.date,
         header.machine,
-        example.flag(),
+        key.flags(),
         header.revision,
         header.elapsed_s
     );
     out.push_str(&report::table(phases));
-    out.push_str(match example {
+    out.push_str(match key.example {
+        _ if key.upgrade => upgrade::PHASES,
         Example::HttpServer => PHASES,
         Example::AsyncHttpServer => SAME_PHASES,
         Example::AxumService | Example::AxumServiceNaive => USER_PHASES,
@@ -151,30 +209,30 @@ Checks and notes of this run:
 
 ";
 
-/// `doc` with `example`'s load section replaced by `section`, or `section` appended.
-pub(crate) fn splice(example: Example, doc: &str, section: &str) -> String {
-    match span(example, doc) {
+/// `doc` with the section `key` replaced by `section`, or `section` appended.
+pub(crate) fn splice(key: Key, doc: &str, section: &str) -> String {
+    match span(key, doc) {
         Some((start, end)) => format!("{}{section}{}", &doc[..start], &doc[end..]),
         None => format!("{}\n\n{section}", doc.trim_end()),
     }
 }
 
 /// `new_doc` (a rewrite of the rest of BENCHMARKS.md) with the load sections of
-/// `old_doc` kept at its end, those it had, in the order of [`Example::ALL`].
+/// `old_doc` kept at its end, those it had, in the order of [`Key::all`].
 pub(crate) fn keep(new_doc: &str, old_doc: &str) -> String {
     let mut doc = new_doc.to_owned();
-    for example in Example::ALL {
-        if let Some((start, end)) = span(example, old_doc) {
-            doc = splice(example, &doc, &old_doc[start..end]);
+    for key in Key::all() {
+        if let Some((start, end)) = span(key, old_doc) {
+            doc = splice(key, &doc, &old_doc[start..end]);
         }
     }
     doc
 }
 
-/// Byte range of `example`'s section in `doc`, from its first marker to the end
+/// Byte range of the section `key` in `doc`, from its first marker to the end
 /// of the line of its last.
-fn span(example: Example, doc: &str) -> Option<(usize, usize)> {
-    let (begin, end) = markers(example);
+fn span(key: Key, doc: &str) -> Option<(usize, usize)> {
+    let (begin, end) = markers(key);
     let start = doc.find(&begin)?;
     let end = start + doc[start..].find(&end)? + end.len();
     let end = match doc[end..].find('\n') {
@@ -189,26 +247,26 @@ mod tests {
     use super::*;
     use crate::load::wrk::Report;
 
-    fn section(example: Example, text: &str) -> String {
-        let (begin, end) = markers(example);
+    fn section(key: impl Into<Key>, text: &str) -> String {
+        let (begin, end) = markers(key.into());
         format!("{begin}\n{text}\n{end}\n")
     }
 
     #[test]
     fn the_markers_of_http_server_stay_those_of_benchmarks_md() {
-        let (begin, end) = markers(Example::HttpServer);
+        let (begin, end) = markers(Example::HttpServer.into());
         assert_eq!(
             begin,
             "<!-- cargo xtask load: begin (rewritten by `cargo xtask load --write`) -->"
         );
         assert_eq!(end, "<!-- cargo xtask load: end -->");
-        let (begin, _) = markers(Example::AsyncHttpServer);
+        let (begin, _) = markers(Example::AsyncHttpServer.into());
         assert!(begin.starts_with("<!-- cargo xtask load --example async_http_server: begin"));
     }
 
     #[test]
     fn replaces_the_section_in_place_or_appends_it() {
-        let sync = Example::HttpServer;
+        let sync = Key::from(Example::HttpServer);
         let doc = format!("# B\n\nfigures\n\n{}\n## After\n", section(sync, "old"));
         let new = splice(sync, &doc, &section(sync, "new"));
         assert_eq!(
@@ -224,7 +282,10 @@ mod tests {
 
     #[test]
     fn each_example_writes_its_own_section() {
-        let (sync, tokio) = (Example::HttpServer, Example::AsyncHttpServer);
+        let (sync, tokio) = (
+            Key::from(Example::HttpServer),
+            Key::from(Example::AsyncHttpServer),
+        );
         let doc = format!("# B\n\n{}", section(sync, "threads"));
         let both = splice(tokio, &doc, &section(tokio, "hyper"));
         let want = format!(
@@ -243,7 +304,10 @@ mod tests {
 
     #[test]
     fn a_rewrite_of_the_rest_keeps_the_sections() {
-        let (sync, tokio) = (Example::HttpServer, Example::AsyncHttpServer);
+        let (sync, tokio) = (
+            Key::from(Example::HttpServer),
+            Key::from(Example::AsyncHttpServer),
+        );
         let old = format!("# B\n\nold figures\n\n{}", section(sync, "load"));
         assert_eq!(
             keep("# B\n\nnew figures\n", &old),
@@ -270,16 +334,41 @@ mod tests {
             elapsed_s: 200,
         };
         let phases = [Phase::new("baseline", "20 s".to_owned(), Report::default())];
-        for example in Example::ALL {
-            let (begin, end) = markers(example);
-            let text = render(example, &header, &phases);
+        for key in Key::all() {
+            let (begin, end) = markers(key);
+            let text = render(key, &header, &phases);
             assert!(text.starts_with(&begin) && text.ends_with(&format!("{end}\n")));
             assert!(text.contains("- Revision: abc1234\n"));
             assert!(text.contains("| baseline | 20 s |"));
-            assert!(text.contains(&format!("`examples/{}.rs`", example.name())));
-            let command = format!("- Command: `cargo xtask load{} --write`", example.flag());
+            assert!(text.contains(&format!("`examples/{}.rs`", key.example.name())));
+            let command = format!("- Command: `cargo xtask load{} --write`", key.flags());
             assert!(text.contains(&command), "{text}");
-            assert_eq!(span(example, &text), Some((0, text.len())));
+            assert_eq!(span(key, &text), Some((0, text.len())));
+            assert_eq!(text.contains("Binary upgrade"), key.upgrade);
         }
+    }
+
+    #[test]
+    fn the_upgrade_sections_are_kept_apart_from_the_examples() {
+        let sync = Key::from(Example::HttpServer);
+        let upgrade = Key {
+            example: Example::HttpServer,
+            upgrade: true,
+        };
+        let (begin, end) = markers(upgrade);
+        assert_eq!(
+            begin,
+            "<!-- cargo xtask load --phase upgrade: begin (rewritten by \
+             `cargo xtask load --phase upgrade --write`) -->"
+        );
+        assert_eq!(end, "<!-- cargo xtask load --phase upgrade: end -->");
+        let doc = format!("# B\n\n{}", section(sync, "load"));
+        let both = splice(upgrade, &doc, &section(upgrade, "upgrades"));
+        let again = splice(sync, &both, &section(sync, "load 2"));
+        assert!(
+            again.contains("upgrades") && again.contains("load 2") && !again.contains("load\n")
+        );
+        assert_eq!(keep("# B\n", &again), again);
+        assert_eq!(upgrade.title(), "http_server upgrade");
     }
 }

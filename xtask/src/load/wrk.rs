@@ -181,14 +181,32 @@ pub(crate) struct Run {
 impl Run {
     /// Starts `wrk --latency -t2 -c32 -dSECS url`.
     pub(crate) fn start(url: &str, seconds: u64) -> Result<Run, String> {
-        let args = [
+        Run::start_with(url, seconds, (THREADS, CONNECTIONS), &[])
+    }
+
+    /// Starts `wrk --latency -tT -cC -dSECS EXTRA... url`.
+    pub(crate) fn start_with(
+        url: &str,
+        seconds: u64,
+        (threads, connections): (u32, u32),
+        extra: &[&str],
+    ) -> Result<Run, String> {
+        let mut args = vec![
             "--latency".to_owned(),
-            format!("-t{THREADS}"),
-            format!("-c{CONNECTIONS}"),
+            format!("-t{threads}"),
+            format!("-c{connections}"),
             format!("-d{seconds}s"),
-            url.to_owned(),
         ];
-        let command = format!("wrk {}", args.join(" "));
+        args.extend(extra.iter().map(|a| a.to_string()));
+        args.push(url.to_owned());
+        let shown: Vec<String> = args
+            .iter()
+            .map(|a| match a.contains(' ') {
+                true => format!("'{a}'"),
+                false => a.clone(),
+            })
+            .collect();
+        let command = format!("wrk {}", shown.join(" "));
         let child = Command::new("wrk")
             .args(&args)
             .stdin(Stdio::null())
