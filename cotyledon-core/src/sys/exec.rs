@@ -11,7 +11,7 @@ use std::io;
 use std::os::fd::RawFd;
 use std::os::unix::ffi::OsStrExt;
 
-use nix::unistd::{ForkResult, Pid};
+use nix::unistd::Pid;
 
 use super::fork::exit_now;
 use super::signal;
@@ -124,23 +124,11 @@ impl ExecPlan {
 ///
 /// Blocking the signals or the fork itself failed.
 pub(crate) fn spawn(plan: &mut ExecPlan) -> io::Result<Pid> {
-    let saved = signal::block_all()?;
-    // SAFETY: the child only runs `in_child`, which calls async-signal-safe
-    // functions on memory prepared before the fork and then execs or _exits;
-    // every signal stays blocked until its handlers are back to the default.
-    match unsafe { nix::unistd::fork() } {
-        Err(e) => {
-            signal::restore_mask(&saved);
-            Err(e.into())
-        }
-        Ok(ForkResult::Parent { child }) => {
-            signal::restore_mask(&saved);
-            // The parent's copies of the pid buffers are untouched (the
-            // child wrote into its own memory).
-            Ok(child)
-        }
-        Ok(ForkResult::Child) => in_child(plan, &saved),
-    }
+    // The child calls only async-signal-safe functions on memory prepared
+    // before the fork, then execs or _exits; every signal stays blocked until
+    // its handlers are back to the default. (It writes its pid into its own
+    // copy of the buffers: the parent's are untouched.)
+    super::fork::fork_blocked(|saved| in_child(plan, saved))
 }
 
 /// The child's side of [`spawn`]: never returns.

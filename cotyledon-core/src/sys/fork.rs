@@ -43,12 +43,32 @@ pub(crate) fn fork_worker(
     close: &[RawFd],
     entry: impl FnOnce((OwnedFd, OwnedFd)) -> Infallible,
 ) -> io::Result<Pid> {
+    // The child runs only `in_child` and then `entry`, which builds the worker
+    // from data prepared before the fork.
+    fork_blocked(|saved| in_child(close, saved, entry))
+}
+
+/// Forks with every signal blocked; the parent gets its mask back and the
+/// child's pid, the child runs `child` with the mask to restore once its own
+/// setup is done. `child` never returns (it execs or exits).
+///
+/// The caller keeps the contract of [`fork_worker`]: the master is
+/// single-threaded (so no lock can be held by a thread that does not exist in
+/// the child), and `child` does only what is safe there.
+///
+/// # Errors
+///
+/// Blocking the signals or the fork itself failed.
+#[allow(unreachable_code)] // `child` is inlined with callers that never return
+pub(crate) fn fork_blocked(
+    child: impl FnOnce(&signal::SavedMask) -> Infallible,
+) -> io::Result<Pid> {
     let saved = signal::block_all()?;
-    // SAFETY: the child runs only the code below and then `entry`, which builds the
-    // worker from data prepared before the fork. The master is single-threaded by
-    // design (a warning is logged otherwise), so no lock can be held by a thread that
-    // does not exist in the child; all signals are blocked so no handler runs between
-    // fork and the child's own setup.
+    // SAFETY: the master is single-threaded by design (a warning is logged
+    // otherwise), so no lock can be held by a thread that does not exist in the
+    // child; all signals are blocked, so no handler runs between the fork and
+    // the child's own setup; the child runs only `child`, whose callers
+    // (`fork_worker`, `exec::spawn`) keep to what is safe after a fork.
     match unsafe { nix::unistd::fork() } {
         Err(e) => {
             signal::restore_mask(&saved);
@@ -58,7 +78,7 @@ pub(crate) fn fork_worker(
             signal::restore_mask(&saved);
             Ok(child)
         }
-        Ok(ForkResult::Child) => in_child(close, &saved, entry),
+        Ok(ForkResult::Child) => match child(&saved) {},
     }
 }
 

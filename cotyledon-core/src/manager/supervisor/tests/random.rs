@@ -9,10 +9,11 @@ use crate::manager::supervisor::Request;
 use crate::manager::supervisor::{HookCall, Input};
 
 /// A small deterministic generator (xorshift64*).
-struct Rng(u64);
+pub(super) struct Rng(pub(super) u64);
 
 impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
+    /// A number below `n` (0 for `n` = 0).
+    pub(super) fn below(&mut self, n: u64) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;

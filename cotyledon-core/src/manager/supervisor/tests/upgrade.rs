@@ -8,6 +8,7 @@ use log::Level;
 use nix::sys::signal::Signal;
 
 use super::super::{Input, Phase};
+use super::random::Rng;
 use super::sim::{Behaviour, NewMaster, Sim, ms};
 use crate::hooks::WorkerExit;
 
@@ -17,6 +18,15 @@ fn serving() -> Sim {
     sim.run(ms(200));
     assert_eq!(sim.serving(0), 4);
     sim
+}
+
+/// The signals sent to `pid`, in order.
+fn signals_to(sim: &Sim, pid: i32) -> Vec<Signal> {
+    sim.signals
+        .iter()
+        .filter(|(_, p, _)| *p == pid)
+        .map(|(_, _, s)| *s)
+        .collect()
 }
 
 /// Signals sent to the old workers (not to the new master).
@@ -148,13 +158,7 @@ fn a_new_master_that_ignores_sigint_after_a_timeout_is_killed() {
     sim.step(vec![Input::Upgrade { signal: true }]);
     let pid = sim.new_proc.as_ref().expect("started").pid;
     sim.run(Duration::from_secs(8));
-    let to_new: Vec<Signal> = sim
-        .signals
-        .iter()
-        .filter(|(_, p, _)| *p == pid)
-        .map(|(_, _, s)| *s)
-        .collect();
-    assert_eq!(to_new, vec![Signal::SIGINT, Signal::SIGKILL]);
+    assert_eq!(signals_to(&sim, pid), [Signal::SIGINT, Signal::SIGKILL]);
 }
 
 #[test]
@@ -215,13 +219,7 @@ fn a_sigint_during_an_attempt_is_passed_on_and_a_stuck_new_master_is_killed() {
     sim.step(vec![Input::Interrupt]);
     assert!(matches!(sim.sup.phase(), Phase::Instant { .. }));
     sim.run(Duration::from_secs(2));
-    let to_new: Vec<Signal> = sim
-        .signals
-        .iter()
-        .filter(|(_, p, _)| *p == pid)
-        .map(|(_, _, s)| *s)
-        .collect();
-    assert_eq!(to_new, vec![Signal::SIGINT, Signal::SIGKILL]);
+    assert_eq!(signals_to(&sim, pid), [Signal::SIGINT, Signal::SIGKILL]);
     assert_eq!(sim.exited, Some(1));
 }
 
@@ -251,18 +249,6 @@ fn a_new_master_tells_the_old_one_instead_of_systemd_once_then_speaks_as_usual()
     sim.step(vec![Input::Hangup]);
     sim.run(ms(500));
     assert!(sim.notes().contains(&"READY=1"), "{:?}", sim.notes());
-}
-
-/// A small deterministic generator (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n.max(1)
-    }
 }
 
 #[test]
