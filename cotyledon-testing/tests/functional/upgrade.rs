@@ -353,3 +353,29 @@ fn the_control_endpoint_follows_the_serving_master_without_a_gap() {
     s.assert_no_process_left(SOON);
     assert!(!sock.exists(), "the new master removes its socket file");
 }
+
+#[test]
+fn the_status_says_upgrading_and_the_metrics_count_attempts() {
+    use crate::control::{call, sample, temp_dir};
+    let sock = temp_dir("upgrade-metrics").join("control.sock");
+    let mut s = Scenario::builder(bin(), "upgrade_app")
+        .env("SCENARIO_CONTROL_SOCKET", &sock)
+        .env("SCENARIO_NEW_FAILS", "never-ready")
+        .env("SCENARIO_UPGRADE_TIMEOUT_MS", "2000")
+        .spawn();
+    let old = s.pid();
+    s.wait_for_line(&format!("upgraded ready id=1 master={old}"), SOON);
+    s.wait_for_line(&format!("upgraded ready id=0 master={old}"), SOON);
+    s.signal(Signal::SIGUSR2);
+    let _new = new_master(&mut s);
+    s.wait_for_line("upgraded never ready id=", SOON);
+    let status = call(&sock, "GET", "/status").body;
+    assert!(status.contains("\"phase\":\"upgrading\""), "{status}");
+    s.wait_for_line("Upgrade failed: ", SOON);
+    let scrape = call(&sock, "GET", "/metrics").body;
+    for (result, n) in [("started", 1.0), ("handed_over", 0.0), ("failed", 1.0)] {
+        let series = format!("cotyledon_upgrades_total{{result=\"{result}\"}}");
+        assert_eq!(sample(&scrape, &series), n, "{series}");
+    }
+    s.end_with(Signal::SIGTERM, 0);
+}

@@ -110,6 +110,19 @@ pub(super) fn render(sup: &Supervisor, snap: &Snapshot, info: &MasterInfo) -> St
     let _ = writeln!(o, "cotyledon_reloads_total {}", m.reloads);
     head(
         &mut o,
+        "cotyledon_upgrades_total",
+        "counter",
+        "Binary upgrades of this master, by result (started, handed_over, failed).",
+    );
+    for (result, n) in [
+        ("started", m.upgrades.started),
+        ("handed_over", m.upgrades.handed_over),
+        ("failed", m.upgrades.failed),
+    ] {
+        let _ = writeln!(o, "cotyledon_upgrades_total{{result=\"{result}\"}} {n}");
+    }
+    head(
+        &mut o,
         "cotyledon_rollouts_total",
         "counter",
         "Rollouts ended, by result (done, stopped).",

@@ -222,6 +222,16 @@ pub(crate) struct Metrics {
     pub(crate) reloads: u64,
     /// Whether every worker was ready at least once (the end of the start).
     pub(crate) started: bool,
+    /// Binary upgrades: attempts started, handed over, failed.
+    pub(crate) upgrades: Upgrades,
+}
+
+/// The binary upgrades of this master.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Upgrades {
+    pub(crate) started: u64,
+    pub(crate) handed_over: u64,
+    pub(crate) failed: u64,
 }
 
 impl Metrics {

@@ -19,6 +19,8 @@ pub(crate) enum MasterPhase {
     Running,
     /// A reload or a rollout is under way.
     Reloading,
+    /// A binary upgrade is under way: the new master's workers boot.
+    Upgrading,
     /// Shutting down.
     Stopping,
 }
@@ -30,6 +32,7 @@ impl MasterPhase {
             MasterPhase::Starting => "starting",
             MasterPhase::Running => "running",
             MasterPhase::Reloading => "reloading",
+            MasterPhase::Upgrading => "upgrading",
             MasterPhase::Stopping => "stopping",
         }
     }
@@ -110,6 +113,7 @@ impl Supervisor {
         let busy = hooks || self.plans.iter().any(|p| p.rollout.is_some());
         let phase = match self.phase {
             Phase::Graceful { .. } | Phase::Instant { .. } => MasterPhase::Stopping,
+            Phase::Running if self.upgrading() => MasterPhase::Upgrading,
             Phase::Running if busy => MasterPhase::Reloading,
             Phase::Running if !self.metrics.started => MasterPhase::Starting,
             Phase::Running => MasterPhase::Running,

@@ -71,6 +71,7 @@ impl Supervisor {
             format!("{what}, upgrading: starting a new master"),
         );
         self.upgrade = Some(Attempt::Starting);
+        self.metrics.upgrades.started += 1;
         self.trouble = None;
         out.notify(self.protocol.reloading(self.mono_us));
         out.actions.push(Action::StartUpgrade);
@@ -117,6 +118,7 @@ impl Supervisor {
             Level::Error,
             format!("Upgrade failed: {reason}; this master keeps serving"),
         );
+        self.metrics.upgrades.failed += 1;
         self.upgrade = pid.map(|pid| {
             out.signal(pid, Signal::SIGINT);
             let kill_at = pacing::deadline_after(now, CLEAR_GRACE);
@@ -154,6 +156,7 @@ impl Supervisor {
             ),
         );
         self.upgrade = Some(Attempt::HandedOver { pid });
+        self.metrics.upgrades.handed_over += 1;
         self.protocol.silence();
         out.actions.push(Action::HandOver(pid));
         self.enter_graceful(now, out);
@@ -208,6 +211,14 @@ impl Supervisor {
             | Attempt::Clearing { pid, .. }
             | Attempt::HandedOver { pid } => Some(pid),
         }
+    }
+
+    /// Whether an attempt is under way (the new master not ready yet).
+    pub(super) fn upgrading(&self) -> bool {
+        matches!(
+            self.upgrade,
+            Some(Attempt::Starting | Attempt::Booting { .. })
+        )
     }
 
     /// Whether the new master of an attempt must be gone before this master

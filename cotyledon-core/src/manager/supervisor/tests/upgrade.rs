@@ -49,11 +49,17 @@ fn the_old_generation_serves_whole_until_the_new_one_is_ready_then_leaves_with_s
     sim.run_for(ms(1900), ms(10), |s| {
         assert_eq!(s.serving(0), 4, "at {:?}", s.at());
         assert!(s.handed_over.is_empty());
+        assert_eq!(s.sup.snapshot(s.now).phase.label(), "upgrading");
     });
     assert!(to_workers(&sim, asked).is_empty(), "{:?}", sim.signals);
     sim.run(Duration::from_secs(1));
     assert_eq!(sim.handed_over, vec![pid]);
     assert_eq!(sim.exited, Some(0), "{:?}", sim.logs);
+    let counted = sim.sup.metrics().upgrades;
+    assert_eq!(
+        (counted.started, counted.failed, counted.handed_over),
+        (1, 0, 1)
+    );
     // Every old worker was asked to stop gracefully (SIGTERM), none killed.
     let sent = to_workers(&sim, asked);
     assert_eq!(sent.len(), 4, "{sent:?}");
@@ -129,6 +135,12 @@ fn each_failure_leaves_the_old_one_serving_and_a_later_attempt_can_succeed() {
             sim.signals
         );
         assert!(sim.new_proc.is_none(), "{why}: the attempt is gone");
+        let counted = sim.sup.metrics().upgrades;
+        assert_eq!(
+            (counted.started, counted.failed, counted.handed_over),
+            (1, 1, 0),
+            "{why}"
+        );
         assert_eq!(sim.sup.upgrade_pid(), None, "{why}");
         assert_eq!(sim.exited, None);
         // The reload job systemd saw ends: READY=1 after RELOADING=1.
