@@ -58,6 +58,8 @@ struct Shell {
     /// Workers (pid, slot) whose fork's answer came at the last step: their
     /// slots are read at this one whatever else (see `run`).
     fresh: Vec<(i32, usize)>,
+    /// Which children are reaped.
+    reaper: reap::Reaper,
     /// The new master of a binary upgrade, until it is reaped.
     link: Option<upgrade::Link>,
     /// The control endpoint and its clients (`control.rs` of the manager).
@@ -84,6 +86,7 @@ pub(super) fn run(m: ServiceManager) -> Result<Infallible, Error> {
         seen: Vec::new(),
         read_slots: true,
         fresh: Vec::new(),
+        reaper: reap::Reaper::default(),
         link: None,
         control: None,
         started: (Instant::now(), control::unix_now()),
@@ -116,8 +119,6 @@ pub(super) fn run(m: ServiceManager) -> Result<Infallible, Error> {
             shell.wait()?;
         }
         let mut inputs = std::mem::take(&mut answers);
-        inputs.extend(shell.inputs());
-        inputs.extend(shell.serve_control());
         // A new worker's notice may have come with the answer of its fork,
         // before its slot was known: its slot is read at the next step too.
         let forked: Vec<(i32, usize)> = inputs
@@ -127,6 +128,15 @@ pub(super) fn run(m: ServiceManager) -> Result<Infallible, Error> {
                 _ => None,
             })
             .collect();
+        // The children forked by the last actions are not in the table until
+        // the supervisor serves their answers, yet one may be dead already (its
+        // SIGCHLD read now, never again): they are reaped as known pids too.
+        shell.reaper.forked(inputs.iter().filter_map(|i| match *i {
+            Input::Forked { pid, .. } | Input::UpgradeStarted { pid } => Some(pid),
+            _ => None,
+        }));
+        inputs.extend(shell.inputs());
+        inputs.extend(shell.serve_control());
         let read = std::mem::take(&mut shell.read_slots) || shell.m.sup.needs_beats();
         let fresh = std::mem::replace(&mut shell.fresh, forked);
         let (facts, now) = shell.facts(read, &fresh);
@@ -140,6 +150,8 @@ pub(super) fn run(m: ServiceManager) -> Result<Infallible, Error> {
         if trace {
             log!(target: TARGET, log::Level::Trace, "step out={actions:?}");
         }
+        let sup = &shell.m.sup;
+        shell.reaper.settle(&sup.table, sup.upgrade_pid());
         answers = shell.execute(actions);
     }
 }
@@ -209,7 +221,8 @@ impl Shell {
         input
     }
 
-    /// The signals that came, as inputs; SIGCHLD reaps.
+    /// The signals that came, as inputs; SIGCHLD reaps the workers of the table,
+    /// the new master of an upgrade, and the children not yet in either.
     fn inputs(&mut self) -> Vec<Input> {
         let events = match self.m.pipe.events() {
             Ok(events) => events,
@@ -225,8 +238,8 @@ impl Shell {
                 Event::Interrupt => inputs.push(Input::Interrupt),
                 Event::Hangup => inputs.push(Input::Hangup),
                 Event::Child => {
-                    let extra = self.m.sup.upgrade_pid();
-                    let dead = reap::collect_dead(&self.m.sup.table, extra, self.pid1);
+                    let upgrade = self.m.sup.upgrade_pid();
+                    let dead = self.reaper.collect(&self.m.sup.table, upgrade, self.pid1);
                     for (pid, exit) in dead {
                         self.upgrade_reaped(pid);
                         inputs.push(Input::Reaped(pid, exit));
