@@ -128,13 +128,8 @@ pub(super) fn run(m: ServiceManager) -> Result<Infallible, Error> {
                 _ => None,
             })
             .collect();
-        // The children forked by the last actions are not in the table until
-        // the supervisor serves their answers, yet one may be dead already (its
-        // SIGCHLD read now, never again): they are reaped as known pids too.
-        shell.reaper.forked(inputs.iter().filter_map(|i| match *i {
-            Input::Forked { pid, .. } | Input::UpgradeStarted { pid } => Some(pid),
-            _ => None,
-        }));
+        // Children forked by the last actions, not in the table yet: known.
+        shell.reaper.answered(&inputs);
         inputs.extend(shell.inputs());
         inputs.extend(shell.serve_control());
         let read = std::mem::take(&mut shell.read_slots) || shell.m.sup.needs_beats();

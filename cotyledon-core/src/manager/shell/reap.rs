@@ -7,7 +7,7 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 use crate::hooks::WorkerExit;
-use crate::manager::supervisor::Table;
+use crate::manager::supervisor::{Input, Table};
 
 const TARGET: &str = "cotyledon::manager";
 
@@ -23,8 +23,18 @@ pub(super) struct Reaper {
 }
 
 impl Reaper {
+    /// The children forked by the last actions, from their answers (before
+    /// the supervisor serves them: one may be dead already, its SIGCHLD read
+    /// in this very step).
+    pub(super) fn answered(&mut self, answers: &[Input]) {
+        self.forked(answers.iter().filter_map(|i| match *i {
+            Input::Forked { pid, .. } | Input::UpgradeStarted { pid } => Some(pid),
+            _ => None,
+        }));
+    }
+
     /// Children just forked, not yet known to the supervisor.
-    pub(super) fn forked(&mut self, pids: impl IntoIterator<Item = i32>) {
+    fn forked(&mut self, pids: impl IntoIterator<Item = i32>) {
         self.unlisted.extend(pids);
     }
 
@@ -173,7 +183,7 @@ mod tests {
             .expect("sleep starts");
         reaper.forked([alive.id() as i32]);
         let upgrade = dead_child(0);
-        reaper.forked([upgrade]);
+        reaper.answered(&[Input::UpgradeStarted { pid: upgrade }, Input::Hangup]);
         reaper.settle(&Table::default(), Some(upgrade));
         assert_eq!(reaper.unlisted, vec![alive.id() as i32]);
         assert_eq!(
