@@ -43,9 +43,11 @@ impl cotyledon::Service for Upgraded {
             ctx.wait_for_stop();
             return Ok(());
         }
+        // Non-blocking before the ready line: the tests read the listener's
+        // mode once they saw it.
+        listener.set_nonblocking(true)?;
         ctx.ready();
         error!("upgraded ready id={id} master={master}");
-        listener.set_nonblocking(true)?;
         let answer = format!("master {master} worker {id} pid {}\n", std::process::id());
         while !ctx.is_stopping() {
             let fd = listener.as_fd();
