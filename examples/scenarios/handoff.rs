@@ -76,20 +76,24 @@ impl cotyledon::Service for Returner {
     }
 }
 
-/// run() wakes up from its wait on the stop, then goes on without returning.
-#[derive(Service)]
+/// run() wakes up from its wait on the stop, then goes on without returning;
+/// terminate() waits until run() woke up (the worker exits as it returns, so
+/// without the wait a run thread that got no CPU yet would never say so).
+#[derive(Service, Default)]
 #[service(name = "lingerer", graceful_shutdown_timeout = 10)]
-struct Lingerer;
+struct Lingerer(Done);
 
 impl cotyledon::Service for Lingerer {
     fn run(&self, ctx: &Context) -> Result<(), BoxError> {
         ctx.wait_for_stop();
         error!("lingerer woke up");
+        self.0.set();
         std::thread::sleep(Duration::from_secs(60));
         Ok(())
     }
 
     fn terminate(&self) -> i32 {
+        self.0.wait();
         error!("lingerer terminate on {}", thread());
         44
     }
@@ -141,7 +145,7 @@ pub(super) fn handoff_app() -> Result<ServiceManager, Error> {
     let mut m = manager()?;
     m.add(|_| Waiter::default(), 1)?;
     m.add(|_| Returner, 1)?;
-    m.add(|_| Lingerer, 1)?;
+    m.add(|_| Lingerer::default(), 1)?;
     m.add(|_| Busy, 1)?;
     m.add(|_| Finisher::default(), 1)?;
     Ok(m)

@@ -100,7 +100,14 @@ fn a_run_that_returned_before_the_stop_calls_terminate() {
 fn a_run_that_does_not_return_after_waking_up_gets_a_terminate_thread() {
     let (mut s, [_, _, lingerer, ..]) = handoff_app();
     stop(&mut s, lingerer, 44, "lingerer terminate on terminate");
-    s.wait_for_line("lingerer woke up", SOON);
+    assert_in_order(
+        &s.masked_lines(),
+        &[
+            "ERROR:scenarios::handoff:lingerer woke up",
+            "ERROR:scenarios::handoff:lingerer terminate on terminate",
+            "INFO:cotyledon::manager:Child XXXX exited with status 44",
+        ],
+    );
     s.end_with(Signal::SIGTERM, 0);
     s.assert_no_process_left(SOON);
 }
