@@ -18,13 +18,17 @@ pub(crate) fn target_dir() -> PathBuf {
 
 /// `target/release/examples/bench`, built.
 pub(crate) fn build_ours() -> Result<PathBuf, String> {
-    build_release_example("bench", &[])
+    build_release_example("bench", &[], &[])
 }
 
 /// Builds cotyledon-core's example `name` in release, with the cargo `features`
-/// it requires (an example whose `required-features` are missing is not built);
-/// returns its path.
-pub(crate) fn build_release_example(name: &str, features: &[&str]) -> Result<PathBuf, String> {
+/// it requires (an example whose `required-features` are missing is not built)
+/// and `env` set for the build; returns its path.
+pub(crate) fn build_release_example(
+    name: &str,
+    features: &[&str],
+    env: &[(&str, &str)],
+) -> Result<PathBuf, String> {
     let mut cmd = cargo([
         "build",
         "--release",
@@ -36,6 +40,7 @@ pub(crate) fn build_release_example(name: &str, features: &[&str]) -> Result<Pat
     if !features.is_empty() {
         cmd.arg("--features").arg(features.join(","));
     }
+    cmd.envs(env.iter().copied());
     run_cmd(&mut cmd)?;
     Ok(target_dir().join("release").join("examples").join(name))
 }

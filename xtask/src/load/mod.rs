@@ -231,7 +231,7 @@ fn phases_of(
     logs: std::path::PathBuf,
     smoke: bool,
 ) -> Result<Vec<report::Phase>, String> {
-    let bin = build_release_example(example.name(), example.features())?;
+    let bin = build_release_example(example.name(), example.features(), &[])?;
     Ok(match example {
         Example::AxumService | Example::AxumServiceNaive => {
             let drained = example == Example::AxumService;

@@ -10,9 +10,8 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::bench::setup::target_dir;
+use crate::bench::setup::{build_release_example, target_dir};
 use crate::load::Example;
-use crate::{cargo, run_cmd};
 
 /// The two versions, in the order the upgrades alternate from.
 pub(crate) const VERSIONS: [&str; 2] = ["a", "b"];
@@ -31,24 +30,9 @@ impl Deploy {
     pub(crate) fn build(example: Example) -> Result<Deploy, String> {
         let dir = target_dir().join("upgrade-builds");
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let built = target_dir()
-            .join("release")
-            .join("examples")
-            .join(example.name());
         for version in VERSIONS {
-            let mut cmd = cargo([
-                "build",
-                "--release",
-                "-p",
-                "cotyledon-core",
-                "--example",
-                example.name(),
-            ]);
-            if !example.features().is_empty() {
-                cmd.arg("--features").arg(example.features().join(","));
-            }
-            cmd.env("HTTP_SERVER_VERSION", version);
-            run_cmd(&mut cmd)?;
+            let env = [("HTTP_SERVER_VERSION", version)];
+            let built = build_release_example(example.name(), example.features(), &env)?;
             copy(&built, &dir.join(version), 0o755)?;
         }
         let current = dir.join("current");

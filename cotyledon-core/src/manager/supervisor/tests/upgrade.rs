@@ -29,6 +29,21 @@ fn signals_to(sim: &Sim, pid: i32) -> Vec<Signal> {
         .collect()
 }
 
+/// A serving master that started an upgrade to a new master that is never
+/// ready and stops `stop` after a signal (`None`: never): the sim and the new
+/// master's pid.
+fn attempting(stop: Option<Duration>) -> (Sim, i32) {
+    let mut sim = serving();
+    sim.new_master = NewMaster {
+        ready_after: None,
+        stop,
+        ..NewMaster::default()
+    };
+    sim.step(vec![Input::Upgrade { signal: true }]);
+    let pid = sim.new_proc.as_ref().expect("started").pid;
+    (sim, pid)
+}
+
 /// Signals sent to the old workers (not to the new master).
 fn to_workers(sim: &Sim, from: Duration) -> Vec<(i32, Signal)> {
     sim.signals
@@ -161,14 +176,7 @@ fn each_failure_leaves_the_old_one_serving_and_a_later_attempt_can_succeed() {
 
 #[test]
 fn a_new_master_that_ignores_sigint_after_a_timeout_is_killed() {
-    let mut sim = serving();
-    sim.new_master = NewMaster {
-        ready_after: None,
-        stop: None,
-        ..NewMaster::default()
-    };
-    sim.step(vec![Input::Upgrade { signal: true }]);
-    let pid = sim.new_proc.as_ref().expect("started").pid;
+    let (mut sim, pid) = attempting(None);
     sim.run(Duration::from_secs(8));
     assert_eq!(signals_to(&sim, pid), [Signal::SIGINT, Signal::SIGKILL]);
 }
@@ -193,21 +201,10 @@ fn one_attempt_at_a_time() {
 
 #[test]
 fn a_sigterm_during_an_attempt_ends_both_and_waits_for_the_new_master() {
-    let mut sim = serving();
-    sim.new_master = NewMaster {
-        ready_after: None,
-        stop: Some(ms(400)),
-        ..NewMaster::default()
-    };
-    sim.step(vec![Input::Upgrade { signal: true }]);
-    let pid = sim.new_proc.as_ref().expect("started").pid;
+    let (mut sim, pid) = attempting(Some(ms(400)));
     sim.run(ms(100));
     sim.step(vec![Input::Terminate]);
-    assert!(
-        sim.signals
-            .iter()
-            .any(|(_, p, s)| *p == pid && *s == Signal::SIGTERM)
-    );
+    assert!(signals_to(&sim, pid).contains(&Signal::SIGTERM));
     // The workers are gone after 20 ms; the new master only after 400 ms.
     sim.run_for(ms(350), ms(10), |s| assert_eq!(s.exited, None));
     sim.run(ms(200));
@@ -220,14 +217,7 @@ fn a_sigterm_during_an_attempt_ends_both_and_waits_for_the_new_master() {
 
 #[test]
 fn a_sigint_during_an_attempt_is_passed_on_and_a_stuck_new_master_is_killed() {
-    let mut sim = serving();
-    sim.new_master = NewMaster {
-        ready_after: None,
-        stop: None,
-        ..NewMaster::default()
-    };
-    sim.step(vec![Input::Upgrade { signal: true }]);
-    let pid = sim.new_proc.as_ref().expect("started").pid;
+    let (mut sim, pid) = attempting(None);
     sim.step(vec![Input::Interrupt]);
     assert!(matches!(sim.sup.phase(), Phase::Instant { .. }));
     sim.run(Duration::from_secs(2));
