@@ -1,5 +1,6 @@
-//! Forks: a new worker's slot read at once, its start at its fork's time, and
-//! one id's crash loop never delaying another's respawn.
+//! Forks: a new worker's slot read at once, its start at its fork's time, its
+//! exit served after its fork, and one id's crash loop never delaying another's
+//! respawn.
 
 use std::time::Duration;
 
@@ -34,6 +35,51 @@ fn a_new_worker_is_looked_at_again_at_once_after_its_fork() {
     };
     sim.sup.step(vec![forked], &facts, sim.now);
     assert_eq!(sim.sup.deadline(), Some(sim.now));
+}
+
+#[test]
+fn a_worker_reaped_in_the_step_that_serves_its_fork_is_dead_and_respawned() {
+    // The shell reaps a child forked by the last actions with the answer of
+    // its fork (its SIGCHLD came first): whatever their order in the batch,
+    // the fork is served before the exit, and the id is forked again.
+    let mut sim = Sim::new(&[(1, Behaviour::default())]);
+    let facts = sup::Facts {
+        room: true,
+        ..Default::default()
+    };
+    sim.sup.step(Vec::new(), &facts, sim.now);
+    let forked = Input::Forked {
+        index: 0,
+        worker: crate::ids::WorkerId::new(0),
+        pid: 42,
+        slot: 0,
+        at: sim.now,
+    };
+    let reaped = Input::Reaped(42, crate::hooks::WorkerExit::Exited(2));
+    let actions = sim.sup.step(vec![reaped, forked], &facts, sim.now);
+    assert!(
+        actions.iter().any(|a| matches!(a,
+            sup::Action::Log(_, m) if m == "Child 42 exited with status 2")),
+        "{actions:?}"
+    );
+    assert!(!sim.sup.table.contains(42));
+    // Its on_dead_worker hooks ran; it is back after its crash back-off, as
+    // any worker that died at once.
+    let done = Input::HooksDone {
+        outcome: Ok(()),
+        requests: Vec::new(),
+    };
+    let mut actions = sim.sup.step(vec![done], &facts, sim.now);
+    actions.extend(
+        sim.sup
+            .step(Vec::new(), &facts, sim.now + Duration::from_secs(1)),
+    );
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, sup::Action::Fork { .. })),
+        "{actions:?}"
+    );
 }
 
 #[test]
